@@ -1,0 +1,74 @@
+//! ApiVersions (key 18), versions 0-4 — stages nv3, wa6, nc5, pv1 (and yk1, gs0, xz1, which check
+//! that new APIs appear in it).
+//!
+//! The first request every client sends: "which APIs and versions do you speak?"
+//!
+//! ```text
+//! request v3+                                   response (header v0: correlation_id only!)
+//!   client_software_name     COMPACT_STRING       error_code        INT16
+//!   client_software_version  COMPACT_STRING       api_keys          ARRAY (COMPACT from v3)
+//!   TAG_BUFFER                                      api_key         INT16
+//!                                                   min_version     INT16
+//!  (v0-v2 requests have an empty body)              max_version     INT16
+//!                                                   TAG_BUFFER      (v3+)
+//!                                                 throttle_time_ms  INT32 (v1+)
+//!                                                 TAG_BUFFER        (v3+)
+//! ```
+//!
+//! A client newer than the broker may ask a version the broker does not know. The broker cannot
+//! parse that body, but it can still answer in the one format every client reads — v0 — with
+//! UNSUPPORTED_VERSION (35) and the versions it does support; the client retries with one of them
+//! (KIP-511). That is stage nc5.
+
+use super::{Reply, Request, SUPPORTED_APIS};
+use crate::broker::Broker;
+use crate::errors::ErrorCode;
+use crate::wire::{DecodeError, Reader, Writer};
+
+/// ApiVersionsRequest. The software name and version are only logged.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ApiVersionsRequest<'a> {
+    pub client_software_name: Option<&'a str>,
+    pub client_software_version: Option<&'a str>,
+}
+
+pub fn decode<'a>(r: &mut Reader<'a>, version: i16) -> Result<ApiVersionsRequest<'a>, DecodeError> {
+    if version < 3 {
+        return Ok(ApiVersionsRequest::default());
+    }
+    let client_software_name = Some(r.string_v("client_software_name", true)?);
+    let client_software_version = Some(r.string_v("client_software_version", true)?);
+    r.tagged_fields("tagged_fields")?;
+    Ok(ApiVersionsRequest { client_software_name, client_software_version })
+}
+
+/// Writes the response body for `version` (0-4) with `error`.
+pub fn encode(w: &mut Writer, version: i16, error: ErrorCode) {
+    let flexible = version >= 3;
+    w.i16(error.code());
+    w.array_len_v(SUPPORTED_APIS.len(), flexible);
+    for api in SUPPORTED_APIS {
+        w.i16(api.key);
+        w.i16(api.min);
+        w.i16(api.max);
+        w.tagged_fields_v(flexible);
+    }
+    if version >= 1 {
+        w.i32(0); // throttle_time_ms
+    }
+    w.tagged_fields_v(flexible);
+}
+
+pub fn handle(_broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
+    let request = decode(r, req.version)?;
+    if let Some(name) = request.client_software_name {
+        log::debug!("client software: {name} {}", request.client_software_version.unwrap_or(""));
+    }
+    encode(w, req.version, ErrorCode::None);
+    Ok(Reply::Send)
+}
+
+/// The answer to an ApiVersions version this broker does not know: v0 format, error 35.
+pub fn encode_unsupported(w: &mut Writer) {
+    encode(w, 0, ErrorCode::UnsupportedVersion);
+}

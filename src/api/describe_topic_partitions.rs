@@ -1,0 +1,192 @@
+//! DescribeTopicPartitions (key 75), version 0 — stages vt6, ea7, ku4, wq2.
+//!
+//! "Tell me about these topics and their partitions", answered from the cluster metadata.
+//! Always flexible (it was added in Kafka 3.8, long after KIP-482).
+//!
+//! ```text
+//! request                                       response (header v1)
+//!   topics                 COMPACT_ARRAY          throttle_time_ms          INT32
+//!     name                 COMPACT_STRING         topics                    COMPACT_ARRAY, sorted by name
+//!     TAG_BUFFER                                    error_code              INT16   (3 = unknown topic)
+//!   response_partition_limit INT32                  name                    COMPACT_NULLABLE_STRING
+//!   cursor                 nullable struct          topic_id                UUID    (zeros if unknown)
+//!     (ff = null, else 01 then:)                    is_internal             BOOLEAN
+//!     topic_name           COMPACT_STRING           partitions              COMPACT_ARRAY
+//!     partition_index      INT32                      error_code, partition_index, leader_id,
+//!     TAG_BUFFER                                      leader_epoch          INT16, INT32 x3
+//!   TAG_BUFFER                                        replica_nodes, isr_nodes, eligible_leader_replicas,
+//!                                                     last_known_elr, offline_replicas  COMPACT_ARRAY[INT32]
+//!                                                     TAG_BUFFER
+//!                                                   topic_authorized_operations INT32
+//!                                                   TAG_BUFFER
+//!                                                 next_cursor               nullable struct (as in the request)
+//!                                                 TAG_BUFFER
+//! ```
+//!
+//! Pagination: at most `response_partition_limit` partitions are returned; if more remain,
+//! `next_cursor` names the topic and partition to continue from, and the client asks again with it.
+
+use super::{Reply, Request};
+use crate::broker::Broker;
+use crate::errors::ErrorCode;
+use crate::log::Topic;
+use crate::wire::{DecodeError, Reader, Uuid, Writer};
+use std::sync::Arc;
+
+/// Kafka's value for "every operation a topic supports" (READ, WRITE, CREATE, DELETE, ALTER,
+/// DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS), as a bit field.
+pub const ALL_TOPIC_OPERATIONS: i32 = 0x0df8;
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct DescribeTopicPartitionsRequest<'a> {
+    pub topics: Vec<&'a str>,
+    pub response_partition_limit: i32,
+    pub cursor: Option<Cursor>,
+}
+
+/// Where a paginated answer continues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub topic_name: String,
+    pub partition_index: i32,
+}
+
+pub fn decode<'a>(r: &mut Reader<'a>) -> Result<DescribeTopicPartitionsRequest<'a>, DecodeError> {
+    let n = r.array_len_v("topics", true)?;
+    let mut topics = Vec::with_capacity(n);
+    for _ in 0..n {
+        topics.push(r.nested("topic", |r| {
+            let name = r.string_v("name", true)?;
+            r.tagged_fields("tagged_fields")?;
+            Ok(name)
+        })?);
+    }
+    let response_partition_limit = r.i32("response_partition_limit")?;
+    let cursor = read_cursor(r)?;
+    r.tagged_fields("tagged_fields")?;
+    Ok(DescribeTopicPartitionsRequest { topics, response_partition_limit, cursor })
+}
+
+fn read_cursor(r: &mut Reader<'_>) -> Result<Option<Cursor>, DecodeError> {
+    r.nested("cursor", |r| {
+        if r.i8("present")? < 0 {
+            return Ok(None);
+        }
+        let topic_name = r.string_v("topic_name", true)?.to_string();
+        let partition_index = r.i32("partition_index")?;
+        r.tagged_fields("tagged_fields")?;
+        Ok(Some(Cursor { topic_name, partition_index }))
+    })
+}
+
+/// One topic of the answer: known (with the partitions to list) or not.
+enum TopicAnswer<'a> {
+    Known { topic: Arc<Topic>, first_partition: usize, count: usize },
+    Unknown { name: &'a str },
+}
+
+pub fn handle(broker: &Broker, _req: &Request<'_>, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
+    let request = decode(r)?;
+    // The requested names, sorted and deduplicated; none means "every topic".
+    let mut names: Vec<&str> = if request.topics.is_empty() {
+        Vec::new()
+    } else {
+        let mut names = request.topics.clone();
+        names.sort_unstable();
+        names.dedup();
+        names
+    };
+    let all_topics;
+    if request.topics.is_empty() {
+        all_topics = broker.log.topics();
+        names = all_topics.iter().map(|t| t.name.as_str()).collect();
+    }
+
+    let mut budget = request.response_partition_limit.max(0) as usize;
+    let mut answers = Vec::new();
+    let mut next_cursor = None;
+    for name in names {
+        if let Some(c) = &request.cursor {
+            if name < c.topic_name.as_str() {
+                continue;
+            }
+        }
+        let Some(topic) = broker.log.topic(name) else {
+            answers.push(TopicAnswer::Unknown { name });
+            continue;
+        };
+        let first = match &request.cursor {
+            Some(c) if c.topic_name == name => {
+                topic.partitions.partition_point(|p| p.index < c.partition_index)
+            }
+            _ => 0,
+        };
+        let available = topic.partitions.len() - first;
+        if budget == 0 {
+            // Nothing more fits: continue from here next time.
+            if available > 0 {
+                next_cursor = Some(Cursor { topic_name: name.to_string(), partition_index: topic.partitions[first].index });
+            }
+            break;
+        }
+        let count = available.min(budget);
+        budget -= count;
+        if count < available {
+            next_cursor = Some(Cursor {
+                topic_name: name.to_string(),
+                partition_index: topic.partitions[first + count].index,
+            });
+            answers.push(TopicAnswer::Known { topic, first_partition: first, count });
+            break;
+        }
+        answers.push(TopicAnswer::Known { topic, first_partition: first, count });
+    }
+
+    w.i32(0); // throttle_time_ms
+    w.array_len_v(answers.len(), true);
+    for answer in &answers {
+        match answer {
+            TopicAnswer::Unknown { name } => {
+                w.i16(ErrorCode::UnknownTopicOrPartition.code());
+                w.nullable_string_v(Some(name), true);
+                w.uuid(Uuid::ZERO);
+                w.bool(false);
+                w.array_len_v(0, true);
+            }
+            TopicAnswer::Known { topic, first_partition, count } => {
+                w.i16(ErrorCode::None.code());
+                w.nullable_string_v(Some(&topic.name), true);
+                w.uuid(topic.id);
+                w.bool(topic.name.starts_with("__"));
+                w.array_len_v(*count, true);
+                for p in &topic.partitions[*first_partition..first_partition + count] {
+                    w.i16(ErrorCode::None.code());
+                    w.i32(p.index);
+                    w.i32(p.leader);
+                    w.i32(p.leader_epoch);
+                    for list in [&p.replicas, &p.isr] {
+                        w.array_len_v(list.len(), true);
+                        list.iter().for_each(|n| w.i32(*n));
+                    }
+                    w.array_len_v(0, true); // eligible_leader_replicas
+                    w.array_len_v(0, true); // last_known_elr
+                    w.array_len_v(0, true); // offline_replicas
+                    w.tagged_fields_v(true);
+                }
+            }
+        }
+        w.i32(ALL_TOPIC_OPERATIONS);
+        w.tagged_fields_v(true);
+    }
+    match next_cursor {
+        None => w.i8(-1),
+        Some(c) => {
+            w.i8(1);
+            w.string_v(&c.topic_name, true);
+            w.i32(c.partition_index);
+            w.tagged_fields_v(true);
+        }
+    }
+    w.tagged_fields_v(true);
+    Ok(Reply::Send)
+}

@@ -1,0 +1,76 @@
+//! The APIs this broker speaks: one table of versions, and a dispatcher to one module per API.
+//!
+//! Every API module has the same shape, so reading one teaches them all:
+//!
+//! 1. `decode` the request body for its version into a struct (field names are Kafka's);
+//! 2. `handle` it against the broker's state;
+//! 3. `encode` the response for the same version.
+//!
+//! The version table [`SUPPORTED_APIS`] is the single source of truth: ApiVersions advertises
+//! exactly it, and a request outside it is refused before any module sees it. A broker that
+//! advertises a version it cannot encode breaks clients in confusing ways, so the table only
+//! ever lists what the modules implement.
+
+pub mod api_versions;
+pub mod describe_topic_partitions;
+pub mod fetch;
+pub mod produce;
+
+use crate::broker::Broker;
+use crate::header::RequestHeader;
+use crate::wire::{DecodeError, Reader, Writer};
+
+/// One supported API: its key, the version range, and the first "flexible" version (compact
+/// strings and arrays, tagged fields; KIP-482).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiSpec {
+    pub key: i16,
+    pub name: &'static str,
+    pub min: i16,
+    pub max: i16,
+    pub flexible_from: i16,
+}
+
+/// Every API and version this broker implements, by key.
+pub const SUPPORTED_APIS: &[ApiSpec] = &[
+    ApiSpec { key: 0, name: "Produce", min: 3, max: 11, flexible_from: 9 },
+    ApiSpec { key: 1, name: "Fetch", min: 4, max: 16, flexible_from: 12 },
+    ApiSpec { key: 18, name: "ApiVersions", min: 0, max: 4, flexible_from: 3 },
+    ApiSpec { key: 75, name: "DescribeTopicPartitions", min: 0, max: 0, flexible_from: 0 },
+];
+
+pub const API_VERSIONS_KEY: i16 = 18;
+
+/// The table entry for an API key.
+pub fn spec(key: i16) -> Option<&'static ApiSpec> {
+    SUPPORTED_APIS.iter().find(|s| s.key == key)
+}
+
+/// A request whose header has been decoded and whose version is supported.
+pub struct Request<'a> {
+    pub header: RequestHeader<'a>,
+    pub version: i16,
+    /// Whether this version uses the flexible (compact, tagged) encoding.
+    pub flexible: bool,
+}
+
+/// What the connection should do after a handler ran.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// Send the response the handler wrote.
+    Send,
+    /// Send nothing: Produce with acks=0, where the client does not read a response.
+    Nothing,
+}
+
+/// Routes a request to its API module. The body reader is positioned after the header; the
+/// writer already holds the response header.
+pub fn dispatch(broker: &Broker, req: &Request<'_>, body: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
+    match req.header.api_key {
+        0 => produce::handle(broker, req, body, w),
+        1 => fetch::handle(broker, req, body, w),
+        18 => api_versions::handle(broker, req, body, w),
+        75 => describe_topic_partitions::handle(broker, req, body, w),
+        _ => Err(DecodeError::Invalid { field: "request_api_key", at: 0, reason: "no handler" }),
+    }
+}

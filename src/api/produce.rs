@@ -1,0 +1,141 @@
+//! Produce (key 0), versions 3-11 — stages zf2, gg1, ls8, yd8, ct4, ov0, and every producer.
+//!
+//! A producer sends record batches for some partitions; the broker checks each batch, gives it
+//! offsets, stores it (and writes it to the partition's segment file) and answers with the first
+//! offset it got.
+//!
+//! ```text
+//! request                                        response
+//!   transactional_id  NULLABLE_STRING (v3+)        responses               ARRAY
+//!   acks              INT16  (0, 1 or -1)            name                  STRING
+//!   timeout_ms        INT32                          partition_responses   ARRAY
+//!   topic_data        ARRAY                            index               INT32
+//!     name            STRING                           error_code          INT16
+//!     partition_data  ARRAY                            base_offset         INT64
+//!       index         INT32                            log_append_time_ms  INT64 (-1: producer's timestamps)
+//!       records       RECORDS (record batches)         log_start_offset    INT64 (v5+)
+//!                                                      record_errors       ARRAY (v8+)
+//!                                                      error_message       NULLABLE_STRING (v8+)
+//!                                                throttle_time_ms          INT32
+//! ```
+//! From v9 on the encodings are compact and every struct ends in TAG_BUFFER.
+//!
+//! `acks=0` means "don't answer": the client does not read a response, so sending one would be
+//! taken as the answer to its next request. `acks=1` and `acks=-1` (all in-sync replicas) are the
+//! same on a single broker: the batch is stored before the answer is sent.
+
+use super::{Reply, Request};
+use crate::broker::Broker;
+use crate::errors::ErrorCode;
+use crate::log::partition::Appended;
+use crate::wire::{DecodeError, Reader, Writer};
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct ProduceRequest<'a> {
+    pub transactional_id: Option<&'a str>,
+    pub acks: i16,
+    pub timeout_ms: i32,
+    pub topic_data: Vec<TopicData<'a>>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct TopicData<'a> {
+    pub name: &'a str,
+    pub partition_data: Vec<PartitionData<'a>>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct PartitionData<'a> {
+    pub index: i32,
+    /// The record batches, still as bytes: they are checked and stored by the log.
+    pub records: Option<&'a [u8]>,
+}
+
+pub fn decode<'a>(r: &mut Reader<'a>, flexible: bool) -> Result<ProduceRequest<'a>, DecodeError> {
+    let transactional_id = r.nullable_string_v("transactional_id", flexible)?;
+    let acks = r.i16("acks")?;
+    let timeout_ms = r.i32("timeout_ms")?;
+    let n = r.array_len_v("topic_data", flexible)?;
+    let mut topic_data = Vec::with_capacity(n);
+    for _ in 0..n {
+        topic_data.push(r.nested("topic", |r| {
+            let name = r.string_v("name", flexible)?;
+            let n = r.array_len_v("partition_data", flexible)?;
+            let mut partition_data = Vec::with_capacity(n);
+            for _ in 0..n {
+                partition_data.push(r.nested("partition", |r| {
+                    let index = r.i32("index")?;
+                    let records = r.nullable_bytes_v("records", flexible)?;
+                    r.tagged_fields_v("tagged_fields", flexible)?;
+                    Ok(PartitionData { index, records })
+                })?);
+            }
+            r.tagged_fields_v("tagged_fields", flexible)?;
+            Ok(TopicData { name, partition_data })
+        })?);
+    }
+    r.tagged_fields_v("tagged_fields", flexible)?;
+    Ok(ProduceRequest { transactional_id, acks, timeout_ms, topic_data })
+}
+
+/// Appends one partition's batches, or says why not.
+fn produce_partition(broker: &Broker, topic: &str, p: &PartitionData<'_>) -> Result<Appended, ErrorCode> {
+    let Some(partition) = broker.log.partition(topic, p.index) else {
+        return Err(ErrorCode::UnknownTopicOrPartition);
+    };
+    let records = p.records.unwrap_or_default();
+    partition.append(records, broker.config.message_max_bytes).map_err(|e| {
+        log::info!("produce to {topic}-{} refused: {e:?}", p.index);
+        e.code()
+    })
+}
+
+pub fn handle(broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
+    let request = decode(r, req.flexible)?;
+    let (version, flexible) = (req.version, req.flexible);
+    let invalid_acks = !matches!(request.acks, -1..=1);
+
+    w.array_len_v(request.topic_data.len(), flexible);
+    for topic in &request.topic_data {
+        w.string_v(topic.name, flexible);
+        w.array_len_v(topic.partition_data.len(), flexible);
+        for p in &topic.partition_data {
+            let result = if invalid_acks {
+                Err(ErrorCode::InvalidRequiredAcks)
+            } else if request.transactional_id.is_some() {
+                // Transactions need a transaction coordinator, which this broker does not have.
+                Err(ErrorCode::TransactionalIdAuthorizationFailed)
+            } else {
+                produce_partition(broker, topic.name, p)
+            };
+            w.i32(p.index);
+            match result {
+                Ok(appended) => {
+                    w.i16(ErrorCode::None.code());
+                    w.i64(appended.base_offset);
+                    w.i64(-1); // log_append_time_ms: -1 = the producer's timestamps are kept
+                    if version >= 5 {
+                        w.i64(appended.log_start_offset);
+                    }
+                }
+                Err(code) => {
+                    w.i16(code.code());
+                    w.i64(-1);
+                    w.i64(-1);
+                    if version >= 5 {
+                        w.i64(-1);
+                    }
+                }
+            }
+            if version >= 8 {
+                w.array_len_v(0, flexible); // record_errors
+                w.nullable_string_v(None, flexible); // error_message
+            }
+            w.tagged_fields_v(flexible);
+        }
+        w.tagged_fields_v(flexible);
+    }
+    w.i32(0); // throttle_time_ms
+    w.tagged_fields_v(flexible);
+    Ok(if request.acks == 0 { Reply::Nothing } else { Reply::Send })
+}

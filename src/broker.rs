@@ -1,0 +1,59 @@
+//! The broker's shared state: configuration, the log, and the coordinators. One `Arc<Broker>` is
+//! shared by every connection thread; everything inside does its own fine-grained locking.
+
+use crate::config::Config;
+use crate::log::Log;
+use crate::wire::Uuid;
+use std::io;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+pub struct Broker {
+    pub config: Config,
+    /// Host and port told to clients in Metadata and FindCoordinator.
+    pub advertised_host: String,
+    pub advertised_port: u16,
+    /// The cluster id, from `meta.properties` when there is one.
+    pub cluster_id: String,
+    pub log: Log,
+    /// The next producer id handed out by InitProducerId.
+    next_producer_id: AtomicI64,
+}
+
+impl Broker {
+    /// Opens the log (loading it from `log.dirs` when set). `bound_port` is the port the listener
+    /// actually got, advertised unless `advertised.listeners` says otherwise.
+    pub fn open(config: Config, bound_port: u16) -> io::Result<Broker> {
+        let log = match &config.log_dir {
+            Some(dir) => Log::open(dir, config.node_id)?,
+            None => Log::in_memory(config.node_id),
+        };
+        let (advertised_host, advertised_port) = match &config.advertised {
+            Some((host, port)) => (host.clone(), *port),
+            None => {
+                let host = config.bind.rsplit_once(':').map_or("", |(h, _)| h).trim_matches(['[', ']']);
+                // 0.0.0.0 means "every interface": not an address a client can connect to.
+                let host = if host.is_empty() || host == "0.0.0.0" || host == "::" { "localhost" } else { host };
+                (host.to_string(), bound_port)
+            }
+        };
+        let cluster_id = config
+            .log_dir
+            .as_ref()
+            .and_then(|dir| std::fs::read_to_string(dir.join("meta.properties")).ok())
+            .and_then(|text| {
+                text.lines().find_map(|l| l.strip_prefix("cluster.id=").map(|v| v.trim().to_string()))
+            })
+            .unwrap_or_else(|| Uuid::random().to_base64().trim_end_matches('=').to_string());
+        let next_producer_id = AtomicI64::new(log.max_producer_id() + 1);
+        Ok(Broker { config, advertised_host, advertised_port, cluster_id, log, next_producer_id })
+    }
+
+    pub fn node_id(&self) -> i32 {
+        self.config.node_id
+    }
+
+    /// A producer id never handed out before by this log.
+    pub fn new_producer_id(&self) -> i64 {
+        self.next_producer_id.fetch_add(1, Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,69 @@
+//! Kafka's error codes: every response carries one per topic, partition or group, and a client
+//! decides from it whether to retry, refresh its metadata or give up. Names and numbers are
+//! Kafka's own (`org.apache.kafka.common.protocol.Errors`).
+
+/// An error code as sent on the wire (INT16).
+#[repr(i16)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    None = 0,
+    /// The fetch offset is outside the partition's log.
+    OffsetOutOfRange = 1,
+    /// A record batch failed its CRC, magic or length check.
+    CorruptMessage = 2,
+    /// The topic or partition does not exist on this broker.
+    UnknownTopicOrPartition = 3,
+    /// A batch larger than `message.max.bytes`.
+    MessageTooLarge = 10,
+    /// acks other than 0, 1 or -1.
+    InvalidRequiredAcks = 21,
+    /// The coordinator is not available.
+    CoordinatorNotAvailable = 15,
+    /// The request went to a broker that is not the group's coordinator.
+    NotCoordinator = 16,
+    /// A topic name that is empty, too long or has characters outside `[a-zA-Z0-9._-]`.
+    InvalidTopicException = 17,
+    /// The member's generation is not the group's current one.
+    IllegalGeneration = 22,
+    /// The member supports none of the group's protocols.
+    InconsistentGroupProtocol = 23,
+    InvalidGroupId = 24,
+    /// The member id is not in the group.
+    UnknownMemberId = 25,
+    InvalidSessionTimeout = 26,
+    /// The group is rebalancing: rejoin.
+    RebalanceInProgress = 27,
+    /// The broker does not support this version of the API.
+    UnsupportedVersion = 35,
+    TopicAlreadyExists = 36,
+    InvalidPartitions = 37,
+    InvalidReplicationFactor = 38,
+    InvalidConfig = 40,
+    /// The request is malformed in a way the schema cannot express.
+    InvalidRequest = 42,
+    /// An idempotent batch whose sequence number does not follow the last one.
+    OutOfOrderSequenceNumber = 45,
+    /// Transactions are not supported by this broker.
+    TransactionalIdAuthorizationFailed = 53,
+    /// The producer's epoch is older than the current one: a newer instance fenced it.
+    InvalidProducerEpoch = 47,
+    /// Not allowed by the broker's configuration (e.g. auto-creation disabled).
+    PolicyViolation = 44,
+    /// The group still has members.
+    NonEmptyGroup = 68,
+    GroupIdNotFound = 69,
+    /// An incremental fetch named a fetch session this broker does not have.
+    FetchSessionIdNotFound = 70,
+    /// JoinGroup v4+: the broker hands out a member id and the member must rejoin with it.
+    MemberIdRequired = 79,
+    /// A static member whose instance id is held by another member id.
+    FencedInstanceId = 82,
+    /// A topic id this broker does not know.
+    UnknownTopicId = 100,
+}
+
+impl ErrorCode {
+    pub fn code(self) -> i16 {
+        self as i16
+    }
+}

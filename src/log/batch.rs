@@ -1,0 +1,336 @@
+//! Record batches (magic v2): the unit a producer sends, the log stores and a consumer fetches.
+//!
+//! ```text
+//! offset  field                   type     note
+//!  0      base_offset             INT64    rewritten by the broker on append
+//!  8      batch_length            INT32    bytes after this field (total size - 12)
+//! 12      partition_leader_epoch  INT32
+//! 16      magic                   INT8     2
+//! 17      crc                     UINT32   CRC-32C of bytes [21, end)
+//! 21      attributes              INT16    bits 0-2 compression, 3 timestamp type, 4 transactional, 5 control
+//! 23      last_offset_delta       INT32    records - 1
+//! 27      base_timestamp          INT64
+//! 35      max_timestamp           INT64
+//! 43      producer_id             INT64    -1 unless idempotent
+//! 51      producer_epoch          INT16
+//! 53      base_sequence           INT32
+//! 57      records_count           INT32
+//! 61      records...                       (compressed as a whole if attributes say so)
+//! ```
+//!
+//! The CRC starts at `attributes`, so the broker may rewrite `base_offset` (and the leader epoch)
+//! without recomputing it: that is why mini-kafka can store and serve the producer's bytes as they
+//! came. Compressed batches are never opened: their header says all the broker needs.
+
+use crate::wire::{DecodeError, Reader, Writer};
+
+/// Size of the batch header, up to the first record.
+pub const HEADER_LEN: usize = 61;
+/// Where the CRC-covered bytes start.
+const CRC_START: usize = 21;
+
+/// The fixed header of a record batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchHeader {
+    pub base_offset: i64,
+    pub batch_length: i32,
+    pub partition_leader_epoch: i32,
+    pub magic: i8,
+    pub crc: u32,
+    pub attributes: i16,
+    pub last_offset_delta: i32,
+    pub base_timestamp: i64,
+    pub max_timestamp: i64,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+    pub records_count: i32,
+}
+
+impl BatchHeader {
+    /// Decodes the header fields (no validation beyond the lengths the reader checks).
+    pub fn decode(r: &mut Reader<'_>) -> Result<BatchHeader, DecodeError> {
+        Ok(BatchHeader {
+            base_offset: r.i64("base_offset")?,
+            batch_length: r.i32("batch_length")?,
+            partition_leader_epoch: r.i32("partition_leader_epoch")?,
+            magic: r.i8("magic")?,
+            crc: r.u32("crc")?,
+            attributes: r.i16("attributes")?,
+            last_offset_delta: r.i32("last_offset_delta")?,
+            base_timestamp: r.i64("base_timestamp")?,
+            max_timestamp: r.i64("max_timestamp")?,
+            producer_id: r.i64("producer_id")?,
+            producer_epoch: r.i16("producer_epoch")?,
+            base_sequence: r.i32("base_sequence")?,
+            records_count: r.i32("records_count")?,
+        })
+    }
+
+    /// Total size of the batch on the wire.
+    pub fn total_len(&self) -> usize {
+        self.batch_length as usize + 12
+    }
+
+    /// Offset of the batch's last record.
+    pub fn last_offset(&self) -> i64 {
+        self.base_offset + i64::from(self.last_offset_delta)
+    }
+
+    /// Compression codec: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd.
+    pub fn compression(&self) -> i16 {
+        self.attributes & 0x07
+    }
+
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & 0x10 != 0
+    }
+
+    /// Sequence number of the batch's last record (sequences wrap at i32::MAX).
+    pub fn last_sequence(&self) -> i32 {
+        let last = i64::from(self.base_sequence) + i64::from(self.last_offset_delta);
+        if last > i64::from(i32::MAX) { (last - i64::from(i32::MAX) - 1) as i32 } else { last as i32 }
+    }
+}
+
+/// Why bytes are not a valid record batch. All of these are CORRUPT_MESSAGE to a producer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchError {
+    /// Fewer bytes than the header or than `batch_length` announces.
+    Truncated { at: usize },
+    /// `batch_length` too small to hold a header.
+    BadLength { at: usize, batch_length: i32 },
+    /// Not magic 2 (older message formats are not supported).
+    BadMagic { at: usize, magic: i8 },
+    BadCrc { at: usize, stored: u32, computed: u32 },
+    /// Header fields that contradict each other (e.g. record count vs. offset delta).
+    Inconsistent { at: usize, reason: &'static str },
+}
+
+impl std::fmt::Display for BatchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BatchError::Truncated { at } => write!(f, "batch at byte {at} is cut off"),
+            BatchError::BadLength { at, batch_length } => write!(f, "batch at byte {at}: bad batch_length {batch_length}"),
+            BatchError::BadMagic { at, magic } => write!(f, "batch at byte {at}: magic {magic}, only 2 is supported"),
+            BatchError::BadCrc { at, stored, computed } => {
+                write!(f, "batch at byte {at}: crc {stored:#010x} stored, {computed:#010x} computed")
+            }
+            BatchError::Inconsistent { at, reason } => write!(f, "batch at byte {at}: {reason}"),
+        }
+    }
+}
+
+/// Splits a RECORDS field (or a log file) into its batches and checks each one: length, magic and
+/// CRC-32C. Yields `(header, batch bytes)`. Stops at the first bad batch with its error.
+pub fn batches(bytes: &[u8]) -> Batches<'_> {
+    Batches { bytes, pos: 0 }
+}
+
+pub struct Batches<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl Batches<'_> {
+    /// How many bytes the valid batches so far have used (where a bad tail starts).
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+}
+
+impl<'a> Iterator for Batches<'a> {
+    type Item = Result<(BatchHeader, &'a [u8]), BatchError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.pos >= self.bytes.len() {
+            return None;
+        }
+        let at = self.pos;
+        let result = check_batch(&self.bytes[at..], at);
+        if let Ok((header, _)) = &result {
+            self.pos += header.total_len();
+        } else {
+            self.pos = self.bytes.len(); // stop after the first error
+        }
+        Some(result)
+    }
+}
+
+/// Checks the batch at the start of `bytes` (which may hold more after it).
+fn check_batch(bytes: &[u8], at: usize) -> Result<(BatchHeader, &[u8]), BatchError> {
+    let header = BatchHeader::decode(&mut Reader::new(bytes)).map_err(|_| BatchError::Truncated { at })?;
+    if header.batch_length < (HEADER_LEN - 12) as i32 {
+        return Err(BatchError::BadLength { at, batch_length: header.batch_length });
+    }
+    if header.magic != 2 {
+        return Err(BatchError::BadMagic { at, magic: header.magic });
+    }
+    let Some(batch) = bytes.get(..header.total_len()) else {
+        return Err(BatchError::Truncated { at });
+    };
+    let computed = crc32c::crc32c(&batch[CRC_START..]);
+    if computed != header.crc {
+        return Err(BatchError::BadCrc { at, stored: header.crc, computed });
+    }
+    if header.last_offset_delta < 0 || header.records_count < 0 {
+        return Err(BatchError::Inconsistent { at, reason: "negative record count" });
+    }
+    Ok((header, batch))
+}
+
+/// Writes the base offset into a batch's first 8 bytes (outside the CRC).
+pub fn set_base_offset(batch: &mut [u8], base_offset: i64) {
+    batch[..8].copy_from_slice(&base_offset.to_be_bytes());
+}
+
+/// One record of an uncompressed batch, borrowing from the batch bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record<'a> {
+    pub offset_delta: i32,
+    pub timestamp_delta: i64,
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+}
+
+/// Decodes the records of an uncompressed batch (used for the cluster metadata log, whose
+/// records the broker must read). Headers are skipped; a header count of -1, as the CodeCrafters
+/// runner writes, means none.
+pub fn records(batch: &[u8]) -> Result<Vec<Record<'_>>, DecodeError> {
+    let mut r = Reader::new(batch);
+    let header = BatchHeader::decode(&mut r)?;
+    let mut out = Vec::new();
+    for _ in 0..header.records_count.max(0) {
+        let length = r.varint("length")?;
+        let body = r.bytes_exact("record", usize::try_from(length).unwrap_or(usize::MAX))?;
+        let mut rr = Reader::new(body);
+        rr.i8("attributes")?;
+        let timestamp_delta = rr.varlong("timestamp_delta")?;
+        let offset_delta = rr.varint("offset_delta")?;
+        let key = varint_bytes(&mut rr, "key")?;
+        let value = varint_bytes(&mut rr, "value")?;
+        let headers = rr.varint("headers_count")?;
+        for _ in 0..headers.max(0) {
+            varint_bytes(&mut rr, "header_key")?;
+            varint_bytes(&mut rr, "header_value")?;
+        }
+        out.push(Record { offset_delta, timestamp_delta, key, value });
+    }
+    Ok(out)
+}
+
+fn varint_bytes<'a>(r: &mut Reader<'a>, field: &'static str) -> Result<Option<&'a [u8]>, DecodeError> {
+    let len = r.varint(field)?;
+    if len < 0 {
+        return Ok(None);
+    }
+    r.bytes_exact(field, len as usize).map(Some)
+}
+
+/// Builds an uncompressed batch of records with null keys and no headers (what the broker writes
+/// to its cluster metadata log).
+pub fn build(base_offset: i64, timestamp: i64, values: &[Vec<u8>]) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.i64(base_offset);
+    w.i32(0); // batch_length, patched below
+    w.i32(0); // partition_leader_epoch
+    w.i8(2); // magic
+    w.i32(0); // crc, patched below
+    w.i16(0); // attributes
+    w.i32(values.len() as i32 - 1);
+    w.i64(timestamp);
+    w.i64(timestamp);
+    w.i64(-1); // producer_id
+    w.i16(-1);
+    w.i32(-1);
+    w.i32(values.len() as i32);
+    for (delta, value) in values.iter().enumerate() {
+        let mut rec = Writer::new();
+        rec.i8(0); // attributes
+        rec.varlong(0); // timestamp_delta
+        rec.varint(delta as i32);
+        rec.varint(-1); // key: null
+        rec.varint(value.len() as i32);
+        rec.raw(value);
+        rec.varint(0); // headers
+        let rec = rec.finish().to_vec();
+        w.varint((rec.len() - 4) as i32);
+        w.raw(&rec[4..]);
+    }
+    let mut batch = w.finish().to_vec().split_off(4);
+    let batch_length = (batch.len() - 12) as i32;
+    batch[8..12].copy_from_slice(&batch_length.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[CRC_START..]);
+    batch[17..21].copy_from_slice(&crc.to_be_bytes());
+    batch
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The "hello" batch of the CodeCrafters contract (§6.5).
+    pub const HELLO: &str = "0000000000000000 0000003d 00000000 02 a2247559 0000 00000000 0000019 1e05b6d8b \
+        000001 91e05b6d8b 0000000000000000 0000 00000000 00000001 16 00 00 00 01 0a 68656c6c6f 00";
+
+    pub fn hex(s: &str) -> Vec<u8> {
+        let s: String = s.chars().filter(|c| c.is_ascii_hexdigit()).collect();
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    }
+
+    #[test]
+    fn crc32c_check_value() {
+        assert_eq!(crc32c::crc32c(b"123456789"), 0xE3069283);
+    }
+
+    #[test]
+    fn parses_and_checks_the_contract_batch() {
+        let bytes = hex(HELLO);
+        assert_eq!(bytes.len(), 73);
+        let all: Vec<_> = batches(&bytes).collect();
+        assert_eq!(all.len(), 1);
+        let (h, b) = all[0].clone().unwrap();
+        assert_eq!(b.len(), 73);
+        assert_eq!((h.base_offset, h.batch_length, h.magic, h.crc, h.records_count), (0, 61, 2, 0xa2247559, 1));
+        let recs = records(b).unwrap();
+        assert_eq!(recs[0].value, Some(&b"hello"[..]));
+        assert_eq!(recs[0].key, None);
+    }
+
+    #[test]
+    fn any_flipped_bit_after_the_crc_start_is_caught() {
+        let good = hex(HELLO);
+        for byte in CRC_START..good.len() {
+            let mut bad = good.clone();
+            bad[byte] ^= 0x10;
+            assert!(matches!(batches(&bad).next(), Some(Err(BatchError::BadCrc { .. }))), "byte {byte}");
+        }
+        let mut bad = good.clone();
+        bad[16] = 1;
+        assert!(matches!(batches(&bad).next(), Some(Err(BatchError::BadMagic { .. }))));
+        // base_offset is outside the CRC on purpose.
+        let mut moved = good.clone();
+        set_base_offset(&mut moved, 42);
+        assert_eq!(batches(&moved).next().unwrap().unwrap().0.base_offset, 42);
+    }
+
+    #[test]
+    fn truncation_is_detected_at_every_length() {
+        let good = hex(HELLO);
+        for len in 1..good.len() {
+            let mut it = batches(&good[..len]);
+            assert!(matches!(it.next(), Some(Err(_))), "len {len}");
+            assert_eq!(it.next(), None);
+        }
+    }
+
+    #[test]
+    fn built_batches_are_valid() {
+        let batch = build(5, 1000, &[b"a".to_vec(), b"bc".to_vec()]);
+        let (h, _) = batches(&batch).next().unwrap().unwrap();
+        assert_eq!((h.base_offset, h.records_count, h.last_offset()), (5, 2, 6));
+        let recs = records(&batch).unwrap();
+        assert_eq!(recs[1].value, Some(&b"bc"[..]));
+        assert_eq!(recs[1].offset_delta, 1);
+    }
+}

@@ -1,0 +1,347 @@
+//! One partition's log: the batches producers sent, in offset order, behind one lock.
+//!
+//! Each partition has its own `Mutex`, so producers and consumers of different partitions never
+//! wait for each other. The lock is held only to append or to pick batches; the bytes themselves
+//! are `Arc<[u8]>`, so a fetch clones a few pointers under the lock and writes to the socket
+//! after releasing it.
+//!
+//! Consumers waiting for data (long-poll fetch) register a [`Waiter`] with every partition they
+//! read; an append wakes them all. A fetch reads many partitions, and one `Condvar` can only wait
+//! for one of them, so each fetch brings its own `Condvar` and the partitions keep a list.
+
+use super::batch::{self, BatchError, BatchHeader};
+use super::segment::Segment;
+use crate::errors::ErrorCode;
+use crate::sync::lock;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::time::Instant;
+
+/// A stored batch: its bytes exactly as produced (base offset rewritten) and the header facts a
+/// fetch or offset lookup needs without parsing it again.
+#[derive(Clone, Debug)]
+pub struct StoredBatch {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    pub max_timestamp: i64,
+    pub bytes: Arc<[u8]>,
+}
+
+/// What the idempotence check remembers of a producer: its epoch and its last few batches, so a
+/// retried batch is recognised and answered with the offset it was first given.
+#[derive(Debug, Default)]
+struct ProducerEntry {
+    epoch: i16,
+    /// `(first sequence, last sequence, base offset)` of the most recent batches, oldest first.
+    recent: VecDeque<(i32, i32, i64)>,
+}
+
+/// Kafka keeps the last 5 batches per producer: a producer never has more in flight.
+const RECENT_BATCHES: usize = 5;
+
+struct State {
+    batches: Vec<StoredBatch>,
+    log_start_offset: i64,
+    /// The offset the next record gets (the log end offset). With one replica it is also the
+    /// high watermark: everything appended is committed.
+    next_offset: i64,
+    segment: Option<Segment>,
+    waiters: Vec<Weak<Waiter>>,
+    producers: HashMap<i64, ProducerEntry>,
+}
+
+pub struct Partition {
+    pub topic: String,
+    pub index: i32,
+    /// Leadership as the metadata records it (this broker leads every partition it has).
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+    state: Mutex<State>,
+}
+
+/// The result of a successful append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub base_offset: i64,
+    pub log_start_offset: i64,
+}
+
+/// What a fetch gets from one partition.
+#[derive(Debug)]
+pub struct Slice {
+    /// NONE, or OFFSET_OUT_OF_RANGE (with the offsets filled in so the client can reset).
+    pub error: ErrorCode,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+    pub batches: Vec<Arc<[u8]>>,
+    pub bytes: usize,
+}
+
+impl Partition {
+    /// A partition holding `batches` (already validated, e.g. loaded from its segment file).
+    pub fn new(topic: &str, index: i32, batches: Vec<StoredBatch>, segment: Option<Segment>) -> Partition {
+        let log_start_offset = batches.first().map_or(0, |b| b.base_offset);
+        let next_offset = batches.last().map_or(log_start_offset, |b| b.last_offset + 1);
+        let mut producers: HashMap<i64, ProducerEntry> = HashMap::new();
+        // Rebuild idempotence state from the log, so a producer that outlives a restart is still
+        // deduplicated.
+        for b in &batches {
+            if let Ok(h) = BatchHeader::decode(&mut crate::wire::Reader::new(&b.bytes)) {
+                if h.producer_id >= 0 && h.base_sequence >= 0 {
+                    let entry = producers.entry(h.producer_id).or_default();
+                    remember(entry, &h, b.base_offset);
+                }
+            }
+        }
+        Partition {
+            topic: topic.to_string(),
+            index,
+            leader: 1,
+            leader_epoch: 0,
+            replicas: vec![1],
+            isr: vec![1],
+            state: Mutex::new(State { batches, log_start_offset, next_offset, segment, waiters: Vec::new(), producers }),
+        }
+    }
+
+    /// The high watermark (next offset).
+    pub fn high_watermark(&self) -> i64 {
+        lock(&self.state).next_offset
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        lock(&self.state).log_start_offset
+    }
+
+    /// The largest producer id in this log (to hand out fresh ids after a restart).
+    pub fn max_producer_id(&self) -> i64 {
+        lock(&self.state).producers.keys().copied().max().unwrap_or(-1)
+    }
+
+    /// Validates and appends the batches of a Produce request's RECORDS field.
+    ///
+    /// Every batch is checked (length, magic, CRC, size) before anything is stored, so a request
+    /// is appended whole or not at all. Offsets are assigned under the lock, the bytes are written
+    /// through to the segment file, and waiting fetchers are woken.
+    pub fn append(&self, records: &[u8], max_batch_bytes: usize) -> Result<Appended, AppendError> {
+        let mut checked: Vec<(BatchHeader, &[u8])> = Vec::with_capacity(1);
+        for item in batch::batches(records) {
+            let (header, bytes) = item.map_err(AppendError::Corrupt)?;
+            if bytes.len() > max_batch_bytes {
+                return Err(AppendError::Refused(ErrorCode::MessageTooLarge));
+            }
+            checked.push((header, bytes));
+        }
+        if checked.is_empty() {
+            return Err(AppendError::Corrupt(BatchError::Truncated { at: 0 }));
+        }
+
+        let mut state = lock(&self.state);
+        // Idempotent producers: a batch seen before is acknowledged again with its first offset.
+        if let Some(offset) = check_sequences(&state.producers, &checked)? {
+            return Ok(Appended { base_offset: offset, log_start_offset: state.log_start_offset });
+        }
+        let base_offset = state.next_offset;
+        let mut stored = Vec::with_capacity(checked.len());
+        for (header, bytes) in &checked {
+            let offset = state.next_offset;
+            // One copy: from the request frame into the stored batch, rewriting only base_offset.
+            let mut copy: Arc<[u8]> = Arc::from(*bytes);
+            if let Some(b) = Arc::get_mut(&mut copy) {
+                batch::set_base_offset(b, offset);
+            }
+            state.next_offset = offset + i64::from(header.last_offset_delta) + 1;
+            stored.push(StoredBatch {
+                base_offset: offset,
+                last_offset: state.next_offset - 1,
+                max_timestamp: header.max_timestamp,
+                bytes: copy,
+            });
+        }
+        if let Some(segment) = &mut state.segment {
+            if let Err(e) = segment.append(stored.iter().map(|b| &*b.bytes)) {
+                log::error!("{}-{}: cannot write segment: {e}", self.topic, self.index);
+                state.next_offset = base_offset;
+                return Err(AppendError::Refused(ErrorCode::CorruptMessage));
+            }
+        }
+        for ((header, _), b) in checked.iter().zip(&stored) {
+            if header.producer_id >= 0 && header.base_sequence >= 0 {
+                let entry = state.producers.entry(header.producer_id).or_default();
+                remember(entry, header, b.base_offset);
+            }
+        }
+        state.batches.extend(stored);
+        for waiter in state.waiters.drain(..) {
+            if let Some(waiter) = waiter.upgrade() {
+                waiter.wake();
+            }
+        }
+        Ok(Appended { base_offset, log_start_offset: state.log_start_offset })
+    }
+
+    /// Picks the batches from the one containing `offset` on, up to `max_bytes` — but at least one
+    /// whole batch when `at_least_one` is set (a batch larger than the limit must still be served,
+    /// or the consumer would be stuck behind it forever).
+    pub fn read(&self, offset: i64, max_bytes: usize, at_least_one: bool) -> Slice {
+        let state = lock(&self.state);
+        let mut slice = Slice {
+            error: ErrorCode::None,
+            high_watermark: state.next_offset,
+            log_start_offset: state.log_start_offset,
+            batches: Vec::new(),
+            bytes: 0,
+        };
+        if offset < state.log_start_offset || offset > state.next_offset {
+            slice.error = ErrorCode::OffsetOutOfRange;
+            return slice;
+        }
+        // Batches are sorted by offset: binary search for the first one ending at or after `offset`.
+        let first = state.batches.partition_point(|b| b.last_offset < offset);
+        for b in &state.batches[first..] {
+            let fits = slice.bytes + b.bytes.len() <= max_bytes;
+            if !fits && !(at_least_one && slice.batches.is_empty()) {
+                break;
+            }
+            slice.bytes += b.bytes.len();
+            slice.batches.push(Arc::clone(&b.bytes));
+        }
+        slice
+    }
+
+    /// Bytes available from `offset` on (what long-poll compares with `min_bytes`).
+    pub fn bytes_from(&self, offset: i64) -> usize {
+        let state = lock(&self.state);
+        let first = state.batches.partition_point(|b| b.last_offset < offset);
+        state.batches[first..].iter().map(|b| b.bytes.len()).sum()
+    }
+
+    /// ListOffsets by time: the first offset of the first batch whose max timestamp is at or after
+    /// `timestamp`, with that timestamp. `None` if every record is older.
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Option<(i64, i64)> {
+        let state = lock(&self.state);
+        state.batches.iter().find(|b| b.max_timestamp >= timestamp).map(|b| (b.base_offset.max(state.log_start_offset), b.max_timestamp))
+    }
+
+    /// The largest timestamp in the log and the offset of its batch (ListOffsets -3, MAX_TIMESTAMP).
+    pub fn max_timestamp(&self) -> Option<(i64, i64)> {
+        let state = lock(&self.state);
+        state.batches.iter().max_by_key(|b| b.max_timestamp).map(|b| (b.last_offset, b.max_timestamp))
+    }
+
+    /// Registers a waiter to be woken by the next append. Waiters whose fetch has finished are
+    /// dropped here, so an idle partition's list stays short.
+    pub fn add_waiter(&self, waiter: &Arc<Waiter>) {
+        let mut state = lock(&self.state);
+        state.waiters.retain(|w| w.strong_count() > 0);
+        state.waiters.push(Arc::downgrade(waiter));
+    }
+
+    /// Number of batches (for tests and logging).
+    pub fn batch_count(&self) -> usize {
+        lock(&self.state).batches.len()
+    }
+}
+
+/// Why an append was refused.
+#[derive(Debug)]
+pub enum AppendError {
+    Corrupt(BatchError),
+    Refused(ErrorCode),
+}
+
+impl AppendError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            AppendError::Corrupt(_) => ErrorCode::CorruptMessage,
+            AppendError::Refused(code) => *code,
+        }
+    }
+}
+
+fn remember(entry: &mut ProducerEntry, h: &BatchHeader, base_offset: i64) {
+    if h.producer_epoch != entry.epoch {
+        entry.epoch = h.producer_epoch;
+        entry.recent.clear();
+    }
+    if entry.recent.len() == RECENT_BATCHES {
+        entry.recent.pop_front();
+    }
+    entry.recent.push_back((h.base_sequence, h.last_sequence(), base_offset));
+}
+
+/// Kafka's idempotence rules, per producer and partition:
+/// - an older epoch is fenced (INVALID_PRODUCER_EPOCH);
+/// - a batch equal to one of the last five is a retry: `Ok(Some(its first offset))`;
+/// - otherwise the first sequence must follow the last one (0 after a new epoch), or it is
+///   OUT_OF_ORDER_SEQUENCE_NUMBER. A producer never seen before may start anywhere, as in Kafka.
+fn check_sequences(
+    producers: &HashMap<i64, ProducerEntry>,
+    batches: &[(BatchHeader, &[u8])],
+) -> Result<Option<i64>, AppendError> {
+    let mut expected: HashMap<i64, (i16, i32)> = HashMap::new();
+    for (h, _) in batches {
+        if h.producer_id < 0 || h.base_sequence < 0 {
+            continue;
+        }
+        if let Some(&(epoch, next)) = expected.get(&h.producer_id) {
+            if h.producer_epoch != epoch || h.base_sequence != next {
+                return Err(AppendError::Refused(ErrorCode::OutOfOrderSequenceNumber));
+            }
+        } else if let Some(entry) = producers.get(&h.producer_id) {
+            if h.producer_epoch < entry.epoch {
+                return Err(AppendError::Refused(ErrorCode::InvalidProducerEpoch));
+            }
+            if h.producer_epoch == entry.epoch {
+                if let Some(&(_, _, offset)) =
+                    entry.recent.iter().find(|(first, last, _)| *first == h.base_sequence && *last == h.last_sequence())
+                {
+                    return Ok(Some(offset));
+                }
+                let next = entry.recent.back().map_or(0, |&(_, last, _)| if last == i32::MAX { 0 } else { last + 1 });
+                if h.base_sequence != next {
+                    return Err(AppendError::Refused(ErrorCode::OutOfOrderSequenceNumber));
+                }
+            } else if h.base_sequence != 0 {
+                return Err(AppendError::Refused(ErrorCode::OutOfOrderSequenceNumber));
+            }
+        }
+        let last = h.last_sequence();
+        expected.insert(h.producer_id, (h.producer_epoch, if last == i32::MAX { 0 } else { last + 1 }));
+    }
+    Ok(None)
+}
+
+/// A fetch waiting for data: woken by the first append to any partition it registered with.
+#[derive(Default)]
+pub struct Waiter {
+    woken: Mutex<bool>,
+    condvar: Condvar,
+}
+
+impl Waiter {
+    pub fn wake(&self) {
+        *lock(&self.woken) = true;
+        self.condvar.notify_all();
+    }
+
+    /// Sleeps until woken or `deadline`, without spinning; returns whether it was woken. Clears the
+    /// flag so the waiter can wait again.
+    pub fn wait_until(&self, deadline: Instant) -> bool {
+        let mut woken = lock(&self.woken);
+        while !*woken {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            woken = match self.condvar.wait_timeout(woken, deadline - now) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+        *woken = false;
+        true
+    }
+}

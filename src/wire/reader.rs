@@ -1,0 +1,437 @@
+//! [`Reader`]: decodes primitives from a borrowed byte slice, checking every length first.
+
+use super::{Uuid, zigzag_decode};
+use byteorder::{BigEndian, ByteOrder};
+
+/// Why a message could not be decoded. Every variant names the field being read and the byte offset
+/// where it started, so a log line points straight at the bad byte.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The field needs `need` bytes but only `have` are left.
+    Eof { field: &'static str, at: usize, need: usize, have: usize },
+    /// An UNSIGNED_VARINT ran past its maximum length (5 bytes for 32 bits, 10 for 64).
+    VarintTooLong { field: &'static str, at: usize },
+    /// A length or count below -1 (or -1 where null is not allowed).
+    BadLength { field: &'static str, at: usize, len: i64 },
+    /// A string that is not UTF-8.
+    BadUtf8 { field: &'static str, at: usize },
+    /// Well-formed bytes with a value the protocol does not allow.
+    Invalid { field: &'static str, at: usize, reason: &'static str },
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecodeError::Eof { field, at, need, have } => {
+                write!(f, "{field} at byte {at}: needs {need} bytes, only {have} left")
+            }
+            DecodeError::VarintTooLong { field, at } => write!(f, "{field} at byte {at}: varint too long"),
+            DecodeError::BadLength { field, at, len } => write!(f, "{field} at byte {at}: bad length {len}"),
+            DecodeError::BadUtf8 { field, at } => write!(f, "{field} at byte {at}: not UTF-8"),
+            DecodeError::Invalid { field, at, reason } => write!(f, "{field} at byte {at}: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// One decoded field: its schema name and the bytes it occupied. Collected only when tracing is
+/// on ([`Reader::traced`]), this is what an annotated dump of a request is made from: the same
+/// decoder that serves requests explains them, so the two can never disagree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldSpan {
+    pub name: &'static str,
+    pub start: usize,
+    pub end: usize,
+    /// Nesting level: 0 for top-level fields, +1 inside each array element or struct.
+    pub depth: u16,
+}
+
+/// A cursor over a request's bytes. Each method reads one primitive, named after the schema field
+/// it decodes, and advances past it.
+pub struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    spans: Option<Vec<FieldSpan>>,
+    depth: u16,
+}
+
+type Result<T> = std::result::Result<T, DecodeError>;
+
+impl<'a> Reader<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        Reader { buf, pos: 0, spans: None, depth: 0 }
+    }
+
+    /// A reader that also records a [`FieldSpan`] for every field it decodes.
+    pub fn traced(buf: &'a [u8]) -> Self {
+        Reader { buf, pos: 0, spans: Some(Vec::new()), depth: 0 }
+    }
+
+    /// The fields decoded so far (empty unless created with [`Reader::traced`]).
+    pub fn spans(&self) -> &[FieldSpan] {
+        self.spans.as_deref().unwrap_or(&[])
+    }
+
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// The bytes not read yet, without consuming them.
+    pub fn rest(&self) -> &'a [u8] {
+        &self.buf[self.pos..]
+    }
+
+    fn record(&mut self, name: &'static str, start: usize) {
+        if let Some(spans) = &mut self.spans {
+            spans.push(FieldSpan { name, start, end: self.pos, depth: self.depth });
+        }
+    }
+
+    /// Decodes a nested structure (an array element, a struct) one level deeper in the trace.
+    pub fn nested<T>(&mut self, name: &'static str, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        let start = self.pos;
+        let slot = self.spans.as_ref().map(|s| s.len());
+        if let Some(spans) = &mut self.spans {
+            spans.push(FieldSpan { name, start, end: start, depth: self.depth });
+        }
+        self.depth += 1;
+        let result = f(self);
+        self.depth -= 1;
+        if let (Some(spans), Some(i)) = (&mut self.spans, slot) {
+            spans[i].end = self.pos;
+        }
+        result
+    }
+
+    /// Takes `n` raw bytes.
+    pub fn bytes_exact(&mut self, field: &'static str, n: usize) -> Result<&'a [u8]> {
+        let have = self.remaining();
+        if n > have {
+            return Err(DecodeError::Eof { field, at: self.pos, need: n, have });
+        }
+        let start = self.pos;
+        self.pos += n;
+        self.record(field, start);
+        Ok(&self.buf[start..self.pos])
+    }
+
+    fn fixed<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N]> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.bytes_exact(field, N)?);
+        Ok(out)
+    }
+
+    pub fn i8(&mut self, field: &'static str) -> Result<i8> {
+        Ok(self.fixed::<1>(field)?[0] as i8)
+    }
+
+    pub fn bool(&mut self, field: &'static str) -> Result<bool> {
+        Ok(self.fixed::<1>(field)?[0] != 0)
+    }
+
+    pub fn i16(&mut self, field: &'static str) -> Result<i16> {
+        Ok(BigEndian::read_i16(&self.fixed::<2>(field)?))
+    }
+
+    pub fn i32(&mut self, field: &'static str) -> Result<i32> {
+        Ok(BigEndian::read_i32(&self.fixed::<4>(field)?))
+    }
+
+    pub fn u32(&mut self, field: &'static str) -> Result<u32> {
+        Ok(BigEndian::read_u32(&self.fixed::<4>(field)?))
+    }
+
+    pub fn i64(&mut self, field: &'static str) -> Result<i64> {
+        Ok(BigEndian::read_i64(&self.fixed::<8>(field)?))
+    }
+
+    pub fn uuid(&mut self, field: &'static str) -> Result<Uuid> {
+        Ok(Uuid(self.fixed::<16>(field)?))
+    }
+
+    /// Reads up to `max_bytes` 7-bit groups. Unrecorded: callers record the whole field.
+    fn varint_raw(&mut self, field: &'static str, max_bytes: usize) -> Result<u64> {
+        let start = self.pos;
+        let mut value = 0u64;
+        for i in 0..max_bytes {
+            let Some(&byte) = self.buf.get(self.pos) else {
+                return Err(DecodeError::Eof { field, at: start, need: i + 1, have: i });
+            };
+            self.pos += 1;
+            value |= u64::from(byte & 0x7f) << (7 * i);
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(DecodeError::VarintTooLong { field, at: start })
+    }
+
+    pub fn unsigned_varint(&mut self, field: &'static str) -> Result<u32> {
+        let start = self.pos;
+        let v = self.varint_raw(field, 5)?;
+        let v = u32::try_from(v).map_err(|_| DecodeError::VarintTooLong { field, at: start })?;
+        self.record(field, start);
+        Ok(v)
+    }
+
+    pub fn varint(&mut self, field: &'static str) -> Result<i32> {
+        let start = self.pos;
+        let v = self.varint_raw(field, 5)?;
+        let v = i32::try_from(zigzag_decode(v)).map_err(|_| DecodeError::VarintTooLong { field, at: start })?;
+        self.record(field, start);
+        Ok(v)
+    }
+
+    pub fn varlong(&mut self, field: &'static str) -> Result<i64> {
+        let start = self.pos;
+        let v = zigzag_decode(self.varint_raw(field, 10)?);
+        self.record(field, start);
+        Ok(v)
+    }
+
+    /// A length prefix: `None` for null (-1), an error below that or beyond the bytes left.
+    fn checked_len(&self, field: &'static str, at: usize, len: i64, nullable: bool) -> Result<Option<usize>> {
+        if len == -1 && nullable {
+            return Ok(None);
+        }
+        if len < 0 {
+            return Err(DecodeError::BadLength { field, at, len });
+        }
+        let have = self.remaining();
+        if len as u64 > have as u64 {
+            return Err(DecodeError::Eof { field, at, need: len as usize, have });
+        }
+        Ok(Some(len as usize))
+    }
+
+    fn utf8(field: &'static str, at: usize, bytes: &'a [u8]) -> Result<&'a str> {
+        std::str::from_utf8(bytes).map_err(|_| DecodeError::BadUtf8 { field, at })
+    }
+
+    fn sized(&mut self, field: &'static str, at: usize, len: Option<usize>) -> Result<Option<&'a [u8]>> {
+        match len {
+            None => {
+                self.record(field, at);
+                Ok(None)
+            }
+            Some(n) => {
+                let bytes = &self.buf[self.pos..self.pos + n];
+                self.pos += n;
+                self.record(field, at);
+                Ok(Some(bytes))
+            }
+        }
+    }
+
+    /// NULLABLE_STRING: INT16 length (-1 = null), then UTF-8.
+    pub fn nullable_string(&mut self, field: &'static str) -> Result<Option<&'a str>> {
+        let at = self.pos;
+        let len = BigEndian::read_i16(&self.fixed_unrecorded::<2>(field)?);
+        let len = self.checked_len(field, at, len.into(), true)?;
+        self.sized(field, at, len)?.map(|b| Self::utf8(field, at, b)).transpose()
+    }
+
+    /// COMPACT_NULLABLE_STRING: UNSIGNED_VARINT length+1 (0 = null), then UTF-8.
+    pub fn compact_nullable_string(&mut self, field: &'static str) -> Result<Option<&'a str>> {
+        let at = self.pos;
+        let len = i64::try_from(self.varint_raw(field, 5)?).unwrap_or(i64::MAX) - 1;
+        let len = self.checked_len(field, at, len, true)?;
+        self.sized(field, at, len)?.map(|b| Self::utf8(field, at, b)).transpose()
+    }
+
+    /// A nullable string in the encoding the message version uses.
+    pub fn nullable_string_v(&mut self, field: &'static str, flexible: bool) -> Result<Option<&'a str>> {
+        if flexible { self.compact_nullable_string(field) } else { self.nullable_string(field) }
+    }
+
+    /// A non-null string in the encoding the message version uses.
+    pub fn string_v(&mut self, field: &'static str, flexible: bool) -> Result<&'a str> {
+        let at = self.pos;
+        self.nullable_string_v(field, flexible)?
+            .ok_or(DecodeError::Invalid { field, at, reason: "null where a string is required" })
+    }
+
+    /// NULLABLE_BYTES (INT32 length) or COMPACT_NULLABLE_BYTES. Also used for RECORDS.
+    pub fn nullable_bytes_v(&mut self, field: &'static str, flexible: bool) -> Result<Option<&'a [u8]>> {
+        let at = self.pos;
+        let len = if flexible {
+            i64::try_from(self.varint_raw(field, 5)?).unwrap_or(i64::MAX) - 1
+        } else {
+            BigEndian::read_i32(&self.fixed_unrecorded::<4>(field)?).into()
+        };
+        let len = self.checked_len(field, at, len, true)?;
+        self.sized(field, at, len)
+    }
+
+    /// Non-null BYTES or COMPACT_BYTES.
+    pub fn bytes_v(&mut self, field: &'static str, flexible: bool) -> Result<&'a [u8]> {
+        let at = self.pos;
+        self.nullable_bytes_v(field, flexible)?
+            .ok_or(DecodeError::Invalid { field, at, reason: "null where bytes are required" })
+    }
+
+    fn fixed_unrecorded<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N]> {
+        let have = self.remaining();
+        if N > have {
+            return Err(DecodeError::Eof { field, at: self.pos, need: N, have });
+        }
+        let mut out = [0u8; N];
+        out.copy_from_slice(&self.buf[self.pos..self.pos + N]);
+        self.pos += N;
+        Ok(out)
+    }
+
+    /// An ARRAY or COMPACT_ARRAY count; `None` for a null array. Every element takes at least one
+    /// byte, so a count larger than the bytes left is rejected here, before anyone allocates for it.
+    pub fn nullable_array_len_v(&mut self, field: &'static str, flexible: bool) -> Result<Option<usize>> {
+        let at = self.pos;
+        let count = if flexible {
+            i64::try_from(self.varint_raw(field, 5)?).unwrap_or(i64::MAX) - 1
+        } else {
+            BigEndian::read_i32(&self.fixed_unrecorded::<4>(field)?).into()
+        };
+        let count = self.checked_len(field, at, count, true)?;
+        self.record(field, at);
+        Ok(count)
+    }
+
+    /// An array count where null is read as empty (what Kafka's brokers do for most arrays).
+    pub fn array_len_v(&mut self, field: &'static str, flexible: bool) -> Result<usize> {
+        Ok(self.nullable_array_len_v(field, flexible)?.unwrap_or(0))
+    }
+
+    /// TAGGED_FIELDS: skipped, since this broker reads no optional tagged field. Each field's size
+    /// is checked like any other length.
+    pub fn tagged_fields(&mut self, field: &'static str) -> Result<()> {
+        let at = self.pos;
+        let count = self.varint_raw(field, 5)?;
+        for _ in 0..count {
+            self.varint_raw("tag", 5)?;
+            let size = i64::try_from(self.varint_raw("tag_size", 5)?).unwrap_or(i64::MAX);
+            let size = self.checked_len("tagged_field", self.pos, size, false)?.unwrap_or(0);
+            self.pos += size;
+        }
+        self.record(field, at);
+        Ok(())
+    }
+
+    /// Tagged fields if the version is flexible, nothing otherwise.
+    pub fn tagged_fields_v(&mut self, field: &'static str, flexible: bool) -> Result<()> {
+        if flexible { self.tagged_fields(field) } else { Ok(()) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_fixed_width_integers_big_endian() {
+        let bytes = [0x80, 0x01, 0x02, 0xff, 0xff, 0xff, 0xfe, 0, 0, 0, 0, 0, 0, 1, 0, 1];
+        let mut r = Reader::new(&bytes);
+        assert_eq!(r.i8("a").unwrap(), -128);
+        assert_eq!(r.i16("b").unwrap(), 0x0102);
+        assert_eq!(r.i32("c").unwrap(), -2);
+        assert_eq!(r.i64("d").unwrap(), 256);
+        assert_eq!(r.bool("e").unwrap(), true);
+        assert_eq!(r.remaining(), 0);
+        assert_eq!(r.i8("f"), Err(DecodeError::Eof { field: "f", at: 16, need: 1, have: 0 }));
+    }
+
+    #[test]
+    fn short_input_is_an_error_not_a_panic() {
+        for len in 0..8 {
+            let bytes = vec![0xffu8; len];
+            assert!(Reader::new(&bytes).i64("x").is_err());
+        }
+        assert!(Reader::new(&[0, 0, 0]).i32("x").is_err());
+        assert!(Reader::new(&[0; 15]).uuid("x").is_err());
+    }
+
+    #[test]
+    fn varints_decode_and_reject_overlong_input() {
+        assert_eq!(Reader::new(&[0xac, 0x02]).unsigned_varint("x").unwrap(), 300);
+        assert_eq!(Reader::new(&[0x01]).varint("x").unwrap(), -1);
+        assert_eq!(Reader::new(&[0x90, 0x01]).varint("x").unwrap(), 72);
+        assert_eq!(Reader::new(&[0xff, 0xff, 0xff, 0xff, 0x0f]).unsigned_varint("x").unwrap(), u32::MAX);
+        assert!(matches!(
+            Reader::new(&[0xff, 0xff, 0xff, 0xff, 0x1f]).unsigned_varint("x"),
+            Err(DecodeError::VarintTooLong { .. })
+        ));
+        assert!(matches!(Reader::new(&[0x80; 6]).unsigned_varint("x"), Err(DecodeError::VarintTooLong { .. })));
+        assert!(matches!(Reader::new(&[0x80, 0x80]).unsigned_varint("x"), Err(DecodeError::Eof { .. })));
+        assert_eq!(Reader::new(&[0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]).varlong("x").unwrap(), i64::MAX);
+        assert!(Reader::new(&[0x80; 11]).varlong("x").is_err());
+    }
+
+    #[test]
+    fn strings_in_both_encodings() {
+        let mut r = Reader::new(&[0x00, 0x03, b'f', b'o', b'o', 0x04, b'b', b'a', b'r', 0x00, 0xff, 0xff, 0x01]);
+        assert_eq!(r.string_v("a", false).unwrap(), "foo");
+        assert_eq!(r.string_v("b", true).unwrap(), "bar");
+        assert_eq!(r.nullable_string_v("c", true).unwrap(), None);
+        assert_eq!(r.nullable_string_v("d", false).unwrap(), None);
+        assert_eq!(r.string_v("e", true).unwrap(), "");
+    }
+
+    #[test]
+    fn lengths_are_checked_before_use() {
+        // A string claiming 32767 bytes with 2 present.
+        assert!(matches!(Reader::new(&[0x7f, 0xff, b'a', b'b']).string_v("s", false), Err(DecodeError::Eof { .. })));
+        // Length -2 is never valid.
+        assert!(matches!(Reader::new(&[0xff, 0xfe]).nullable_string("s"), Err(DecodeError::BadLength { .. })));
+        // Null where a value is required.
+        assert!(matches!(Reader::new(&[0x00]).string_v("s", true), Err(DecodeError::Invalid { .. })));
+        // An array of 2^31-1 elements in a 4-byte message.
+        assert!(Reader::new(&[0x7f, 0xff, 0xff, 0xff]).array_len_v("a", false).is_err());
+        assert!(Reader::new(&[0xff, 0xff, 0xff, 0xff, 0x07]).array_len_v("a", true).is_err());
+        assert_eq!(Reader::new(&[0xff, 0xff, 0xff, 0xff]).nullable_array_len_v("a", false).unwrap(), None);
+        assert_eq!(Reader::new(&[0x00]).nullable_array_len_v("a", true).unwrap(), None);
+        assert_eq!(Reader::new(&[0x03, 1, 2]).array_len_v("a", true).unwrap(), 2);
+        assert!(matches!(Reader::new(&[0x00, 0x01, 0xff]).string_v("s", false), Err(DecodeError::BadUtf8 { .. })));
+    }
+
+    #[test]
+    fn bytes_and_records() {
+        let mut r = Reader::new(&[0, 0, 0, 2, 9, 8, 0xff, 0xff, 0xff, 0xff, 0x03, 7, 7, 0x00]);
+        assert_eq!(r.bytes_v("a", false).unwrap(), &[9, 8]);
+        assert_eq!(r.nullable_bytes_v("b", false).unwrap(), None);
+        assert_eq!(r.bytes_v("c", true).unwrap(), &[7, 7]);
+        assert_eq!(r.nullable_bytes_v("d", true).unwrap(), None);
+        assert!(Reader::new(&[0, 0, 0, 9, 1]).bytes_v("e", false).is_err());
+    }
+
+    #[test]
+    fn tagged_fields_are_skipped_with_their_sizes_checked() {
+        let mut r = Reader::new(&[0x02, 0x00, 0x01, 0xaa, 0x05, 0x02, 0xbb, 0xcc, 0x42]);
+        r.tagged_fields("t").unwrap();
+        assert_eq!(r.i8("after").unwrap(), 0x42);
+        assert!(Reader::new(&[0x01, 0x00, 0x05, 0xaa]).tagged_fields("t").is_err());
+        assert!(Reader::new(&[0x01]).tagged_fields("t").is_err());
+    }
+
+    #[test]
+    fn traced_reader_reports_field_names_and_byte_ranges() {
+        let bytes = [0x00, 0x12, 0x00, 0x04, 0x02, 0x00, 0x07];
+        let mut r = Reader::traced(&bytes);
+        r.i16("api_key").unwrap();
+        r.i16("api_version").unwrap();
+        let n = r.array_len_v("items", true).unwrap();
+        for _ in 0..n {
+            r.nested("item", |r| r.i16("value")).unwrap();
+        }
+        let spans: Vec<_> = r.spans().iter().map(|s| (s.name, s.start, s.end, s.depth)).collect();
+        assert_eq!(spans, vec![
+            ("api_key", 0, 2, 0),
+            ("api_version", 2, 4, 0),
+            ("items", 4, 5, 0),
+            ("item", 5, 7, 0),
+            ("value", 5, 7, 1),
+        ]);
+    }
+}
