@@ -38,6 +38,8 @@ pub enum ErrorCode {
     TopicAlreadyExists = 36,
     InvalidPartitions = 37,
     InvalidReplicationFactor = 38,
+    /// Replicas placed on brokers that do not exist.
+    InvalidReplicaAssignment = 39,
     InvalidConfig = 40,
     /// The request is malformed in a way the schema cannot express.
     InvalidRequest = 42,

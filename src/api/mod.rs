@@ -12,8 +12,15 @@
 //! ever lists what the modules implement.
 
 pub mod api_versions;
+pub mod create_partitions;
+pub mod create_topics;
+pub mod delete_topics;
+pub mod describe_configs;
 pub mod describe_topic_partitions;
 pub mod fetch;
+pub mod init_producer_id;
+pub mod list_offsets;
+pub mod metadata;
 pub mod produce;
 
 use crate::broker::Broker;
@@ -35,7 +42,14 @@ pub struct ApiSpec {
 pub const SUPPORTED_APIS: &[ApiSpec] = &[
     ApiSpec { key: 0, name: "Produce", min: 3, max: 11, flexible_from: 9 },
     ApiSpec { key: 1, name: "Fetch", min: 4, max: 16, flexible_from: 12 },
+    ApiSpec { key: 2, name: "ListOffsets", min: 1, max: 8, flexible_from: 6 },
+    ApiSpec { key: 3, name: "Metadata", min: 0, max: 12, flexible_from: 9 },
     ApiSpec { key: 18, name: "ApiVersions", min: 0, max: 4, flexible_from: 3 },
+    ApiSpec { key: 19, name: "CreateTopics", min: 2, max: 7, flexible_from: 5 },
+    ApiSpec { key: 20, name: "DeleteTopics", min: 1, max: 6, flexible_from: 4 },
+    ApiSpec { key: 22, name: "InitProducerId", min: 0, max: 4, flexible_from: 2 },
+    ApiSpec { key: 32, name: "DescribeConfigs", min: 1, max: 4, flexible_from: 4 },
+    ApiSpec { key: 37, name: "CreatePartitions", min: 0, max: 3, flexible_from: 2 },
     ApiSpec { key: 75, name: "DescribeTopicPartitions", min: 0, max: 0, flexible_from: 0 },
 ];
 
@@ -69,7 +83,14 @@ pub fn dispatch(broker: &Broker, req: &Request<'_>, body: &mut Reader<'_>, w: &m
     match req.header.api_key {
         0 => produce::handle(broker, req, body, w),
         1 => fetch::handle(broker, req, body, w),
+        2 => list_offsets::handle(broker, req, body, w),
+        3 => metadata::handle(broker, req, body, w),
         18 => api_versions::handle(broker, req, body, w),
+        19 => create_topics::handle(broker, req, body, w),
+        20 => delete_topics::handle(broker, req, body, w),
+        22 => init_producer_id::handle(broker, req, body, w),
+        32 => describe_configs::handle(broker, req, body, w),
+        37 => create_partitions::handle(broker, req, body, w),
         75 => describe_topic_partitions::handle(broker, req, body, w),
         _ => Err(DecodeError::Invalid { field: "request_api_key", at: 0, reason: "no handler" }),
     }

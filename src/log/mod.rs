@@ -34,6 +34,10 @@ pub struct Topic {
     pub id: Uuid,
     /// Sorted by partition index (normally 0..n).
     pub partitions: Vec<Arc<Partition>>,
+    /// Topic-level configs given at creation (e.g. `cleanup.policy`): reported by DescribeConfigs.
+    /// mini-kafka keeps every record forever, so retention and compaction settings are recorded,
+    /// not enforced. In memory only: after a restart topics report Kafka's defaults.
+    pub configs: BTreeMap<String, String>,
 }
 
 impl Topic {
@@ -82,7 +86,7 @@ impl Log {
             }
             let batches: usize = partitions.iter().map(|p| p.batch_count()).sum();
             log::info!("loaded topic {} ({}) with {} partitions, {batches} batches", meta.name, meta.id, partitions.len());
-            let topic = Arc::new(Topic { name: meta.name, id: meta.id, partitions });
+            let topic = Arc::new(Topic { name: meta.name, id: meta.id, partitions, configs: BTreeMap::new() });
             let mut topics = write(&log.topics);
             topics.by_id.insert(topic.id, Arc::clone(&topic));
             topics.by_name.insert(topic.name.clone(), topic);
@@ -133,7 +137,7 @@ impl Log {
 
     /// Creates a topic with a random id and `partitions` empty partitions, persisting it to the
     /// metadata log and creating its directories when there is a log dir.
-    pub fn create_topic(&self, name: &str, partitions: i32) -> Result<Arc<Topic>, ErrorCode> {
+    pub fn create_topic(&self, name: &str, partitions: i32, configs: BTreeMap<String, String>) -> Result<Arc<Topic>, ErrorCode> {
         if !valid_topic_name(name) {
             return Err(ErrorCode::InvalidTopicException);
         }
@@ -158,7 +162,7 @@ impl Log {
             log::error!("cannot create topic {name}: {e}");
             ErrorCode::InvalidConfig
         })?;
-        let topic = Arc::new(Topic { name: name.to_string(), id: meta.id, partitions });
+        let topic = Arc::new(Topic { name: name.to_string(), id: meta.id, partitions, configs });
         topics.by_id.insert(topic.id, Arc::clone(&topic));
         topics.by_name.insert(topic.name.clone(), Arc::clone(&topic));
         log::info!("created topic {name} ({}) with {} partitions", topic.id, topic.partitions.len());
@@ -186,7 +190,7 @@ impl Log {
         if let Err(e) = lock(&self.metadata).append(&records) {
             log::error!("cannot persist partitions of {name}: {e}");
         }
-        let topic = Arc::new(Topic { name: old.name.clone(), id: old.id, partitions });
+        let topic = Arc::new(Topic { name: old.name.clone(), id: old.id, partitions, configs: old.configs.clone() });
         topics.by_id.insert(topic.id, Arc::clone(&topic));
         topics.by_name.insert(topic.name.clone(), topic);
         Ok(())

@@ -1,0 +1,187 @@
+//! CreateTopics (key 19), versions 2-7 — `AdminClient.create_topics`.
+//!
+//! ```text
+//! request                                       response
+//!   topics               ARRAY                    throttle_time_ms  INT32
+//!     name               STRING                   topics            ARRAY
+//!     num_partitions     INT32 (-1 = default)       name            STRING
+//!     replication_factor INT16 (-1 = default)       topic_id        UUID (v7+)
+//!     assignments        ARRAY                      error_code      INT16
+//!       partition_index  INT32                      error_message   NULLABLE_STRING
+//!       broker_ids       ARRAY of INT32             num_partitions, replication_factor (v5+)
+//!     configs            ARRAY [name, value]        configs         ARRAY (v5+), as in DescribeConfigs
+//!   timeout_ms           INT32
+//!   validate_only        BOOLEAN                  (flexible from v5)
+//! ```
+//!
+//! One broker means one replica: a replication factor above 1 is INVALID_REPLICATION_FACTOR.
+//! `validate_only` runs every check and creates nothing.
+
+use super::describe_configs::{SOURCE_DEFAULT, SOURCE_DYNAMIC_TOPIC, TOPIC_CONFIGS};
+use super::{Reply, Request};
+use crate::broker::Broker;
+use crate::errors::ErrorCode;
+use crate::wire::{DecodeError, Reader, Uuid, Writer};
+use std::collections::BTreeMap;
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct CreatableTopic<'a> {
+    pub name: &'a str,
+    pub num_partitions: i32,
+    pub replication_factor: i16,
+    /// `(partition_index, broker_ids)`
+    pub assignments: Vec<(i32, Vec<i32>)>,
+    pub configs: Vec<(&'a str, Option<&'a str>)>,
+}
+
+pub fn decode<'a>(r: &mut Reader<'a>, flexible: bool) -> Result<(Vec<CreatableTopic<'a>>, bool), DecodeError> {
+    let n = r.array_len_v("topics", flexible)?;
+    let mut topics = Vec::with_capacity(n);
+    for _ in 0..n {
+        topics.push(r.nested("topic", |r| {
+            let name = r.string_v("name", flexible)?;
+            let num_partitions = r.i32("num_partitions")?;
+            let replication_factor = r.i16("replication_factor")?;
+            let n = r.array_len_v("assignments", flexible)?;
+            let mut assignments = Vec::with_capacity(n);
+            for _ in 0..n {
+                assignments.push(r.nested("assignment", |r| {
+                    let index = r.i32("partition_index")?;
+                    let n = r.array_len_v("broker_ids", flexible)?;
+                    let ids = (0..n).map(|_| r.i32("broker_id")).collect::<Result<Vec<_>, _>>()?;
+                    r.tagged_fields_v("tagged_fields", flexible)?;
+                    Ok((index, ids))
+                })?);
+            }
+            let n = r.array_len_v("configs", flexible)?;
+            let mut configs = Vec::with_capacity(n);
+            for _ in 0..n {
+                configs.push(r.nested("config", |r| {
+                    let name = r.string_v("name", flexible)?;
+                    let value = r.nullable_string_v("value", flexible)?;
+                    r.tagged_fields_v("tagged_fields", flexible)?;
+                    Ok((name, value))
+                })?);
+            }
+            r.tagged_fields_v("tagged_fields", flexible)?;
+            Ok(CreatableTopic { name, num_partitions, replication_factor, assignments, configs })
+        })?);
+    }
+    r.i32("timeout_ms")?;
+    let validate_only = r.bool("validate_only")?;
+    r.tagged_fields_v("tagged_fields", flexible)?;
+    Ok((topics, validate_only))
+}
+
+/// What a topic would be created with, or why it cannot be.
+struct Plan {
+    partitions: i32,
+    configs: BTreeMap<String, String>,
+}
+
+fn plan(broker: &Broker, t: &CreatableTopic<'_>, duplicate: bool) -> Result<Plan, (ErrorCode, String)> {
+    if duplicate {
+        return Err((ErrorCode::InvalidRequest, format!("topic '{}' appears more than once in the request", t.name)));
+    }
+    if !crate::log::valid_topic_name(t.name) {
+        return Err((ErrorCode::InvalidTopicException, format!("'{}' is not a valid topic name: use 1-249 of [a-zA-Z0-9._-]", t.name)));
+    }
+    if broker.log.topic(t.name).is_some() {
+        return Err((ErrorCode::TopicAlreadyExists, format!("Topic '{}' already exists.", t.name)));
+    }
+    if t.replication_factor > 1 || t.replication_factor == 0 || t.replication_factor < -1 {
+        return Err((
+            ErrorCode::InvalidReplicationFactor,
+            format!("replication factor {} is impossible: this cluster has one broker", t.replication_factor),
+        ));
+    }
+    let partitions = if t.assignments.is_empty() {
+        match t.num_partitions {
+            -1 => broker.config.num_partitions,
+            n if n >= 1 => n,
+            n => return Err((ErrorCode::InvalidPartitions, format!("number of partitions must be at least 1, got {n}"))),
+        }
+    } else {
+        if t.num_partitions != -1 || t.replication_factor != -1 {
+            return Err((ErrorCode::InvalidRequest, "give either assignments or partitions/replication factor".into()));
+        }
+        let mut indexes: Vec<i32> = t.assignments.iter().map(|(i, _)| *i).collect();
+        indexes.sort_unstable();
+        let consecutive = indexes.iter().enumerate().all(|(i, p)| *p == i as i32);
+        let here = t.assignments.iter().all(|(_, ids)| ids.as_slice() == [broker.node_id()]);
+        if !consecutive || !here {
+            return Err((ErrorCode::InvalidReplicaAssignment, format!("partitions must be 0..n, each on broker {}", broker.node_id())));
+        }
+        indexes.len() as i32
+    };
+    let mut configs = BTreeMap::new();
+    for (name, value) in &t.configs {
+        if !TOPIC_CONFIGS.iter().any(|(known, ..)| known == name) {
+            return Err((ErrorCode::InvalidConfig, format!("unknown topic config {name}")));
+        }
+        if let Some(value) = value {
+            configs.insert(name.to_string(), value.to_string());
+        }
+    }
+    Ok(Plan { partitions, configs })
+}
+
+pub fn handle(broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
+    let (topics, validate_only) = decode(r, req.flexible)?;
+    let (version, flexible) = (req.version, req.flexible);
+    w.i32(0); // throttle_time_ms
+    w.array_len_v(topics.len(), flexible);
+    for (i, t) in topics.iter().enumerate() {
+        let duplicate = topics.iter().enumerate().any(|(j, other)| j != i && other.name == t.name);
+        let outcome = plan(broker, t, duplicate).and_then(|plan| {
+            if validate_only {
+                return Ok((Uuid::ZERO, plan));
+            }
+            let topic = broker
+                .log
+                .create_topic(t.name, plan.partitions, plan.configs.clone())
+                .map_err(|code| (code, format!("cannot create topic '{}'", t.name)))?;
+            Ok((topic.id, plan))
+        });
+        w.string_v(t.name, flexible);
+        if version >= 7 {
+            w.uuid(outcome.as_ref().map_or(Uuid::ZERO, |(id, _)| *id));
+        }
+        match &outcome {
+            Ok(_) => {
+                w.i16(ErrorCode::None.code());
+                w.nullable_string_v(None, flexible);
+            }
+            Err((code, message)) => {
+                w.i16(code.code());
+                w.nullable_string_v(Some(message), flexible);
+            }
+        }
+        if version >= 5 {
+            match &outcome {
+                Ok((_, plan)) => {
+                    w.i32(plan.partitions);
+                    w.i16(1);
+                    w.array_len_v(TOPIC_CONFIGS.len(), flexible);
+                    for (name, default, ..) in TOPIC_CONFIGS {
+                        let given = plan.configs.get(*name);
+                        w.string_v(name, flexible);
+                        w.nullable_string_v(Some(given.map_or(*default, |v| v.as_str())), flexible);
+                        w.bool(false); // read_only
+                        w.i8(if given.is_some() { SOURCE_DYNAMIC_TOPIC } else { SOURCE_DEFAULT });
+                        w.bool(false); // is_sensitive
+                        w.tagged_fields_v(flexible);
+                    }
+                }
+                Err(_) => {
+                    w.i32(-1);
+                    w.i16(-1);
+                    w.null_array_v(flexible);
+                }
+            }
+        }
+        w.tagged_fields_v(flexible);
+    }
+    w.tagged_fields_v(flexible);
+    Ok(Reply::Send)
+}

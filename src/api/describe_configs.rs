@@ -1,0 +1,217 @@
+//! DescribeConfigs (key 32), versions 1-4 — what admin tools show as a topic's or broker's
+//! settings (`kafka-configs --describe`, `AdminClient.describe_configs`).
+//!
+//! ```text
+//! request                                      response
+//!   resources            ARRAY                   throttle_time_ms   INT32
+//!     resource_type      INT8 (2 topic, 4 broker) results           ARRAY
+//!     resource_name      STRING                    error_code, error_message, resource_type, resource_name
+//!     configuration_keys ARRAY of STRING (null=all) configs         ARRAY
+//!   include_synonyms     BOOLEAN                     name, value (nullable), read_only BOOLEAN,
+//!   include_documentation BOOLEAN (v3+)              config_source INT8, is_sensitive BOOLEAN,
+//!                                                    synonyms ARRAY [name, value, source],
+//!                                                    config_type INT8 (v3+), documentation (v3+)
+//! ```
+//! Flexible from v4.
+//!
+//! Values come from the properties file where it sets them (source STATIC_BROKER_CONFIG), from a
+//! topic's creation configs (DYNAMIC_TOPIC_CONFIG), or are Kafka's defaults (DEFAULT_CONFIG).
+//! mini-kafka keeps every record, so retention and compaction settings are reported, not enforced.
+
+use super::{Reply, Request};
+use crate::broker::Broker;
+use crate::errors::ErrorCode;
+use crate::wire::{DecodeError, Reader, Writer};
+
+pub const RESOURCE_TOPIC: i8 = 2;
+pub const RESOURCE_BROKER: i8 = 4;
+
+/// Where a config value comes from (Kafka's `ConfigSource`).
+pub const SOURCE_DYNAMIC_TOPIC: i8 = 1;
+pub const SOURCE_STATIC_BROKER: i8 = 4;
+pub const SOURCE_DEFAULT: i8 = 5;
+
+/// Config types (v3+).
+const BOOLEAN: i8 = 1;
+const STRING: i8 = 2;
+const INT: i8 = 3;
+const LONG: i8 = 5;
+const DOUBLE: i8 = 6;
+const LIST: i8 = 7;
+
+/// Topic configs with Kafka's defaults and, where a broker setting provides the default, its name.
+pub const TOPIC_CONFIGS: &[(&str, &str, i8, Option<&str>)] = &[
+    ("cleanup.policy", "delete", LIST, None),
+    ("compression.type", "producer", STRING, None),
+    ("delete.retention.ms", "86400000", LONG, None),
+    ("file.delete.delay.ms", "60000", LONG, None),
+    ("flush.messages", "9223372036854775807", LONG, None),
+    ("flush.ms", "9223372036854775807", LONG, None),
+    ("index.interval.bytes", "4096", INT, None),
+    ("max.compaction.lag.ms", "9223372036854775807", LONG, None),
+    ("max.message.bytes", "1048588", INT, Some("message.max.bytes")),
+    ("message.timestamp.type", "CreateTime", STRING, None),
+    ("min.cleanable.dirty.ratio", "0.5", DOUBLE, None),
+    ("min.compaction.lag.ms", "0", LONG, None),
+    ("min.insync.replicas", "1", INT, None),
+    ("preallocate", "false", BOOLEAN, None),
+    ("retention.bytes", "-1", LONG, None),
+    ("retention.ms", "604800000", LONG, None),
+    ("segment.bytes", "1073741824", INT, None),
+    ("segment.index.bytes", "10485760", INT, None),
+    ("segment.jitter.ms", "0", LONG, None),
+    ("segment.ms", "604800000", LONG, None),
+    ("unclean.leader.election.enable", "false", BOOLEAN, None),
+];
+
+/// The broker settings mini-kafka has, with Kafka's defaults (listeners and log.dirs have none).
+const BROKER_CONFIGS: &[(&str, &str, i8)] = &[
+    ("advertised.listeners", "", STRING),
+    ("auto.create.topics.enable", "true", BOOLEAN),
+    ("broker.id", "1", INT),
+    ("default.replication.factor", "1", INT),
+    ("group.initial.rebalance.delay.ms", "300", INT),
+    ("listeners", "PLAINTEXT://127.0.0.1:9092", STRING),
+    ("log.dirs", "", STRING),
+    ("message.max.bytes", "1048588", INT),
+    ("min.insync.replicas", "1", INT),
+    ("node.id", "1", INT),
+    ("num.partitions", "1", INT),
+    ("socket.request.max.bytes", "104857600", INT),
+];
+
+/// One config entry of the answer.
+struct Entry {
+    name: &'static str,
+    value: String,
+    source: i8,
+    config_type: i8,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Resource<'a> {
+    pub resource_type: i8,
+    pub resource_name: &'a str,
+    pub configuration_keys: Option<Vec<&'a str>>,
+}
+
+pub fn decode<'a>(r: &mut Reader<'a>, version: i16, flexible: bool) -> Result<(Vec<Resource<'a>>, bool), DecodeError> {
+    let n = r.array_len_v("resources", flexible)?;
+    let mut resources = Vec::with_capacity(n);
+    for _ in 0..n {
+        resources.push(r.nested("resource", |r| {
+            let resource_type = r.i8("resource_type")?;
+            let resource_name = r.string_v("resource_name", flexible)?;
+            let configuration_keys = match r.nullable_array_len_v("configuration_keys", flexible)? {
+                None => None,
+                Some(n) => Some((0..n).map(|_| r.string_v("configuration_key", flexible)).collect::<Result<Vec<_>, _>>()?),
+            };
+            r.tagged_fields_v("tagged_fields", flexible)?;
+            Ok(Resource { resource_type, resource_name, configuration_keys })
+        })?);
+    }
+    let include_synonyms = r.bool("include_synonyms")?;
+    if version >= 3 {
+        r.bool("include_documentation")?;
+    }
+    r.tagged_fields_v("tagged_fields", flexible)?;
+    Ok((resources, include_synonyms))
+}
+
+/// The value and source of a setting from the properties file, or its default.
+fn broker_value(broker: &Broker, name: &str, default: &str) -> (String, i8) {
+    let props = &broker.config.properties;
+    if let Some(v) = props.get(name) {
+        return (v.clone(), SOURCE_STATIC_BROKER);
+    }
+    // node.id and broker.id are synonyms, as in Kafka.
+    let synonym = match name {
+        "node.id" => props.get("broker.id"),
+        "broker.id" => props.get("node.id"),
+        _ => None,
+    };
+    match synonym {
+        Some(v) => (v.clone(), SOURCE_STATIC_BROKER),
+        None => (default.to_string(), SOURCE_DEFAULT),
+    }
+}
+
+fn topic_entries(broker: &Broker, topic: &crate::log::Topic) -> Vec<Entry> {
+    TOPIC_CONFIGS
+        .iter()
+        .map(|&(name, default, config_type, broker_name)| {
+            let (value, source) = match (topic.configs.get(name), broker_name) {
+                (Some(v), _) => (v.clone(), SOURCE_DYNAMIC_TOPIC),
+                (None, Some(b)) => broker_value(broker, b, default),
+                (None, None) => (default.to_string(), SOURCE_DEFAULT),
+            };
+            Entry { name, value, source, config_type }
+        })
+        .collect()
+}
+
+fn broker_entries(broker: &Broker) -> Vec<Entry> {
+    BROKER_CONFIGS
+        .iter()
+        .map(|&(name, default, config_type)| {
+            let (value, source) = broker_value(broker, name, default);
+            Entry { name, value, source, config_type }
+        })
+        .collect()
+}
+
+pub fn handle(broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
+    let (resources, include_synonyms) = decode(r, req.version, req.flexible)?;
+    let (version, flexible) = (req.version, req.flexible);
+    w.i32(0); // throttle_time_ms
+    w.array_len_v(resources.len(), flexible);
+    for res in &resources {
+        let result: Result<Vec<Entry>, (ErrorCode, String)> = match res.resource_type {
+            RESOURCE_TOPIC => match broker.log.topic(res.resource_name) {
+                Some(topic) => Ok(topic_entries(broker, &topic)),
+                None => Err((ErrorCode::UnknownTopicOrPartition, format!("topic {} does not exist", res.resource_name))),
+            },
+            RESOURCE_BROKER if res.resource_name.is_empty() || res.resource_name == broker.node_id().to_string() => {
+                Ok(broker_entries(broker))
+            }
+            RESOURCE_BROKER => Err((ErrorCode::InvalidRequest, format!("this is broker {}", broker.node_id()))),
+            other => Err((ErrorCode::InvalidRequest, format!("resource type {other} is not supported"))),
+        };
+        let (error, message, mut entries) = match result {
+            Ok(entries) => (ErrorCode::None, None, entries),
+            Err((code, message)) => (code, Some(message), Vec::new()),
+        };
+        if let Some(keys) = &res.configuration_keys {
+            entries.retain(|e| keys.contains(&e.name));
+        }
+        w.i16(error.code());
+        w.nullable_string_v(message.as_deref(), flexible);
+        w.i8(res.resource_type);
+        w.string_v(res.resource_name, flexible);
+        w.array_len_v(entries.len(), flexible);
+        for e in &entries {
+            w.string_v(e.name, flexible);
+            w.nullable_string_v(Some(&e.value), flexible);
+            w.bool(false); // read_only
+            w.i8(e.source);
+            w.bool(false); // is_sensitive
+            if include_synonyms {
+                w.array_len_v(1, flexible);
+                w.string_v(e.name, flexible);
+                w.nullable_string_v(Some(&e.value), flexible);
+                w.i8(e.source);
+                w.tagged_fields_v(flexible);
+            } else {
+                w.array_len_v(0, flexible);
+            }
+            if version >= 3 {
+                w.i8(e.config_type);
+                w.nullable_string_v(None, flexible); // documentation
+            }
+            w.tagged_fields_v(flexible);
+        }
+        w.tagged_fields_v(flexible);
+    }
+    w.tagged_fields_v(flexible);
+    Ok(Reply::Send)
+}

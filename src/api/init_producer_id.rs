@@ -1,0 +1,58 @@
+//! InitProducerId (key 22), versions 0-4 — the first step of an idempotent producer (the default
+//! in kafka-python 3.x, librdkafka with `enable.idempotence` and the Java client).
+//!
+//! ```text
+//! request                                     response
+//!   transactional_id        NULLABLE_STRING     throttle_time_ms  INT32
+//!   transaction_timeout_ms  INT32               error_code        INT16
+//!   producer_id             INT64 (v3+)         producer_id       INT64
+//!   producer_epoch          INT16 (v3+)         producer_epoch    INT16
+//! ```
+//! Flexible from v2.
+//!
+//! The broker hands out a producer id; the producer numbers its batches per partition (a
+//! sequence), and the log uses (producer id, epoch, sequence) to drop retried duplicates and to
+//! refuse gaps — see `log::partition::check_sequences`. A producer that already has an id (v3+)
+//! asks for a new epoch of it, fencing its older self.
+//!
+//! Transactions (a non-null `transactional_id`) need a transaction coordinator, which this broker
+//! does not have: they get TRANSACTIONAL_ID_AUTHORIZATION_FAILED, a clear, final refusal.
+
+use super::{Reply, Request};
+use crate::broker::Broker;
+use crate::errors::ErrorCode;
+use crate::wire::{DecodeError, Reader, Writer};
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct InitProducerIdRequest<'a> {
+    pub transactional_id: Option<&'a str>,
+    pub transaction_timeout_ms: i32,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+}
+
+pub fn decode<'a>(r: &mut Reader<'a>, version: i16, flexible: bool) -> Result<InitProducerIdRequest<'a>, DecodeError> {
+    let transactional_id = r.nullable_string_v("transactional_id", flexible)?;
+    let transaction_timeout_ms = r.i32("transaction_timeout_ms")?;
+    let (producer_id, producer_epoch) = if version >= 3 { (r.i64("producer_id")?, r.i16("producer_epoch")?) } else { (-1, -1) };
+    r.tagged_fields_v("tagged_fields", flexible)?;
+    Ok(InitProducerIdRequest { transactional_id, transaction_timeout_ms, producer_id, producer_epoch })
+}
+
+pub fn handle(broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
+    let request = decode(r, req.version, req.flexible)?;
+    let (error, id, epoch) = if request.transactional_id.is_some() {
+        (ErrorCode::TransactionalIdAuthorizationFailed, -1, -1)
+    } else if request.producer_id >= 0 && request.producer_epoch >= 0 && request.producer_epoch < i16::MAX - 1 {
+        // An existing producer bumping its epoch (e.g. after a timeout): same id, next epoch.
+        (ErrorCode::None, request.producer_id, request.producer_epoch + 1)
+    } else {
+        (ErrorCode::None, broker.new_producer_id(), 0)
+    };
+    w.i32(0); // throttle_time_ms
+    w.i16(error.code());
+    w.i64(id);
+    w.i16(epoch);
+    w.tagged_fields_v(req.flexible);
+    Ok(Reply::Send)
+}

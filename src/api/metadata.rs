@@ -1,0 +1,200 @@
+//! Metadata (key 3), versions 0-12 — the first thing a real client asks after ApiVersions:
+//! "which brokers are there, which topics, and who leads each partition?"
+//!
+//! ```text
+//! request                                         response
+//!   topics  ARRAY (nullable from v1)                throttle_time_ms   INT32 (v3+)
+//!     topic_id  UUID (v10+)                         brokers            ARRAY
+//!     name      STRING (nullable from v10)            node_id, host, port, rack (v1+)
+//!   allow_auto_topic_creation  BOOLEAN (v4+)        cluster_id         NULLABLE_STRING (v2+)
+//!   include_cluster_authorized_operations (v8-10)   controller_id      INT32 (v1+)
+//!   include_topic_authorized_operations   (v8+)     topics             ARRAY
+//!                                                     error_code, name (nullable v12+), topic_id (v10+),
+//!                                                     is_internal (v1+), partitions ARRAY
+//!                                                       error_code, partition_index, leader_id,
+//!                                                       leader_epoch (v7+), replica_nodes, isr_nodes,
+//!                                                       offline_replicas (v5+)
+//!                                                     topic_authorized_operations (v8+)
+//!                                                   cluster_authorized_operations (v8-10)
+//! ```
+//! Flexible from v9.
+//!
+//! "All topics" is spelled differently by version — a classic source of bugs: in v0 an *empty*
+//! array means all topics; from v1 on, *null* means all and empty means none.
+//!
+//! Asking for a topic that does not exist creates it (with `num.partitions` partitions) when the
+//! request allows it (always before v4) and the broker's `auto.create.topics.enable` is on.
+
+use super::describe_topic_partitions::ALL_TOPIC_OPERATIONS;
+use super::{Reply, Request};
+use crate::broker::Broker;
+use crate::errors::ErrorCode;
+use crate::log::Topic;
+use crate::wire::{DecodeError, Reader, Uuid, Writer};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct MetadataRequest<'a> {
+    /// `None`: every topic.
+    pub topics: Option<Vec<TopicRequest<'a>>>,
+    pub allow_auto_topic_creation: bool,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct TopicRequest<'a> {
+    pub topic_id: Uuid,
+    pub name: Option<&'a str>,
+}
+
+pub fn decode<'a>(r: &mut Reader<'a>, version: i16, flexible: bool) -> Result<MetadataRequest<'a>, DecodeError> {
+    let count = r.nullable_array_len_v("topics", flexible)?;
+    let topics = match count {
+        None => None,
+        Some(0) if version == 0 => None, // v0: empty means all
+        Some(n) => {
+            let mut topics = Vec::with_capacity(n);
+            for _ in 0..n {
+                topics.push(r.nested("topic", |r| {
+                    let topic_id = if version >= 10 { r.uuid("topic_id")? } else { Uuid::ZERO };
+                    let name = if version >= 10 { r.nullable_string_v("name", flexible)? } else { Some(r.string_v("name", flexible)?) };
+                    r.tagged_fields_v("tagged_fields", flexible)?;
+                    Ok(TopicRequest { topic_id, name })
+                })?);
+            }
+            Some(topics)
+        }
+    };
+    let allow_auto_topic_creation = if version >= 4 { r.bool("allow_auto_topic_creation")? } else { true };
+    if (8..=10).contains(&version) {
+        r.bool("include_cluster_authorized_operations")?;
+    }
+    if version >= 8 {
+        r.bool("include_topic_authorized_operations")?;
+    }
+    r.tagged_fields_v("tagged_fields", flexible)?;
+    Ok(MetadataRequest { topics, allow_auto_topic_creation })
+}
+
+/// One topic of the answer.
+enum TopicAnswer {
+    Found(Arc<Topic>),
+    Error { code: ErrorCode, name: Option<String>, id: Uuid },
+}
+
+pub fn handle(broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
+    let request = decode(r, req.version, req.flexible)?;
+    let answers: Vec<TopicAnswer> = match &request.topics {
+        None => broker.log.topics().into_iter().map(TopicAnswer::Found).collect(),
+        Some(topics) => topics.iter().map(|t| resolve(broker, t, request.allow_auto_topic_creation)).collect(),
+    };
+    encode(broker, w, req, &answers);
+    Ok(Reply::Send)
+}
+
+fn resolve(broker: &Broker, t: &TopicRequest<'_>, allow_auto_create: bool) -> TopicAnswer {
+    let Some(name) = t.name else {
+        return match broker.log.topic_by_id(t.topic_id) {
+            Some(topic) => TopicAnswer::Found(topic),
+            None => TopicAnswer::Error { code: ErrorCode::UnknownTopicId, name: None, id: t.topic_id },
+        };
+    };
+    if let Some(topic) = broker.log.topic(name) {
+        return TopicAnswer::Found(topic);
+    }
+    let error = |code| TopicAnswer::Error { code, name: Some(name.to_string()), id: Uuid::ZERO };
+    if !crate::log::valid_topic_name(name) {
+        return error(ErrorCode::InvalidTopicException);
+    }
+    if !(allow_auto_create && broker.config.auto_create_topics) {
+        return error(ErrorCode::UnknownTopicOrPartition);
+    }
+    match broker.log.create_topic(name, broker.config.num_partitions, BTreeMap::new()) {
+        Ok(topic) => TopicAnswer::Found(topic),
+        // Another client created it between our lookup and our create: fine.
+        Err(ErrorCode::TopicAlreadyExists) => broker.log.topic(name).map_or(error(ErrorCode::UnknownTopicOrPartition), TopicAnswer::Found),
+        Err(code) => error(code),
+    }
+}
+
+fn encode(broker: &Broker, w: &mut Writer, req: &Request<'_>, answers: &[TopicAnswer]) {
+    let (version, flexible) = (req.version, req.flexible);
+    if version >= 3 {
+        w.i32(0); // throttle_time_ms
+    }
+    // brokers: just this one
+    w.array_len_v(1, flexible);
+    w.i32(broker.node_id());
+    w.string_v(&broker.advertised_host, flexible);
+    w.i32(i32::from(broker.advertised_port));
+    if version >= 1 {
+        w.nullable_string_v(None, flexible); // rack
+    }
+    w.tagged_fields_v(flexible);
+    if version >= 2 {
+        w.nullable_string_v(Some(&broker.cluster_id), flexible);
+    }
+    if version >= 1 {
+        w.i32(broker.node_id()); // controller_id: this broker is its own controller (KRaft combined mode)
+    }
+    w.array_len_v(answers.len(), flexible);
+    for answer in answers {
+        match answer {
+            TopicAnswer::Found(topic) => {
+                w.i16(ErrorCode::None.code());
+                topic_name(w, Some(&topic.name), version, flexible);
+                if version >= 10 {
+                    w.uuid(topic.id);
+                }
+                if version >= 1 {
+                    w.bool(topic.name.starts_with("__"));
+                }
+                w.array_len_v(topic.partitions.len(), flexible);
+                for p in &topic.partitions {
+                    w.i16(ErrorCode::None.code());
+                    w.i32(p.index);
+                    w.i32(p.leader);
+                    if version >= 7 {
+                        w.i32(p.leader_epoch);
+                    }
+                    for list in [&p.replicas, &p.isr] {
+                        w.array_len_v(list.len(), flexible);
+                        list.iter().for_each(|n| w.i32(*n));
+                    }
+                    if version >= 5 {
+                        w.array_len_v(0, flexible); // offline_replicas
+                    }
+                    w.tagged_fields_v(flexible);
+                }
+            }
+            TopicAnswer::Error { code, name, id } => {
+                w.i16(code.code());
+                topic_name(w, name.as_deref(), version, flexible);
+                if version >= 10 {
+                    w.uuid(*id);
+                }
+                if version >= 1 {
+                    w.bool(false);
+                }
+                w.array_len_v(0, flexible);
+            }
+        }
+        if version >= 8 {
+            w.i32(ALL_TOPIC_OPERATIONS);
+        }
+        w.tagged_fields_v(flexible);
+    }
+    if (8..=10).contains(&version) {
+        w.i32(i32::MIN); // cluster_authorized_operations: not requested / not computed
+    }
+    w.tagged_fields_v(flexible);
+}
+
+/// The topic name: nullable from v12 (a topic asked for by an unknown id has none).
+fn topic_name(w: &mut Writer, name: Option<&str>, version: i16, flexible: bool) {
+    if version >= 12 {
+        w.nullable_string_v(name, flexible);
+    } else {
+        w.string_v(name.unwrap_or(""), flexible);
+    }
+}
