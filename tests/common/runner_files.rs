@@ -1,0 +1,356 @@
+//! The CodeCrafters runner's side of a stage, rebuilt for the tests (contract
+//! `codecrafters-stages.md`):
+//!
+//! 1. the files it writes before starting the broker (§3), byte for byte, so a test can give the
+//!    broker exactly what the runner gives it: `meta.properties`, the cluster metadata log, the
+//!    partition logs and their `partition.metadata`;
+//! 2. the batches it sends in Produce requests (§4) and how it reads them back from disk (§5);
+//! 3. what it checks in an ApiVersions response (§4), which is looser than "equal to the fixture"
+//!    because the list of APIs grows as the broker learns new ones.
+//!
+//! Written independently of `src/` (only the `crc32c` crate is shared) so that it can serve as an
+//! oracle: a broker bug cannot hide behind a matching bug in the test's own encoder.
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::Path;
+
+/// Timestamps the runner puts in its batches (§3.3, §3.4).
+pub const FEATURE_TIMESTAMP: i64 = 1726045943832;
+pub const TOPICS_TIMESTAMP: i64 = 1726045957397;
+pub const MESSAGE_TIMESTAMP: i64 = 1726045973899;
+
+/// `10000000-0000-4000-8000-000000000001`: the log directory id, listed in every PartitionRecord.
+pub const DIRECTORY_ID: [u8; 16] = [0x10, 0, 0, 0, 0, 0, 0x40, 0, 0x80, 0, 0, 0, 0, 0, 0, 1];
+
+/// A topic id in the runner's pattern `71a59a51-8968-4f8b-937e-<tail as 12 hex digits>`.
+pub fn topic_id(tail: u64) -> [u8; 16] {
+    let mut id = [0x71, 0xa5, 0x9a, 0x51, 0x89, 0x68, 0x4f, 0x8b, 0x93, 0x7e, 0, 0, 0, 0, 0, 0];
+    id[10..].copy_from_slice(&tail.to_be_bytes()[2..]);
+    id
+}
+
+/// A topic as the runner generates it: a name, an id, and the messages of each partition
+/// (`partitions[i]` = the messages of partition i; empty = a 0-byte log file).
+pub struct RunnerTopic {
+    pub name: &'static str,
+    pub id: [u8; 16],
+    pub partitions: Vec<Vec<&'static str>>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Varints and record batches (§3.5)
+
+/// UNSIGNED_VARINT: 7 bits per byte, least significant first, high bit = "more follows".
+pub fn unsigned_varint(mut n: u64, out: &mut Vec<u8>) {
+    while n >= 0x80 {
+        out.push((n as u8 & 0x7f) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// VARINT/VARLONG: zigzag first, so small negative numbers stay short (-1 → `01`).
+pub fn varint(n: i64, out: &mut Vec<u8>) {
+    unsigned_varint(((n << 1) ^ (n >> 63)) as u64, out);
+}
+
+/// One record: null key, `value`, and `headers_count` (the runner writes -1 in partition logs it
+/// generates, 0 in the batches it produces, §3.4).
+pub fn record(offset_delta: i64, value: &[u8], headers_count: i64) -> Vec<u8> {
+    let mut body = vec![0u8]; // attributes
+    varint(0, &mut body); // timestamp_delta
+    varint(offset_delta, &mut body);
+    varint(-1, &mut body); // key: null
+    varint(value.len() as i64, &mut body);
+    body.extend_from_slice(value);
+    varint(headers_count, &mut body);
+    let mut out = Vec::new();
+    varint(body.len() as i64, &mut out);
+    out.extend(body);
+    out
+}
+
+/// The header fields that differ between the runner's batches.
+#[derive(Clone, Copy)]
+pub struct BatchFields {
+    pub base_offset: i64,
+    pub partition_leader_epoch: i32,
+    pub timestamp: i64,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+}
+
+/// A magic-2 record batch holding `records` (already encoded), uncompressed.
+pub fn record_batch(f: BatchFields, records: &[Vec<u8>]) -> Vec<u8> {
+    // The CRC covers everything from `attributes` on, so build that part first.
+    let mut tail = Vec::new();
+    tail.extend(0i16.to_be_bytes()); // attributes
+    tail.extend((records.len() as i32 - 1).to_be_bytes()); // last_offset_delta
+    tail.extend(f.timestamp.to_be_bytes()); // base_timestamp
+    tail.extend(f.timestamp.to_be_bytes()); // max_timestamp
+    tail.extend(f.producer_id.to_be_bytes());
+    tail.extend(f.producer_epoch.to_be_bytes());
+    tail.extend(f.base_sequence.to_be_bytes());
+    tail.extend((records.len() as i32).to_be_bytes());
+    records.iter().for_each(|r| tail.extend(r));
+
+    let mut batch = Vec::with_capacity(21 + tail.len());
+    batch.extend(f.base_offset.to_be_bytes());
+    batch.extend((4 + 1 + 4 + tail.len() as i32).to_be_bytes()); // batch_length: epoch + magic + crc + tail
+    batch.extend(f.partition_leader_epoch.to_be_bytes());
+    batch.push(2); // magic
+    batch.extend(crc32c::crc32c(&tail).to_be_bytes());
+    batch.extend(tail);
+    batch
+}
+
+/// The batch the runner writes for message number `offset` of a partition log (§3.4): one record,
+/// header count -1.
+pub fn runner_message_batch(offset: i64, value: &str) -> Vec<u8> {
+    let f = BatchFields {
+        base_offset: offset,
+        partition_leader_epoch: 0,
+        timestamp: MESSAGE_TIMESTAMP,
+        producer_id: 0,
+        producer_epoch: 0,
+        base_sequence: 0,
+    };
+    record_batch(f, &[record(0, value.as_bytes(), -1)])
+}
+
+/// The batch the runner sends in a Produce request (§4): n records, header count 0.
+pub fn producer_batch(values: &[&str]) -> Vec<u8> {
+    let f = BatchFields {
+        base_offset: 0,
+        partition_leader_epoch: 0,
+        timestamp: MESSAGE_TIMESTAMP,
+        producer_id: 0,
+        producer_epoch: 0,
+        base_sequence: 0,
+    };
+    let records: Vec<Vec<u8>> = values.iter().enumerate().map(|(i, v)| record(i as i64, v.as_bytes(), 0)).collect();
+    record_batch(f, &records)
+}
+
+/// A partition log as the runner writes it: one batch per message, offsets 0, 1, 2, ...
+pub fn partition_log(messages: &[&str]) -> Vec<u8> {
+    messages.iter().enumerate().flat_map(|(i, m)| runner_message_batch(i as i64, m)).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cluster metadata log (§3.3, §6.8)
+
+fn compact_string(s: &str, out: &mut Vec<u8>) {
+    unsigned_varint(s.len() as u64 + 1, out);
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// FeatureLevelRecord `metadata.version` = 20 (frame 1, type 12, version 0).
+pub fn feature_level_value() -> Vec<u8> {
+    let mut v = vec![1, 12, 0];
+    compact_string("metadata.version", &mut v);
+    v.extend(20i16.to_be_bytes());
+    v.push(0); // tagged fields
+    v
+}
+
+/// TopicRecord (frame 1, type 2, version 0).
+pub fn topic_record_value(name: &str, id: [u8; 16]) -> Vec<u8> {
+    let mut v = vec![1, 2, 0];
+    compact_string(name, &mut v);
+    v.extend(id);
+    v.push(0);
+    v
+}
+
+/// PartitionRecord (frame 1, type 3, version 1) with the runner's fixed values.
+pub fn partition_record_value(partition: i32, topic: [u8; 16]) -> Vec<u8> {
+    let mut v = vec![1, 3, 1];
+    v.extend(partition.to_be_bytes());
+    v.extend(topic);
+    v.extend([2, 0, 0, 0, 1]); // replicas [1]
+    v.extend([2, 0, 0, 0, 1]); // isr [1]
+    v.push(1); // removing_replicas []
+    v.push(1); // adding_replicas []
+    v.extend(1i32.to_be_bytes()); // leader
+    v.extend(0i32.to_be_bytes()); // leader_epoch
+    v.extend(0i32.to_be_bytes()); // partition_epoch
+    v.push(2); // directories: one
+    v.extend(DIRECTORY_ID);
+    v.push(0); // tagged fields
+    v
+}
+
+fn metadata_batch(base_offset: i64, timestamp: i64, values: &[Vec<u8>]) -> Vec<u8> {
+    let f = BatchFields {
+        base_offset,
+        partition_leader_epoch: 1,
+        timestamp,
+        producer_id: -1,
+        producer_epoch: -1,
+        base_sequence: -1,
+    };
+    let records: Vec<Vec<u8>> = values.iter().enumerate().map(|(i, v)| record(i as i64, v, 0)).collect();
+    record_batch(f, &records)
+}
+
+/// The runner's first metadata batch: base_offset 1 (not 0), one FeatureLevelRecord (91 bytes).
+pub fn feature_level_batch() -> Vec<u8> {
+    metadata_batch(1, FEATURE_TIMESTAMP, &[feature_level_value()])
+}
+
+/// One topic's metadata batch: its TopicRecord, then a PartitionRecord per partition.
+pub fn topic_batch(base_offset: i64, topic: &RunnerTopic) -> Vec<u8> {
+    let mut values = vec![topic_record_value(topic.name, topic.id)];
+    values.extend((0..topic.partitions.len() as i32).map(|p| partition_record_value(p, topic.id)));
+    metadata_batch(base_offset, TOPICS_TIMESTAMP, &values)
+}
+
+/// The whole metadata log: the feature batch, then a batch per topic in generation order (not
+/// sorted), offsets continuing from 2.
+pub fn metadata_log(topics: &[RunnerTopic]) -> Vec<u8> {
+    let mut log = feature_level_batch();
+    let mut next_offset = 2;
+    for t in topics {
+        log.extend(topic_batch(next_offset, t));
+        next_offset += 1 + t.partitions.len() as i64;
+    }
+    log
+}
+
+// ---------------------------------------------------------------------------------------------
+// The directory (§3.2)
+
+/// Standard base64 with `=` padding, as in `partition.metadata` and `directory.id`.
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            out.push(if i <= chunk.len() { ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char } else { '=' });
+        }
+    }
+    out
+}
+
+/// `/tmp/server.properties` as the runner writes it, pointing at `log_dir` instead.
+pub fn server_properties(log_dir: &Path) -> String {
+    format!(
+        "process.roles=broker,controller\nnode.id=1\ncontroller.quorum.voters=1@localhost:9093\n\
+         listeners=PLAINTEXT://:9092,CONTROLLER://:9093\ncontroller.listener.names=CONTROLLER\n\
+         listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL\n\
+         log.dirs={}",
+        log_dir.display()
+    )
+}
+
+/// What every stage has: `meta.properties` and `.kafka_cleanshutdown` (no metadata log).
+pub fn write_base_files(dir: &Path) {
+    fs::create_dir_all(dir).unwrap();
+    fs::write(
+        dir.join("meta.properties"),
+        "#\n#Mon Nov 23 09:03:03 UTC 2026\ncluster.id=IAAAAAAAQACAAAAAAAAAAQ\ndirectory.id=EAAAAAAAQACAAAAAAAAAAQ==\nnode.id=1\nversion=1\n",
+    )
+    .unwrap();
+    fs::write(dir.join(".kafka_cleanshutdown"), r#"{"version":0,"brokerEpoch":10}"#).unwrap();
+}
+
+/// Everything a topic stage has: the base files, the metadata log, and for each partition its
+/// directory with `partition.metadata` and its log (0 bytes when it has no messages).
+pub fn write_runner_files(dir: &Path, topics: &[RunnerTopic]) {
+    write_base_files(dir);
+    let meta_dir = dir.join("__cluster_metadata-0");
+    fs::create_dir_all(&meta_dir).unwrap();
+    fs::write(meta_dir.join("00000000000000000000.log"), metadata_log(topics)).unwrap();
+    fs::write(meta_dir.join("partition.metadata"), "version: 0\ntopic_id: AAAAAAAAAAAAAAAAAAAAAQ").unwrap();
+    for t in topics {
+        for (p, messages) in t.partitions.iter().enumerate() {
+            let pdir = dir.join(format!("{}-{p}", t.name));
+            fs::create_dir_all(&pdir).unwrap();
+            fs::write(pdir.join("partition.metadata"), format!("version: 0\ntopic_id: {}", base64(&t.id))).unwrap();
+            fs::write(pdir.join("00000000000000000000.log"), partition_log(messages)).unwrap();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading back, as the runner does
+
+/// The runner's disk check after Produce (§5): decode one batch at byte 0 of the partition's
+/// first segment, check its length and CRC, and return its CRC.
+pub fn crc_of_first_batch_on_disk(dir: &Path, topic: &str, partition: i32) -> u32 {
+    let path = dir.join(format!("{topic}-{partition}")).join("00000000000000000000.log");
+    let bytes = fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(bytes.len() >= 61, "{}: {} bytes, too short for a batch", path.display(), bytes.len());
+    let batch_length = i32::from_be_bytes(bytes[8..12].try_into().unwrap());
+    assert!(batch_length > 0 && 12 + batch_length as usize <= bytes.len(), "{}: bad batch_length {batch_length}", path.display());
+    let batch = &bytes[..12 + batch_length as usize];
+    let stored = u32::from_be_bytes(batch[17..21].try_into().unwrap());
+    assert_eq!(stored, crc32c::crc32c(&batch[21..]), "{}: stored CRC does not match the bytes", path.display());
+    stored
+}
+
+/// An ApiVersions response body, decoded: (error_code, [(key, min, max)]).
+pub struct ApiVersionsAnswer {
+    pub correlation_id: i32,
+    pub error_code: i16,
+    pub api_keys: Vec<(i16, i16, i16)>,
+    /// Bytes after the entries: throttle_time_ms and tag buffer (v3+), empty for v0.
+    pub trailer: Vec<u8>,
+}
+
+/// Decodes a whole ApiVersions response frame (size prefix included). `flexible`: the v3+ body
+/// (compact array, tag buffers, throttle_time_ms); otherwise the v0 body. Checks Σ: the size
+/// prefix equals the bytes after it.
+pub fn decode_api_versions(frame: &[u8], flexible: bool) -> ApiVersionsAnswer {
+    let size = u32::from_be_bytes(frame[0..4].try_into().unwrap()) as usize;
+    assert_eq!(size, frame.len() - 4, "message_size must equal the bytes after it");
+    let correlation_id = i32::from_be_bytes(frame[4..8].try_into().unwrap());
+    let error_code = i16::from_be_bytes(frame[8..10].try_into().unwrap());
+    let (count, mut at) = if flexible {
+        // One-byte unsigned varint: fine for fewer than 127 APIs.
+        assert!(frame[10] < 0x80, "api_keys count does not fit one byte");
+        (frame[10] as usize - 1, 11)
+    } else {
+        (u32::from_be_bytes(frame[10..14].try_into().unwrap()) as usize, 14)
+    };
+    let entry_len = if flexible { 7 } else { 6 };
+    let mut api_keys = Vec::with_capacity(count);
+    for _ in 0..count {
+        let e = &frame[at..at + entry_len];
+        let word = |i: usize| i16::from_be_bytes([e[i], e[i + 1]]);
+        api_keys.push((word(0), word(2), word(4)));
+        if flexible {
+            assert_eq!(e[6], 0, "entry TAG_BUFFER");
+        }
+        at += entry_len;
+    }
+    ApiVersionsAnswer { correlation_id, error_code, api_keys, trailer: frame[at..].to_vec() }
+}
+
+/// Checks an ApiVersions response against the stage's fixture the way the guide promises: every
+/// byte around the api_keys list equal, every entry of the fixture present with the same versions
+/// (new APIs may be added without touching the fixtures), and the runner's own rule for each
+/// `required` (key, version): min_version ≤ version ≤ max_version.
+pub fn assert_api_versions(response: &[u8], fixture: &[u8], flexible: bool, required: &[(i16, i16)]) {
+    let got = decode_api_versions(response, flexible);
+    let want = decode_api_versions(fixture, flexible);
+    assert_eq!(got.correlation_id, want.correlation_id, "correlation_id");
+    assert_eq!(got.error_code, want.error_code, "error_code");
+    assert_eq!(got.trailer, want.trailer, "throttle_time_ms and TAG_BUFFER");
+    for entry in &want.api_keys {
+        assert!(got.api_keys.contains(entry), "entry {entry:?} of the fixture missing from {:?}", got.api_keys);
+    }
+    let keys: Vec<i16> = got.api_keys.iter().map(|e| e.0).collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(keys, sorted, "one entry per key, keys ascending");
+    for &(key, version) in required {
+        let &(_, min, max) = got.api_keys.iter().find(|e| e.0 == key).unwrap_or_else(|| panic!("no entry for key {key}"));
+        assert!(min <= version && version <= max && min >= 0, "key {key}: v{min}..v{max} must include v{version}");
+    }
+}
