@@ -65,7 +65,8 @@ fn grow(broker: &Broker, t: &PartitionsTopic<'_>, validate_only: bool) -> Result
     if t.count <= current {
         return Err((ErrorCode::InvalidPartitions, format!("topic has {current} partitions; the new count must be more, got {}", t.count)));
     }
-    if let Some(assignments) = &t.assignments {
+    // Null or empty: the broker places the partitions (here: on itself).
+    if let Some(assignments) = t.assignments.as_ref().filter(|a| !a.is_empty()) {
         let here = assignments.iter().all(|ids| ids.as_slice() == [broker.node_id()]);
         if assignments.len() as i32 != t.count - current || !here {
             return Err((ErrorCode::InvalidReplicaAssignment, format!("each new partition must be on broker {}", broker.node_id())));

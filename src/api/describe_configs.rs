@@ -181,7 +181,8 @@ pub fn handle(broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Wr
             Ok(entries) => (ErrorCode::None, None, entries),
             Err((code, message)) => (code, Some(message), Vec::new()),
         };
-        if let Some(keys) = &res.configuration_keys {
+        // Null or empty: every config (as Kafka reads it).
+        if let Some(keys) = res.configuration_keys.as_ref().filter(|k| !k.is_empty()) {
             entries.retain(|e| keys.contains(&e.name));
         }
         w.i16(error.code());

@@ -41,7 +41,9 @@ pub fn decode<'a>(r: &mut Reader<'a>, version: i16, flexible: bool) -> Result<In
 
 pub fn handle(broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
     let request = decode(r, req.version, req.flexible)?;
-    let (error, id, epoch) = if request.transactional_id.is_some() {
+    let (error, id, epoch) = if request.transactional_id == Some("") {
+        (ErrorCode::InvalidRequest, -1, -1)
+    } else if request.transactional_id.is_some() {
         (ErrorCode::TransactionalIdAuthorizationFailed, -1, -1)
     } else if request.producer_id >= 0 && request.producer_epoch >= 0 && request.producer_epoch < i16::MAX - 1 {
         // An existing producer bumping its epoch (e.g. after a timeout): same id, next epoch.

@@ -70,10 +70,7 @@ fn lookup(partition: &Partition, timestamp: i64) -> (i64, i64) {
     match timestamp {
         LATEST => (-1, partition.high_watermark()),
         EARLIEST | EARLIEST_LOCAL => (-1, partition.log_start_offset()),
-        // Batch granularity: the last offset of the batch holding the largest timestamp (for
-        // single-record batches, exactly that record; Kafka before 3.8 answered the same way).
         MAX_TIMESTAMP => partition.max_timestamp().map_or((-1, -1), |(offset, ts)| (ts, offset)),
-        // The first batch whose largest timestamp reaches the target: its first offset.
         ts => partition.offset_for_timestamp(ts).map_or((-1, -1), |(offset, ts)| (ts, offset)),
     }
 }

@@ -218,17 +218,27 @@ impl Partition {
         state.batches[first..].iter().map(|b| b.bytes.len()).sum()
     }
 
-    /// ListOffsets by time: the first offset of the first batch whose max timestamp is at or after
-    /// `timestamp`, with that timestamp. `None` if every record is older.
+    /// ListOffsets by time: the first record whose timestamp is at or after `timestamp`, as
+    /// `(offset, timestamp)`. The batch is found from the batch headers' max timestamps (timestamps
+    /// need not grow with offsets, so this is a scan, not a binary search); `None` if every record
+    /// is older.
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Option<(i64, i64)> {
         let state = lock(&self.state);
-        state.batches.iter().find(|b| b.max_timestamp >= timestamp).map(|b| (b.base_offset.max(state.log_start_offset), b.max_timestamp))
+        let b = state.batches.iter().find(|b| b.max_timestamp >= timestamp)?;
+        batch::first_record_at_or_after(&b.bytes, timestamp)
     }
 
-    /// The largest timestamp in the log and the offset of its batch (ListOffsets -3, MAX_TIMESTAMP).
+    /// The record with the largest timestamp (ListOffsets -3, MAX_TIMESTAMP): `(offset, timestamp)`.
     pub fn max_timestamp(&self) -> Option<(i64, i64)> {
         let state = lock(&self.state);
-        state.batches.iter().max_by_key(|b| b.max_timestamp).map(|b| (b.last_offset, b.max_timestamp))
+        // max_by_key keeps the last maximum; Kafka answers the first, so compare strictly.
+        let mut best: Option<&StoredBatch> = None;
+        for b in &state.batches {
+            if best.is_none_or(|x| b.max_timestamp > x.max_timestamp) {
+                best = Some(b);
+            }
+        }
+        batch::max_timestamp_record(&best?.bytes)
     }
 
     /// Registers a waiter to be woken by the next append. Waiters whose fetch has finished are
