@@ -5,8 +5,8 @@
 
 mod common;
 
-use bytes::{Buf, Bytes, BytesMut};
-use common::{connect, read_response, start_default};
+use common::oracle::{batch, call, s, topic_name};
+use common::{connect, start_default};
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
@@ -16,46 +16,9 @@ use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListO
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
-use kafka_protocol::records::{Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+use kafka_protocol::records::RecordBatchDecoder;
 use mini_kafka::api::{SUPPORTED_APIS, spec};
-use std::io::Write;
 use std::net::TcpStream;
-
-fn s(text: &str) -> StrBytes {
-    StrBytes::from_string(text.to_string())
-}
-
-fn topic_name(text: &str) -> TopicName {
-    TopicName(s(text))
-}
-
-/// Sends `request` as `api_key` v`version` and decodes the response, checking the correlation id
-/// and that no byte is left over.
-fn call<Req, Resp>(stream: &mut TcpStream, api_key: i16, version: i16, request: &Req) -> Resp
-where
-    Req: Encodable + HeaderVersion,
-    Resp: Decodable + HeaderVersion,
-{
-    let correlation_id = 1000 + i32::from(version);
-    let header = RequestHeader::default()
-        .with_request_api_key(api_key)
-        .with_request_api_version(version)
-        .with_correlation_id(correlation_id)
-        .with_client_id(Some(s("oracle")));
-    let mut body = BytesMut::new();
-    header.encode(&mut body, Req::header_version(version)).unwrap();
-    request.encode(&mut body, version).unwrap();
-    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
-    frame.extend_from_slice(&body);
-    stream.write_all(&frame).unwrap();
-    let mut response = Bytes::from(read_response(stream)).slice(4..);
-    let header = ResponseHeader::decode(&mut response, Resp::header_version(version)).unwrap();
-    assert_eq!(header.correlation_id, correlation_id, "api {api_key} v{version}");
-    let decoded = Resp::decode(&mut response, version).unwrap_or_else(|e| panic!("api {api_key} v{version}: {e}"));
-    assert_eq!(response.remaining(), 0, "api {api_key} v{version}: bytes left over");
-    decoded
-}
 
 fn versions(api_key: i16) -> std::ops::RangeInclusive<i16> {
     let spec = spec(api_key).unwrap();
@@ -259,32 +222,6 @@ fn init_producer_id_at_every_version_hands_out_fresh_ids() {
     assert_eq!((bumped.producer_id.0, bumped.producer_epoch), (ids[0], 1));
     let txn: InitProducerIdResponse = call(&mut stream, 22, 4, &InitProducerIdRequest::default().with_transactional_id(Some(TransactionalId(s("tx")))).with_producer_id(ProducerId(-1)).with_producer_epoch(-1));
     assert_eq!(txn.error_code, 53);
-}
-
-fn batch(records: &[(&str, &str)], offset: i64) -> Bytes {
-    let records: Vec<Record> = records
-        .iter()
-        .enumerate()
-        .map(|(i, (k, v))| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: offset + i as i64,
-            // Records whose offset - sequence agree go into one batch.
-            sequence: i as i32,
-            timestamp: 1_700_000_000_000 + i as i64,
-            key: Some(Bytes::from(k.to_string())),
-            value: Some(Bytes::from(v.to_string())),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression: Compression::None }).unwrap();
-    buf.freeze()
 }
 
 #[test]

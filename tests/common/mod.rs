@@ -2,6 +2,8 @@
 //! frames to it, load the hex fixtures from `stages/`.
 #![allow(dead_code)]
 
+pub mod oracle;
+
 use mini_kafka::config::Config;
 use mini_kafka::server::{Server, ServerHandle};
 use std::io::{Read, Write};

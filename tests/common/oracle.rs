@@ -1,0 +1,115 @@
+//! Requests and record batches built with `kafka-protocol`, an implementation of the Kafka wire
+//! format independent of ours: what the tests send is not shaped by our own encoder, and what
+//! the broker answers must decode with its decoder.
+
+use super::read_response;
+use bytes::{Buf, Bytes, BytesMut};
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+use std::io::Write;
+use std::net::TcpStream;
+
+pub fn s(text: &str) -> StrBytes {
+    StrBytes::from_string(text.to_string())
+}
+
+pub fn topic_name(text: &str) -> TopicName {
+    TopicName(s(text))
+}
+
+/// Sends `request` as `api_key` v`version` and decodes the response, checking the correlation id
+/// and that no byte is left over.
+pub fn call<Req, Resp>(stream: &mut TcpStream, api_key: i16, version: i16, request: &Req) -> Resp
+where
+    Req: Encodable + HeaderVersion,
+    Resp: Decodable + HeaderVersion,
+{
+    let correlation_id = 1000 + i32::from(version);
+    let header = RequestHeader::default()
+        .with_request_api_key(api_key)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation_id)
+        .with_client_id(Some(s("oracle")));
+    let mut body = BytesMut::new();
+    header.encode(&mut body, Req::header_version(version)).unwrap();
+    request.encode(&mut body, version).unwrap();
+    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    stream.write_all(&frame).unwrap();
+    let mut response = Bytes::from(read_response(stream)).slice(4..);
+    let header = ResponseHeader::decode(&mut response, Resp::header_version(version)).unwrap();
+    assert_eq!(header.correlation_id, correlation_id, "api {api_key} v{version}");
+    let decoded = Resp::decode(&mut response, version).unwrap_or_else(|e| panic!("api {api_key} v{version}: {e}"));
+    assert_eq!(response.remaining(), 0, "api {api_key} v{version}: bytes left over");
+    decoded
+}
+
+/// One uncompressed batch of `(key, value)` records, timestamps 1_700_000_000_000 + i.
+pub fn batch(records: &[(&str, &str)], offset: i64) -> Bytes {
+    let records: Vec<Record> = records
+        .iter()
+        .enumerate()
+        .map(|(i, (k, v))| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: offset + i as i64,
+            // Records whose offset - sequence agree go into one batch.
+            sequence: i as i32,
+            timestamp: 1_700_000_000_000 + i as i64,
+            key: Some(Bytes::from(k.to_string())),
+            value: Some(Bytes::from(v.to_string())),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression: Compression::None }).unwrap();
+    buf.freeze()
+}
+
+
+/// Creates a topic (CreateTopics v7), asserting success.
+pub fn create_topic(stream: &mut TcpStream, name: &str, partitions: i32) {
+    let request = CreateTopicsRequest::default().with_topics(vec![
+        CreatableTopic::default().with_name(topic_name(name)).with_num_partitions(partitions).with_replication_factor(1),
+    ]);
+    let response: CreateTopicsResponse = call(stream, 19, 7, &request);
+    assert_eq!(response.topics[0].error_code, 0);
+}
+
+/// Produces one batch; returns (error_code, base_offset).
+pub fn produce(stream: &mut TcpStream, topic: &str, partition: i32, records: Bytes) -> (i16, i64) {
+    let request = ProduceRequest::default().with_acks(-1).with_timeout_ms(5000).with_topic_data(vec![
+        TopicProduceData::default()
+            .with_name(topic_name(topic))
+            .with_partition_data(vec![PartitionProduceData::default().with_index(partition).with_records(Some(records))]),
+    ]);
+    let response: ProduceResponse = call(stream, 0, 11, &request);
+    let p = &response.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}
+
+/// Fetches from `offset` (by name, v12) with a wait; returns (error, high watermark, records bytes).
+pub fn fetch(stream: &mut TcpStream, topic: &str, partition: i32, offset: i64, max_wait_ms: i32, max_bytes: i32) -> (i16, i64, Bytes) {
+    let request = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(max_wait_ms)
+        .with_min_bytes(1)
+        .with_max_bytes(max_bytes)
+        .with_session_epoch(-1)
+        .with_topics(vec![FetchTopic::default().with_topic(topic_name(topic)).with_partitions(vec![
+            FetchPartition::default().with_partition(partition).with_fetch_offset(offset).with_partition_max_bytes(max_bytes),
+        ])]);
+    let response: FetchResponse = call(stream, 1, 12, &request);
+    let p = &response.responses[0].partitions[0];
+    (p.error_code, p.high_watermark, p.records.clone().unwrap_or_default())
+}
+

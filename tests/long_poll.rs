@@ -1,0 +1,56 @@
+//! Long-poll fetch: a consumer waiting on an empty partition is woken the moment a record
+//! arrives, and waits without using CPU. Alone in its test binary, so that no other test's work
+//! shows up in the process's CPU time.
+
+mod common;
+
+use common::oracle::{batch, create_topic, fetch, produce};
+use common::{connect, start_default};
+use std::time::{Duration, Instant};
+
+
+/// utime + stime of this process, in clock ticks (usually 10 ms).
+fn cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_name.split(' ').collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn a_waiting_consumer_is_woken_as_soon_as_a_record_arrives_and_costs_no_cpu_while_waiting() {
+    let broker = start_default();
+    let mut stream = connect(&broker);
+    create_topic(&mut stream, "wait", 1);
+    let mut consumer = connect(&broker);
+    let started = Instant::now();
+    let waiting = std::thread::spawn(move || {
+        let cpu_before = cpu_ticks();
+        let result = fetch(&mut consumer, "wait", 0, 0, 10_000, 1 << 20);
+        (result, Instant::now(), cpu_before)
+    });
+    std::thread::sleep(Duration::from_millis(1000));
+    let cpu_idle = cpu_ticks();
+    assert_eq!(produce(&mut stream, "wait", 0, batch(&[("k", "late")], 0)), (0, 0));
+    let acked = Instant::now();
+    let ((error, high_watermark, records), answered, cpu_before) = waiting.join().unwrap();
+    assert_eq!((error, high_watermark), (0, 1));
+    assert!(!records.is_empty());
+    let delay = answered.saturating_duration_since(acked);
+    assert!(delay < Duration::from_millis(100), "woken {delay:?} after the append");
+    assert!(answered - started >= Duration::from_millis(900), "the fetch really waited");
+    // A second of waiting: at most a couple of clock ticks of CPU in the whole process.
+    assert!(cpu_idle - cpu_before <= 5, "{} ticks of CPU while idle", cpu_idle - cpu_before);
+}
+
+#[test]
+fn a_fetch_with_nothing_to_wait_for_answers_at_its_deadline() {
+    let broker = start_default();
+    let mut stream = connect(&broker);
+    create_topic(&mut stream, "empty", 1);
+    let started = Instant::now();
+    let (error, high_watermark, records) = fetch(&mut stream, "empty", 0, 0, 300, 1 << 20);
+    let took = started.elapsed();
+    assert_eq!((error, high_watermark, records.len()), (0, 0, 0));
+    assert!(took >= Duration::from_millis(290) && took < Duration::from_millis(2000), "{took:?}");
+}
