@@ -1,0 +1,159 @@
+//! CodeCrafters consuming-messages stages (gs0, dh6, hn6, cm4, eg2, fd8): Fetch v16 served from
+//! the partition logs the runner writes. Each test writes the runner's files into a temporary log
+//! dir, starts the broker on it and compares the answer with `stages/<stage>/response.hex`.
+//!
+//! Also: the worked examples §6.5 (a record batch) and §6.6 (Fetch exchanges) of the contract.
+
+mod common;
+#[path = "common/runner_files.rs"]
+mod runner_files;
+
+use common::*;
+use runner_files::*;
+
+const SIX_WORDS: &str = "apple banana pear grape mango orange";
+
+/// Writes the runner's files for `topics` (none: only meta.properties, no metadata log, as in
+/// dh6), starts a broker on them, sends the stage's request and compares the whole response.
+fn assert_stage(stage: &str, topics: &[RunnerTopic]) {
+    let dir = TempDir::new(stage);
+    if topics.is_empty() {
+        write_base_files(dir.path());
+    } else {
+        write_runner_files(dir.path(), topics);
+    }
+    let broker = start_with_log_dir(dir.path());
+    let response = round_trip(&mut connect(&broker), &fixture(stage, "request.hex"));
+    assert_eq!(hex(&response), hex(&fixture(stage, "response.hex")), "{stage}: response differs from response.hex");
+}
+
+#[test]
+fn gs0_api_versions_lists_fetch_v16() {
+    let broker = start_default();
+    let stage = "13-gs0-fetch-in-api-versions";
+    let response = round_trip(&mut connect(&broker), &fixture(stage, "request.hex"));
+    assert_api_versions(&response, &fixture(stage, "response.hex"), true, &[(18, 4), (75, 0), (1, 16)]);
+}
+
+#[test]
+fn dh6_fetch_without_topics_answers_an_empty_array() {
+    assert_stage("14-dh6-fetch-no-topics", &[]);
+}
+
+#[test]
+fn hn6_unknown_topic_id_gets_error_100() {
+    let topics = [RunnerTopic { name: "mango", id: topic_id(0x0b2d), partitions: vec![vec![SIX_WORDS]] }];
+    assert_stage("15-hn6-fetch-unknown-topic", &topics);
+}
+
+#[test]
+fn cm4_empty_topic_answers_no_records() {
+    let topics = [RunnerTopic { name: "strawberry", id: topic_id(0x0c34), partitions: vec![vec![]] }];
+    assert_stage("16-cm4-fetch-empty-topic", &topics);
+}
+
+#[test]
+fn eg2_single_message_is_served_from_disk() {
+    let topics = [RunnerTopic { name: "raspberry", id: topic_id(0x0e62), partitions: vec![vec!["blueberry"]] }];
+    assert_stage("17-eg2-fetch-single-message", &topics);
+}
+
+#[test]
+fn fd8_multiple_messages_are_served_in_file_order() {
+    let topics =
+        [RunnerTopic { name: "pineapple", id: topic_id(0x0fd8), partitions: vec![vec!["apple", "banana", "grape"]] }];
+    assert_stage("18-fd8-fetch-multiple-messages", &topics);
+}
+
+#[test]
+fn fetch_fixture_records_are_the_runner_log_bytes() {
+    // The records inside eg2's and fd8's response.hex are exactly the log files the runner
+    // writes: the guide shows what is on disk, not something re-encoded.
+    for (stage, values) in [("17-eg2-fetch-single-message", &["blueberry"][..]), ("18-fd8-fetch-multiple-messages", &["apple", "banana", "grape"][..])] {
+        let response = fixture(stage, "response.hex");
+        let log = partition_log(values);
+        // The records end 3 bytes before the frame does (partition, topic and body TAG_BUFFERs).
+        let records_at = response.len() - 3 - log.len();
+        assert_eq!(&response[records_at..response.len() - 3], &log[..], "{stage}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Worked examples §6.5-6.6
+
+/// §6.5's two batches ("hello" and "world", header count 0).
+fn example_6_5_batches() -> Vec<u8> {
+    parse_hex(
+        "00 00 00 00 00 00 00 00  00 00 00 3d  00 00 00 00  02  a2 24 75 59
+         00 00  00 00 00 00  00 00 01 91 e0 5b 6d 8b  00 00 01 91 e0 5b 6d 8b
+         00 00 00 00 00 00 00 00  00 00  00 00 00 00  00 00 00 01
+         16 00 00 00 01 0a 68 65 6c 6c 6f 00
+         00 00 00 00 00 00 00 01 00 00 00 3d 00 00 00 00 02 43 b4 de 94 00 00 00 00 00 00 00 00 01 91 e0 5b 6d 8b
+         00 00 01 91 e0 5b 6d 8b 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 01 16 00 00 00 01 0a 77 6f 72 6c 64 00",
+    )
+}
+
+#[test]
+fn worked_example_6_5_record_batch() {
+    let batches = example_6_5_batches();
+    let fields = |base_offset| BatchFields {
+        base_offset,
+        partition_leader_epoch: 0,
+        timestamp: MESSAGE_TIMESTAMP,
+        producer_id: 0,
+        producer_epoch: 0,
+        base_sequence: 0,
+    };
+    let hello = record_batch(fields(0), &[record(0, b"hello", 0)]);
+    let world = record_batch(fields(1), &[record(0, b"world", 0)]);
+    assert_eq!(hex(&hello), hex(&batches[..73]));
+    assert_eq!(hex(&world), hex(&batches[73..]));
+}
+
+const EXAMPLE_6_6_REQUEST: &str = "
+    00 00 00 63  00 01 00 10  4a 3b 2c 1d  00 0c 6b 61 66 6b 61 2d 74 65 73 74 65 72  00
+    00 00 01 f4  00 00 00 01  7f ff ff ff  00  00 00 00 00  00 00 00 00
+    02  71 a5 9a 51 89 68 4f 8b 93 7e 00 00 00 00 0b 2e
+        02  00 00 00 00  ff ff ff ff  00 00 00 00 00 00 00 00  ff ff ff ff  ff ff ff ff ff ff ff ff  7f ff ff ff  00
+        00
+    01  01  00";
+
+#[test]
+fn worked_example_6_6_fetch_exchanges() {
+    let request = parse_hex(EXAMPLE_6_6_REQUEST);
+    assert_eq!(request.len(), 103);
+    assert_eq!(request, fixture("15-hn6-fetch-unknown-topic", "request.hex"), "§6.6 request is hn6's");
+
+    // No topics (dh6).
+    let no_topics = parse_hex("00 00 00 11  4a 3b 2c 1d 00  00 00 00 00  00 00  00 00 00 00  01  00");
+    assert_eq!(no_topics, fixture("14-dh6-fetch-no-topics", "response.hex"), "§6.6 empty answer is dh6's");
+
+    // Unknown topic id (hn6): 76 bytes.
+    let unknown = parse_hex(
+        "00 00 00 48  4a 3b 2c 1d 00  00 00 00 00  00 00  00 00 00 00
+         02  71 a5 9a 51 89 68 4f 8b 93 7e 00 00 00 00 0b 2e
+             02  00 00 00 00  00 64  ff ff ff ff ff ff ff ff  ff ff ff ff ff ff ff ff  ff ff ff ff ff ff ff ff
+                 01  ff ff ff ff  01  00
+             00
+         00",
+    );
+    assert_eq!(unknown, fixture("15-hn6-fetch-unknown-topic", "response.hex"), "§6.6 unknown-id answer is hn6's");
+
+    // The topic exists and its log holds the two batches of §6.5: 223 bytes, batches verbatim.
+    let dir = TempDir::new("example-6-6");
+    let topics = [RunnerTopic { name: "apple", id: topic_id(0x0b2e), partitions: vec![vec![]] }];
+    write_runner_files(dir.path(), &topics);
+    std::fs::write(dir.path().join("apple-0/00000000000000000000.log"), example_6_5_batches()).unwrap();
+    let broker = start_with_log_dir(dir.path());
+    let response = round_trip(&mut connect(&broker), &request);
+    let mut expected = parse_hex(
+        "00 00 00 db  4a 3b 2c 1d 00  00 00 00 00  00 00  00 00 00 00
+         02  71 a5 9a 51 89 68 4f 8b 93 7e 00 00 00 00 0b 2e
+             02  00 00 00 00  00 00  00 00 00 00 00 00 00 02  00 00 00 00 00 00 00 02  00 00 00 00 00 00 00 00
+                 01  ff ff ff ff  93 01",
+    );
+    expected.extend(example_6_5_batches());
+    expected.extend([0, 0, 0]);
+    assert_eq!(expected.len(), 223);
+    assert_eq!(hex(&response), hex(&expected));
+}
