@@ -106,11 +106,10 @@ impl Config {
                     if let Some(adv) = props.get("advertised.listeners") {
                         let all = parse_listeners(adv)?;
                         let chosen = all.iter().find(|(n, _, _)| *n == name).or(all.first());
-                        if let Some((_, h, p)) = chosen {
-                            if !h.is_empty() {
+                        if let Some((_, h, p)) = chosen
+                            && !h.is_empty() {
                                 config.advertised = Some((h.clone(), *p));
                             }
-                        }
                     }
                 }
                 "advertised.listeners" => {

@@ -29,14 +29,14 @@
 //! The `stages/` folder of the repository has a guide per stage, with annotated bytes.
 //!
 //! ## Modules
-//! - [`wire`]: the primitive types (integers, varints, strings, arrays, tagged fields).
-//! - [`header`]: request and response headers.
-//! - [`api`]: the version table and one module per API.
-//! - [`log`]: record batches, partition logs, segment files, the cluster metadata log.
-//! - [`broker`]: the state shared by all connections.
-//! - [`config`]: `server.properties`.
-//! - [`errors`]: Kafka's error codes.
-//! - [`sync`]: lock helpers that survive a panicking thread.
+//! - [`wire`] — the primitive types (integers, varints, strings, arrays, tagged fields).
+//! - [`header`] — request and response headers.
+//! - [`api`] — the version table and one module per API.
+//! - [`log`] — record batches, partition logs, segment files, the cluster metadata log.
+//! - [`broker`] — the state shared by all connections.
+//! - [`config`] — `server.properties`.
+//! - [`errors`] — Kafka's error codes.
+//! - [`sync`] — lock helpers that survive a panicking thread.
 
 pub mod api;
 pub mod broker;

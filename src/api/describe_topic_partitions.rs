@@ -106,11 +106,10 @@ pub fn handle(broker: &Broker, _req: &Request<'_>, r: &mut Reader<'_>, w: &mut W
     let mut answers = Vec::new();
     let mut next_cursor = None;
     for name in names {
-        if let Some(c) = &request.cursor {
-            if name < c.topic_name.as_str() {
+        if let Some(c) = &request.cursor
+            && name < c.topic_name.as_str() {
                 continue;
             }
-        }
         let Some(topic) = broker.log.topic(name) else {
             answers.push(TopicAnswer::Unknown { name });
             continue;

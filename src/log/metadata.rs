@@ -90,11 +90,10 @@ impl MetadataLog {
             match batch::records(b) {
                 Ok(records) => {
                     for rec in records {
-                        if let Some(value) = rec.value {
-                            if let Err(e) = apply(&mut topics, value) {
+                        if let Some(value) = rec.value
+                            && let Err(e) = apply(&mut topics, value) {
                                 log::warn!("{}: metadata record skipped: {e}", path.display());
                             }
-                        }
                     }
                 }
                 Err(e) => log::warn!("{}: metadata batch skipped: {e}", path.display()),

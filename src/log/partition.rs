@@ -88,12 +88,11 @@ impl Partition {
         // Rebuild idempotence state from the log, so a producer that outlives a restart is still
         // deduplicated.
         for b in &batches {
-            if let Ok(h) = BatchHeader::decode(&mut crate::wire::Reader::new(&b.bytes)) {
-                if h.producer_id >= 0 && h.base_sequence >= 0 {
+            if let Ok(h) = BatchHeader::decode(&mut crate::wire::Reader::new(&b.bytes))
+                && h.producer_id >= 0 && h.base_sequence >= 0 {
                     let entry = producers.entry(h.producer_id).or_default();
                     remember(entry, &h, b.base_offset);
                 }
-            }
         }
         Partition {
             topic: topic.to_string(),
@@ -160,13 +159,12 @@ impl Partition {
                 bytes: copy,
             });
         }
-        if let Some(segment) = &mut state.segment {
-            if let Err(e) = segment.append(stored.iter().map(|b| &*b.bytes)) {
+        if let Some(segment) = &mut state.segment
+            && let Err(e) = segment.append(stored.iter().map(|b| &*b.bytes)) {
                 log::error!("{}-{}: cannot write segment: {e}", self.topic, self.index);
                 state.next_offset = base_offset;
                 return Err(AppendError::Refused(ErrorCode::CorruptMessage));
             }
-        }
         for ((header, _), b) in checked.iter().zip(&stored) {
             if header.producer_id >= 0 && header.base_sequence >= 0 {
                 let entry = state.producers.entry(header.producer_id).or_default();
@@ -202,7 +200,8 @@ impl Partition {
         let first = state.batches.partition_point(|b| b.last_offset < offset);
         for b in &state.batches[first..] {
             let fits = slice.bytes + b.bytes.len() <= max_bytes;
-            if !fits && !(at_least_one && slice.batches.is_empty()) {
+            let must_take_one = at_least_one && slice.batches.is_empty();
+            if !(fits || must_take_one) {
                 break;
             }
             slice.bytes += b.bytes.len();
