@@ -31,9 +31,9 @@ fn assert_on_disk(dir: &Path, request: &[u8], produced: &[Produced]) {
 
 /// Writes the runner's files, starts a broker, sends the stage's request, compares the response
 /// with the fixture and checks the disk. Returns the temp dir for further checks.
-fn assert_stage(stage: &str, topics: &[RunnerTopic], produced: &[Produced]) -> TempDir {
+fn assert_stage(stage: &str, produced: &[Produced]) -> TempDir {
     let dir = TempDir::new(stage);
-    write_runner_files(dir.path(), topics);
+    write_stage_files(dir.path(), &stage[3..6]);
     let broker = start_with_log_dir(dir.path());
     let request = fixture(stage, "request.hex");
     let response = round_trip(&mut connect(&broker), &request);
@@ -55,8 +55,7 @@ fn xz1_api_versions_lists_produce_v11() {
 fn zf2_unknown_partition_and_unknown_topic_get_error_3() {
     let stage = "20-zf2-produce-invalid-topic-or-partition";
     let dir = TempDir::new(stage);
-    let topics = [RunnerTopic { name: "apple", id: topic_id(0x0f22), partitions: vec![vec!["orange"]] }];
-    write_runner_files(dir.path(), &topics);
+    write_stage_files(dir.path(), "zf2"); // apple, partition 0 only, holding "orange"
     let broker = start_with_log_dir(dir.path());
     // Two requests on one connection, as the runner sends them.
     let mut client = connect(&broker);
@@ -73,54 +72,45 @@ fn zf2_unknown_partition_and_unknown_topic_get_error_3() {
 
 #[test]
 fn gg1_valid_topic_and_partition_get_a_success_row() {
-    let topics = [RunnerTopic { name: "orange", id: topic_id(0x0991), partitions: vec![vec![]] }];
     // The runner does not look at the disk in gg1, but the batch is appended all the same.
-    assert_stage("21-gg1-produce-valid-topic-and-partition", &topics, &[("orange", 0, &["mango"])]);
+    assert_stage("21-gg1-produce-valid-topic-and-partition", &[("orange", 0, &["mango"])]);
 }
 
 #[test]
 fn ls8_single_record_is_written_to_disk() {
-    let topics = [RunnerTopic { name: "pear", id: topic_id(0x0158), partitions: vec![vec![]] }];
-    assert_stage("22-ls8-produce-single-record", &topics, &[("pear", 0, &["apple"])]);
+    assert_stage("22-ls8-produce-single-record", &[("pear", 0, &["apple"])]);
 }
 
 #[test]
 fn yd8_multiple_records_are_written_as_one_batch() {
-    let topics = [RunnerTopic { name: "apple", id: topic_id(0x0d8d), partitions: vec![vec![]] }];
-    assert_stage("23-yd8-produce-multiple-records", &topics, &[("apple", 0, &["pear", "mango"])]);
+    assert_stage("23-yd8-produce-multiple-records", &[("apple", 0, &["pear", "mango"])]);
 }
 
 #[test]
 fn ct4_each_partition_gets_its_own_batch() {
-    let topics = [RunnerTopic { name: "banana", id: topic_id(0x0c74), partitions: vec![vec![], vec![], vec![]] }];
     let produced: [Produced; 3] = [
         ("banana", 0, &["apple", "pear"]),
         ("banana", 1, &["grape", "mango", "orange"]),
         ("banana", 2, &["strawberry", "raspberry"]),
     ];
-    assert_stage("24-ct4-produce-multiple-partitions", &topics, &produced);
+    assert_stage("24-ct4-produce-multiple-partitions", &produced);
 }
 
 #[test]
 fn ov0_partitions_of_several_topics_get_their_batches() {
-    let topics = [
-        RunnerTopic { name: "grape", id: topic_id(0x0a00), partitions: vec![vec![], vec![]] },
-        RunnerTopic { name: "blueberry", id: topic_id(0x0b00), partitions: vec![vec![]] },
-    ];
     let produced: [Produced; 3] = [
         ("grape", 0, &["apple", "banana"]),
         ("grape", 1, &["pear", "mango", "orange"]),
         ("blueberry", 0, &["pineapple", "apple"]),
     ];
-    assert_stage("25-ov0-produce-multiple-topics", &topics, &produced);
+    assert_stage("25-ov0-produce-multiple-topics", &produced);
 }
 
 #[test]
 fn produced_batches_are_served_by_fetch() {
     // ls8 then a Fetch of the same partition: the batch comes back byte for byte.
     let dir = TempDir::new("produce-then-fetch");
-    let topics = [RunnerTopic { name: "pear", id: topic_id(0x0158), partitions: vec![vec![]] }];
-    write_runner_files(dir.path(), &topics);
+    write_stage_files(dir.path(), "ls8"); // pear, one empty partition, id ...0158
     let broker = start_with_log_dir(dir.path());
     let mut client = connect(&broker);
     round_trip(&mut client, &fixture("22-ls8-produce-single-record", "request.hex"));
@@ -185,4 +175,11 @@ fn worked_example_6_7_produce_exchanges() {
     );
     assert_eq!(hex(&response), hex(&error));
     assert!(!dir.path().join("kiwi-0").exists(), "nothing is created for an unknown topic");
+}
+
+/// Not a check: writes a stage's files for the guide's try-it step (see the stage README).
+#[test]
+#[ignore]
+fn write_stage_files_for_try_it() {
+    write_stage_files_from_env();
 }

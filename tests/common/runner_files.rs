@@ -354,3 +354,62 @@ pub fn assert_api_versions(response: &[u8], fixture: &[u8], flexible: bool, requ
         assert!(min <= version && version <= max && min >= 0, "key {key}: v{min}..v{max} must include v{version}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The data set of each stage: one definition, used by the tests and by the guide's try-it step
+
+/// The one message per partition of the listing stages (the runner writes six words).
+pub const SIX_WORDS: &str = "apple banana pear grape mango orange";
+
+/// The topics the runner would write for a stage (by slug), with this guide's fixed names and
+/// ids; `stages/<stage>/README.md` describes them and the fixtures are computed from them.
+/// Stages without topics have none (and no metadata log at all).
+pub fn stage_topics(slug: &str) -> Vec<RunnerTopic> {
+    let t = |name, tail, partitions| RunnerTopic { name, id: topic_id(tail), partitions };
+    match slug {
+        "vt6" => vec![t("banana", 0x0ba1, vec![vec![SIX_WORDS]])],
+        "ea7" => vec![t("pear", 0x0ea7, vec![vec![SIX_WORDS]])],
+        "ku4" => vec![t("apple", 0x07d1, vec![vec![SIX_WORDS], vec![SIX_WORDS]])],
+        // Generated (and requested) pear first: not sorted.
+        "wq2" => vec![t("pear", 0x0b02, vec![vec![SIX_WORDS]]), t("apple", 0x0a02, vec![vec![SIX_WORDS], vec![SIX_WORDS]])],
+        "hn6" => vec![t("mango", 0x0b2d, vec![vec![SIX_WORDS]])],
+        "cm4" => vec![t("strawberry", 0x0c34, vec![vec![]])],
+        "eg2" => vec![t("raspberry", 0x0e62, vec![vec!["blueberry"]])],
+        "fd8" => vec![t("pineapple", 0x0fd8, vec![vec!["apple", "banana", "grape"]])],
+        "zf2" => vec![t("apple", 0x0f22, vec![vec!["orange"]])],
+        "gg1" => vec![t("orange", 0x0991, vec![vec![]])],
+        "ls8" => vec![t("pear", 0x0158, vec![vec![]])],
+        "yd8" => vec![t("apple", 0x0d8d, vec![vec![]])],
+        "ct4" => vec![t("banana", 0x0c74, vec![vec![], vec![], vec![]])],
+        "ov0" => vec![t("grape", 0x0a00, vec![vec![], vec![]]), t("blueberry", 0x0b00, vec![vec![]])],
+        _ => vec![],
+    }
+}
+
+/// Writes a stage's files into `dir` as the runner would: the base files always, the metadata
+/// log and partition directories when the stage has topics.
+pub fn write_stage_files(dir: &Path, slug: &str) {
+    let topics = stage_topics(slug);
+    if topics.is_empty() {
+        write_base_files(dir);
+    } else {
+        write_runner_files(dir, &topics);
+    }
+}
+
+/// For the guide's try-it step, run by hand (an ignored test):
+/// `STAGE=ea7 cargo test -q --test stages_describe -- --ignored write_stage_files_for_try_it`
+/// writes `/tmp/mini-kafka-stages/ea7/logs/` and `/tmp/mini-kafka-stages/ea7/server.properties`
+/// (a fresh copy each time), for `cargo run --release -- /tmp/mini-kafka-stages/ea7/server.properties`.
+pub fn write_stage_files_from_env() {
+    let Ok(slug) = std::env::var("STAGE") else {
+        eprintln!("set STAGE to a stage slug, e.g. STAGE=ea7");
+        return;
+    };
+    let root = std::env::temp_dir().join("mini-kafka-stages").join(&slug);
+    let logs = root.join("logs");
+    let _ = fs::remove_dir_all(&logs);
+    write_stage_files(&logs, &slug);
+    fs::write(root.join("server.properties"), server_properties(&logs)).unwrap();
+    println!("wrote {} and {}", logs.display(), root.join("server.properties").display());
+}
