@@ -193,18 +193,18 @@ pub fn read_frame(reader: &mut impl Read, max: usize) -> io::Result<Option<Vec<u
         ));
     }
     let size = size as usize;
-    let cut_off = |got: usize| io::Error::new(io::ErrorKind::UnexpectedEof, format!("connection closed after {got} of {size} request bytes"));
+    let cut_off = || io::Error::new(io::ErrorKind::UnexpectedEof, format!("connection closed inside a {size}-byte request"));
     if size <= TRUSTED_FRAME {
         // The common case: one allocation of the exact size, filled by as few reads as possible.
         let mut frame = vec![0u8; size];
-        reader.read_exact(&mut frame).map_err(|e| if e.kind() == io::ErrorKind::UnexpectedEof { cut_off(0) } else { e })?;
+        reader.read_exact(&mut frame).map_err(|e| if e.kind() == io::ErrorKind::UnexpectedEof { cut_off() } else { e })?;
         return Ok(Some(frame));
     }
     // A large frame: let the buffer grow only as bytes actually arrive.
     let mut frame = Vec::with_capacity(TRUSTED_FRAME);
     reader.take(size as u64).read_to_end(&mut frame)?;
     if frame.len() < size {
-        return Err(cut_off(frame.len()));
+        return Err(cut_off());
     }
     Ok(Some(frame))
 }
