@@ -1402,9 +1402,6 @@ impl Report {
             pass,
             1,
         );
-        if let Some(last) = rows.last_mut() {
-            last.limit_key = Some("stored_mib");
-        }
 
         let answered: Vec<f64> = r.connections.iter().map(|c| c.answered as f64).collect();
         let min_answered = answered.iter().copied().fold(f64::INFINITY, f64::min);
@@ -1456,6 +1453,11 @@ impl Report {
             Some(errors.total() == 0 && limit_errors.total() == 0),
             0,
         );
+
+        // The memory row's "limit" column is the bytes stored.
+        for r in rows.iter_mut().filter(|r| r.key == "rss_after_store_mib") {
+            r.limit_key = Some("stored_mib");
+        }
 
         let mut extra = Vec::new();
         let num = |x: Option<f64>, d: usize| x.filter(|x| x.is_finite()).map_or("null".to_string(), |x| format!("{x:.d$}"));
