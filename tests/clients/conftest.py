@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness import Broker, _LIVE_BROKERS
+from harness import _LIVE_BROKERS, _TEST_LOGS, Broker, tail
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -11,9 +11,15 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     if report.failed:
         for broker in list(_LIVE_BROKERS):
-            report.sections.append(
-                (f"mini-kafka log tail ({broker.log_path})", broker.log_tail())
-            )
+            report.sections.append((f"mini-kafka log tail ({broker.log_path})", broker.log_tail()))
+        for name, path in _TEST_LOGS:
+            report.sections.append((f"{name} ({path})", tail(path, 40)))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_test_logs():
+    _TEST_LOGS.clear()
+    yield
 
 
 @pytest.fixture(scope="module")

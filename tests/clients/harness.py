@@ -24,8 +24,23 @@ REPO = Path(__file__).resolve().parents[2]
 BINARY = Path(os.environ.get("MINI_KAFKA_BIN", REPO / "target" / "release" / "mini-kafka"))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
-# Brokers running right now, so a failing test can show their logs.
+# Brokers running right now, and other logs of the current test (group members' stderr), so a
+# failing test can show them.
 _LIVE_BROKERS = []
+_TEST_LOGS = []
+
+
+def register_log(name, path):
+    """Attach the tail of this file to the report if the current test fails."""
+    _TEST_LOGS.append((name, Path(path)))
+
+
+def tail(path, lines=80):
+    try:
+        text = Path(path).read_text(errors="replace")
+    except FileNotFoundError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])
 
 
 class Broker:
@@ -125,11 +140,7 @@ class Broker:
         return (utime + stime) / CLK_TCK
 
     def log_tail(self, lines=80):
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
+        return tail(self.log_path, lines)
 
 
 def unique(prefix="t"):
