@@ -303,3 +303,50 @@ fn unknown_api_key_and_unsupported_fetch_version_close_the_connection() {
     assert_closed(&mut bad, "Fetch v17");
     assert_still_served(&mut healthy, "after Fetch v17");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The guide itself: every `src/file.rs::name` and `tests/file.rs::name` a stage README names
+// must exist, so a renamed function breaks a test instead of silently breaking the guide.
+
+#[test]
+fn stage_readmes_name_code_and_tests_that_exist() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut folders: Vec<_> = std::fs::read_dir(root.join("stages"))
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        // The 25 CodeCrafters stages: "01-vi6-..." to "25-ov0-...".
+        .filter(|name| name.as_bytes()[0].is_ascii_digit() && name[..2].parse::<u32>().is_ok_and(|n| n <= 25))
+        .collect();
+    folders.sort();
+    assert_eq!(folders.len(), 25, "{folders:?}");
+    for folder in &folders {
+        let readme = std::fs::read_to_string(root.join("stages").join(folder).join("README.md")).unwrap();
+        let mut references = 0;
+        // References are written `src/log/partition.rs::Partition::append` (in backticks).
+        for quoted in readme.split('`').skip(1).step_by(2) {
+            let Some((file, path)) = quoted.split_once("::") else { continue };
+            if !(file.starts_with("src/") || file.starts_with("tests/")) || !file.ends_with(".rs") {
+                continue;
+            }
+            let source = std::fs::read_to_string(root.join(file)).unwrap_or_else(|e| panic!("{folder}: {file}: {e}"));
+            let name = path.rsplit("::").next().unwrap();
+            let defined = ["fn ", "const ", "static ", "struct "].iter().any(|kw| {
+                source.match_indices(&format!("{kw}{name}")).any(|(at, m)| {
+                    let next = source[at + m.len()..].chars().next().unwrap_or(' ');
+                    !(next.is_alphanumeric() || next == '_')
+                })
+            });
+            assert!(defined, "{folder}/README.md names `{quoted}`, but {file} defines no `{name}`");
+            if let Some((owner, _)) = path.rsplit_once("::") {
+                assert!(source.contains(&format!("impl {owner}")), "{folder}: {file} has no `impl {owner}`");
+            }
+            references += 1;
+        }
+        assert!(references >= 2, "{folder}/README.md: expected code to read and a test, found {references} references");
+        let has = |f: &str| root.join("stages").join(folder).join(f).exists();
+        if !folder.contains("-vi6-") {
+            assert!(has("request.hex") || has("request-1.hex"), "{folder}: no request fixture");
+            assert!(has("response.hex") || has("response-1.hex"), "{folder}: no response fixture");
+        }
+    }
+}
