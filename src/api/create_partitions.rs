@@ -62,6 +62,9 @@ fn grow(broker: &Broker, t: &PartitionsTopic<'_>, validate_only: bool) -> Result
         return Err((ErrorCode::UnknownTopicOrPartition, format!("topic '{}' does not exist", t.name)));
     };
     let current = topic.partitions.len() as i32;
+    if t.count > crate::log::MAX_PARTITIONS {
+        return Err((ErrorCode::InvalidPartitions, format!("at most {} partitions per topic", crate::log::MAX_PARTITIONS)));
+    }
     if t.count <= current {
         return Err((ErrorCode::InvalidPartitions, format!("topic has {current} partitions; the new count must be more, got {}", t.count)));
     }

@@ -98,8 +98,11 @@ fn plan(broker: &Broker, t: &CreatableTopic<'_>, duplicate: bool) -> Result<Plan
     let partitions = if t.assignments.is_empty() {
         match t.num_partitions {
             -1 => broker.config.num_partitions,
-            n if n >= 1 => n,
-            n => return Err((ErrorCode::InvalidPartitions, format!("number of partitions must be at least 1, got {n}"))),
+            n if (1..=crate::log::MAX_PARTITIONS).contains(&n) => n,
+            n => {
+                let max = crate::log::MAX_PARTITIONS;
+                return Err((ErrorCode::InvalidPartitions, format!("number of partitions must be 1 to {max}, got {n}")));
+            }
         }
     } else {
         if t.num_partitions != -1 || t.replication_factor != -1 {

@@ -59,6 +59,10 @@ pub struct Log {
     metadata: Mutex<MetadataLog>,
 }
 
+/// The most partitions one topic may have. Kafka sets no hard limit, but every partition costs
+/// memory and (with a log dir) a directory, and a request must not be able to ask for two billion.
+pub const MAX_PARTITIONS: i32 = 10_000;
+
 /// Kafka's rule for topic names: 1-249 characters from `[a-zA-Z0-9._-]`, and not `.` or `..`.
 pub fn valid_topic_name(name: &str) -> bool {
     !name.is_empty()
@@ -141,7 +145,7 @@ impl Log {
         if !valid_topic_name(name) {
             return Err(ErrorCode::InvalidTopicException);
         }
-        if partitions < 1 {
+        if !(1..=MAX_PARTITIONS).contains(&partitions) {
             return Err(ErrorCode::InvalidPartitions);
         }
         let mut topics = write(&self.topics);
@@ -176,7 +180,7 @@ impl Log {
             return Err(ErrorCode::UnknownTopicOrPartition);
         };
         let current = old.partitions.len() as i32;
-        if total <= current {
+        if total <= current || total > MAX_PARTITIONS {
             return Err(ErrorCode::InvalidPartitions);
         }
         let mut partitions = old.partitions.clone();
