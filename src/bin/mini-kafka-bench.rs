@@ -374,7 +374,7 @@ impl BrokerProcess {
                 let Ok(line) = line else { break };
                 if let Some(addr) = line.split("listening on ").nth(1) {
                     let _ = tx.send(addr.trim().to_string());
-                } else if line.contains(" WARN ") || line.contains(" ERROR ") {
+                } else if ["[WARN", " WARN ", "[ERROR", " ERROR "].iter().any(|level| line.contains(level)) {
                     w.lock().unwrap_or_else(|p| p.into_inner()).push(line);
                 }
             }
@@ -1178,6 +1178,9 @@ struct ConnectionsRound {
     second_request: String,
     rss: u64,
     secs: f64,
+    /// How long each `connect` took, in milliseconds. A connect that takes a second or more had
+    /// its SYN dropped and retransmitted: the listener's accept queue was full.
+    connect_ms: Vec<f64>,
     errors: Tally,
 }
 
@@ -1196,11 +1199,11 @@ fn connections_phase(broker: &BrokerProcess, n: usize) -> ConnectionsRound {
             let count = n / THREADS + usize::from(t < n % THREADS);
             let (done, release, with_metadata) = (Arc::clone(&done), Arc::clone(&release), Arc::clone(&with_metadata));
             thread::spawn(move || {
-                let (answered, errors, clients) = connections_worker(addr, count, &with_metadata, began);
+                let (answered, errors, clients, connect_ms) = connections_worker(addr, count, &with_metadata, began);
                 done.wait(); // every connection of every thread is open and answered
                 release.wait(); // the broker's RSS has been read
                 drop(clients);
-                (answered, errors)
+                (answered, errors, connect_ms)
             })
         })
         .collect();
@@ -1208,12 +1211,14 @@ fn connections_phase(broker: &BrokerProcess, n: usize) -> ConnectionsRound {
     let secs = began.elapsed().as_secs_f64();
     let rss = broker.rss_bytes().unwrap_or(0);
     release.wait();
-    let mut round = ConnectionsRound { answered: 0, second_request: String::new(), rss, secs, errors: Tally::default() };
+    let mut round =
+        ConnectionsRound { answered: 0, second_request: String::new(), rss, secs, connect_ms: Vec::new(), errors: Tally::default() };
     for h in handles {
         match h.join() {
-            Ok((answered, errors)) => {
+            Ok((answered, errors, connect_ms)) => {
                 round.answered += answered;
                 round.errors.merge(&errors);
+                round.connect_ms.extend(connect_ms);
             }
             Err(_) => round.errors.add("connections: client thread panicked"),
         }
@@ -1230,16 +1235,25 @@ fn connections_phase(broker: &BrokerProcess, n: usize) -> ConnectionsRound {
     round
 }
 
-fn connections_worker(addr: SocketAddr, count: usize, with_metadata: &AtomicUsize, began: Instant) -> (usize, Tally, Vec<Client>) {
+fn connections_worker(
+    addr: SocketAddr,
+    count: usize,
+    with_metadata: &AtomicUsize,
+    began: Instant,
+) -> (usize, Tally, Vec<Client>, Vec<f64>) {
     let mut errors = Tally::default();
     let deadline = began + CONNECTIONS_DEADLINE;
     let mut clients = Vec::with_capacity(count);
+    let mut connect_ms = Vec::with_capacity(count);
     for _ in 0..count {
         if Instant::now() >= deadline {
             errors.add("connections: deadline reached while connecting");
             break;
         }
-        match Client::connect(addr, 4096) {
+        let t = Instant::now();
+        let connected = Client::connect(addr, 4096);
+        connect_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        match connected {
             Ok(c) => clients.push(c),
             Err(e) => errors.add(format!("connections: connect: {}", e.kind())),
         }
@@ -1290,7 +1304,7 @@ fn connections_worker(addr: SocketAddr, count: usize, with_metadata: &AtomicUsiz
             Err(e) => errors.add(format!("connections: {}: {e}", if metadata[i] { "Metadata" } else { "ApiVersions" })),
         }
     }
-    (answered, errors, clients)
+    (answered, errors, clients, connect_ms)
 }
 
 // ─── Statistics ─────────────────────────────────────────────────────────────────────────────────
@@ -1415,6 +1429,18 @@ impl Report {
             min_answered.map(|a| a >= all),
             0,
         );
+        let all_connect_ms: Vec<f64> = r.connections.iter().flat_map(|c| c.connect_ms.iter().copied()).collect();
+        let slowest_connect = all_connect_ms.iter().copied().reduce(f64::max);
+        let retried = all_connect_ms.iter().filter(|&&ms| ms >= 900.0).count();
+        row(
+            "connections_secs",
+            format!("  time to connect and answer all {}, s", opts.connections),
+            (median(&r.connections.iter().map(|c| c.secs).collect::<Vec<_>>()), None),
+            "",
+            None,
+            2,
+        );
+        row("slowest_connect_ms", "  slowest connect (≥ 1000 ms: SYN retransmitted), ms".into(), (slowest_connect, None), "", None, 1);
         let conn_rss = median(&r.connections.iter().map(|c| c.rss as f64).collect::<Vec<_>>());
         row(
             "connections_rss_mib",
@@ -1472,7 +1498,7 @@ impl Report {
             "connections_second_request".into(),
             json_string(r.connections.first().map_or("", |c| c.second_request.as_str())),
         ));
-        extra.push(("connections_secs".into(), num(median(&r.connections.iter().map(|c| c.secs).collect::<Vec<_>>()), 3)));
+        extra.push(("connects_retried".into(), retried.to_string()));
         extra.push(("small_mb_s".into(), num(med(&|p| p.mb_per_s(), &r.small).0, 3)));
         extra.push(("small_limit_mb_s".into(), num(med(&|p| p.mb_per_s(), &r.small).1, 3)));
         extra.push(("small_samples".into(), num(med(&|p| p.latencies_us.len() as f64, &r.small).0, 0)));
