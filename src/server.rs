@@ -143,6 +143,11 @@ fn serve_connection(broker: &Broker, stream: TcpStream) {
         let frame = match read_frame(&mut reader, max) {
             Ok(Some(frame)) => frame,
             Ok(None) => break, // clean EOF between requests
+            // A client that hangs up without a goodbye is ordinary; anything else is worth a line.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
+                log::debug!("{peer}: connection reset by the client");
+                break;
+            }
             Err(e) => {
                 log::info!("{peer}: closing connection: {e}");
                 break;
