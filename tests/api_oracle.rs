@@ -288,3 +288,42 @@ fn produce_fetch_and_list_offsets_at_every_version() {
         assert_eq!(got, vec![(0, expected_offset), (0, 0), (0, 1), (0, -1), (3, -1)], "v{version}");
     }
 }
+
+#[test]
+fn describe_topic_partitions_paginates_with_a_cursor() {
+    use kafka_protocol::messages::describe_topic_partitions_request::{Cursor, TopicRequest};
+    let broker = start_default();
+    let mut stream = connect(&broker);
+    create_topic(&mut stream, "alpha", 3);
+    create_topic(&mut stream, "beta", 2);
+    create_topic(&mut stream, "gamma", 1);
+    let ask = |cursor: Option<(&str, i32)>| {
+        DescribeTopicPartitionsRequest::default()
+            .with_topics(["gamma", "alpha", "nope", "beta"].iter().map(|n| TopicRequest::default().with_name(topic_name(n))).collect())
+            .with_response_partition_limit(2)
+            .with_cursor(cursor.map(|(t, p)| Cursor::default().with_topic_name(topic_name(t)).with_partition_index(p)))
+    };
+    // Walk the pages; collect (topic, partition) in the order served.
+    let mut seen: Vec<(String, i32)> = Vec::new();
+    let mut cursor: Option<(String, i32)> = None;
+    for page in 0..10 {
+        let request = ask(cursor.as_ref().map(|(t, p)| (t.as_str(), *p)));
+        let response: DescribeTopicPartitionsResponse = call(&mut stream, 75, 0, &request);
+        let served: usize = response.topics.iter().map(|t| t.partitions.len()).sum();
+        assert!(served <= 2, "page {page}: limit honoured");
+        for t in &response.topics {
+            let name = t.name.as_ref().unwrap().to_string();
+            if name == "nope" {
+                assert_eq!(t.error_code, 3);
+            }
+            seen.extend(t.partitions.iter().map(|p| (name.clone(), p.partition_index)));
+        }
+        match response.next_cursor {
+            Some(c) => cursor = Some((c.topic_name.0.to_string(), c.partition_index)),
+            None => break,
+        }
+    }
+    let expected: Vec<(String, i32)> =
+        [("alpha", 0), ("alpha", 1), ("alpha", 2), ("beta", 0), ("beta", 1), ("gamma", 0)].iter().map(|(t, p)| (t.to_string(), *p)).collect();
+    assert_eq!(seen, expected, "every partition once, sorted by topic then partition");
+}
