@@ -400,7 +400,7 @@ pub fn write_stage_files(dir: &Path, slug: &str) {
 /// For the guide's try-it step, run by hand (an ignored test):
 /// `STAGE=ea7 cargo test -q --test stages_describe -- --ignored write_stage_files_for_try_it`
 /// writes `/tmp/mini-kafka-stages/ea7/logs/` and `/tmp/mini-kafka-stages/ea7/server.properties`
-/// (a fresh copy each time), for `cargo run --release -- /tmp/mini-kafka-stages/ea7/server.properties`.
+/// (a fresh copy each time), for `cargo run --release --bin mini-kafka -- /tmp/mini-kafka-stages/ea7/server.properties`.
 pub fn write_stage_files_from_env() {
     let Ok(slug) = std::env::var("STAGE") else {
         eprintln!("set STAGE to a stage slug, e.g. STAGE=ea7");
