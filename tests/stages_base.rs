@@ -247,16 +247,39 @@ fn malformed_frames_close_only_their_own_connection() {
     assert_still_served(&mut healthy, "after 64 KiB of random bytes");
 }
 
-/// Resident memory of this process (the broker runs in it), from /proc/self/status.
-fn resident_bytes() -> u64 {
+/// A line of /proc/self/status in bytes: `VmRSS` (resident) or `VmSize` (address space).
+fn proc_status_bytes(key: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS line");
+    let line = status.lines().find(|l| l.starts_with(key)).unwrap_or_else(|| panic!("no {key} line"));
     let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
     kib * 1024
 }
 
+/// Resident memory of this process (the broker runs in it).
+fn resident_bytes() -> u64 {
+    proc_status_bytes("VmRSS:")
+}
+
 #[test]
 fn announced_sizes_cost_no_memory_until_the_bytes_arrive() {
+    // Resident memory is per process, and the other tests of this binary run on threads beside
+    // this one (a panicking one symbolizes a backtrace: megabytes). So the measurement runs in a
+    // child process that runs only this test.
+    const TEST: &str = "announced_sizes_cost_no_memory_until_the_bytes_arrive";
+    if std::env::var_os("MINI_KAFKA_MEMORY_CHILD").is_none() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", TEST, "--test-threads=1", "--nocapture"])
+            .env("MINI_KAFKA_MEMORY_CHILD", "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "child process:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    }
     let broker = start_default();
     let mut healthy = connect(&broker);
     assert_still_served(&mut healthy, "before");
@@ -273,12 +296,34 @@ fn announced_sizes_cost_no_memory_until_the_bytes_arrive() {
     assert_still_served(&mut healthy, "while a 100 MiB frame is pending");
     let after = resident_bytes();
     let grown = after.saturating_sub(before);
+    println!("resident memory grew by {} KiB", grown / 1024);
     assert!(grown < 16 << 20, "resident memory grew by {} KiB", grown / 1024);
 
     assert_closed(&mut huge, "2 GiB size prefix");
     starved.shutdown(Shutdown::Write).unwrap();
     assert_closed(&mut starved, "100 MiB frame cut off");
     assert_still_served(&mut healthy, "after");
+
+    // With the limit raised to 2 GiB, a 2 GiB announcement is accepted. Untouched memory does not
+    // show in VmRSS, so also watch the address space: a broker that reserved the announced size
+    // up front would grow it by 2 GiB (and the runner caps it at 6 GiB, RLIMIT_AS).
+    let lenient = start_broker(mini_kafka::config::Config { socket_request_max_bytes: i32::MAX as usize, ..Default::default() });
+    let mut healthy = connect(&lenient);
+    assert_still_served(&mut healthy, "before, lenient broker");
+    let (rss_before, size_before) = (resident_bytes(), proc_status_bytes("VmSize:"));
+    let mut starved = connect(&lenient);
+    starved.write_all(&0x7fff_ffffi32.to_be_bytes()).unwrap();
+    starved.write_all(&[0, 18, 0, 4, 0, 0, 0, 1, 0, 0]).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert_still_served(&mut healthy, "while a 2 GiB frame is pending");
+    let rss_grown = resident_bytes().saturating_sub(rss_before);
+    let size_grown = proc_status_bytes("VmSize:").saturating_sub(size_before);
+    println!("2 GiB announced: resident +{} KiB, address space +{} MiB", rss_grown / 1024, size_grown >> 20);
+    assert!(rss_grown < 16 << 20, "resident memory grew by {} KiB", rss_grown / 1024);
+    // Thread stacks and malloc arenas (64 MiB each) move VmSize too; 1 GiB is far from both.
+    assert!(size_grown < 1 << 30, "address space grew by {} MiB", size_grown >> 20);
+    starved.shutdown(Shutdown::Write).unwrap();
+    assert_closed(&mut starved, "2 GiB frame cut off");
 }
 
 #[test]
@@ -349,4 +394,25 @@ fn stage_readmes_name_code_and_tests_that_exist() {
             assert!(has("response.hex") || has("response-1.hex"), "{folder}: no response fixture");
         }
     }
+}
+
+#[test]
+fn stage_fixtures_are_well_framed() {
+    // Every fixture is one frame: its size prefix counts exactly the bytes after it. A hand edit
+    // that drops or adds a byte fails here, with the file named, before any broker is involved.
+    let stages = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("stages");
+    let mut checked = 0;
+    for folder in std::fs::read_dir(&stages).unwrap().filter_map(Result::ok).filter(|e| e.path().is_dir()) {
+        for file in std::fs::read_dir(folder.path()).unwrap().filter_map(Result::ok) {
+            let name = file.file_name().to_string_lossy().into_owned();
+            if !name.ends_with(".hex") {
+                continue;
+            }
+            let bytes = fixture(&folder.file_name().to_string_lossy(), &name);
+            let size = u32::from_be_bytes(bytes[..4].try_into().unwrap()) as usize;
+            assert_eq!(size, bytes.len() - 4, "{}/{name}: message_size", folder.file_name().to_string_lossy());
+            checked += 1;
+        }
+    }
+    assert!(checked >= 48, "only {checked} fixtures found");
 }
