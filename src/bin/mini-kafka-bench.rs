@@ -62,6 +62,9 @@ use std::time::{Duration, Instant};
 // ─── The workload ────────────────────────────────────────────────────────────────────────────────
 
 const CLIENT_ID: &str = "mini-kafka-bench";
+/// Produce requests with this client id make the sink keep a copy of each request in memory: the
+/// least an in-memory log must do (see `serve_sink`).
+const KEEP_CLIENT_ID: &str = "mini-kafka-bench-keep";
 const TOPIC: &str = "bench";
 const PARTITIONS: i32 = 4;
 const SMALL_TOPIC: &str = "bench-small";
@@ -204,10 +207,12 @@ fn run(opts: &Options, started: Instant) -> Result<bool, String> {
     for round in 1..=opts.rounds {
         progress(&format!("round {round}/{}", opts.rounds));
         // Produce 1 GiB: limit, then broker (fresh, empty).
-        let limit = produce_big(sink.addr, &fx, opts.bytes);
+        let limit = produce_big(sink.addr, &fx, opts.bytes, CLIENT_ID);
         progress(&format!("  limit  produce {:8.1} MB/s", limit.mb_per_s()));
+        let keep = produce_big(sink.addr, &fx, opts.bytes, KEEP_CLIENT_ID);
+        progress(&format!("  keep   produce {:8.1} MB/s (sink keeping a copy in memory)", keep.mb_per_s()));
         let broker = BrokerProcess::start(opts, &fx, &format!("round{round}"))?;
-        let produced = produce_big(broker.addr, &fx, opts.bytes);
+        let produced = produce_big(broker.addr, &fx, opts.bytes, CLIENT_ID);
         progress(&format!("  broker produce {:8.1} MB/s", produced.mb_per_s()));
         // Memory with everything stored: let the producer connections' threads finish first.
         thread::sleep(Duration::from_millis(200));
@@ -233,6 +238,7 @@ fn run(opts: &Options, started: Instant) -> Result<bool, String> {
 
         r.broker_warnings.extend(broker.warnings());
         drop(broker);
+        r.produce_keep.push(keep.mb_per_s());
         r.produce.push((produced, limit));
         r.fetch.push((fetched, limit_fetch));
         r.small.push((small, limit_small));
@@ -450,13 +456,21 @@ impl Sink {
     }
 }
 
+/// Serves one connection. For a client whose id is [`KEEP_CLIENT_ID`] it also copies every request
+/// into fresh memory and keeps it until the connection closes: the one copy any in-memory log
+/// must make, measured as a second, more demanding "limit".
 fn serve_sink(stream: TcpStream, records: &Arc<[u8]>) {
     let _ = stream.set_nodelay(true);
     let Ok(mut writer) = stream.try_clone() else { return };
     let mut reader = BufReader::with_capacity(64 * 1024, stream);
     let mut frame = Vec::new();
     let mut next_offset = 0i64;
+    let mut kept: Vec<Vec<u8>> = Vec::new();
     while let Ok(true) = read_frame_into(&mut reader, &mut frame) {
+        let client_id = frame.get(10..10 + KEEP_CLIENT_ID.len());
+        if client_id == Some(KEEP_CLIENT_ID.as_bytes()) && frame.get(8..10) == Some(&(KEEP_CLIENT_ID.len() as u16).to_be_bytes()) {
+            kept.push(frame.clone());
+        }
         match sink_answer(&frame, records, &mut next_offset) {
             Ok(response) => {
                 if response.write_to(&mut writer).is_err() {
@@ -617,12 +631,12 @@ struct RequestFrame(Vec<u8>);
 
 impl RequestFrame {
     /// Header v1 (v2 when `flexible`: an empty tag buffer after client_id), then the body.
-    fn new((api_key, version): (i16, i16), flexible: bool, body: impl FnOnce(&mut Writer)) -> RequestFrame {
+    fn new((api_key, version): (i16, i16), flexible: bool, client_id: &str, body: impl FnOnce(&mut Writer)) -> RequestFrame {
         let mut w = Writer::new();
         w.i16(api_key);
         w.i16(version);
         w.i32(0); // correlation_id, set by `with_correlation_id`
-        w.nullable_string_v(Some(CLIENT_ID), false); // client_id is never compact
+        w.nullable_string_v(Some(client_id), false); // client_id is never compact
         w.tagged_fields_v(flexible);
         body(&mut w);
         RequestFrame(w.finish().to_vec())
@@ -635,8 +649,8 @@ impl RequestFrame {
 }
 
 /// Produce v11: one topic, one partition, one record batch; acks=-1 (all in-sync replicas).
-fn produce_request(topic: &str, partition: i32, batch: &[u8]) -> RequestFrame {
-    RequestFrame::new(PRODUCE, true, |w| {
+fn produce_request(topic: &str, partition: i32, batch: &[u8], client_id: &str) -> RequestFrame {
+    RequestFrame::new(PRODUCE, true, client_id, |w| {
         w.nullable_string_v(None, true); // transactional_id
         w.i16(-1); // acks
         w.i32(30_000); // timeout_ms
@@ -653,7 +667,7 @@ fn produce_request(topic: &str, partition: i32, batch: &[u8]) -> RequestFrame {
 
 /// Fetch v16 of one partition from `offset`, by topic id.
 fn fetch_request(topic_id: Uuid, partition: i32, offset: i64) -> RequestFrame {
-    RequestFrame::new(FETCH, true, |w| {
+    RequestFrame::new(FETCH, true, CLIENT_ID, |w| {
         w.i32(500); // max_wait_ms (never waited for: the data is there)
         w.i32(1); // min_bytes
         w.i32(FETCH_MAX_BYTES);
@@ -678,7 +692,7 @@ fn fetch_request(topic_id: Uuid, partition: i32, offset: i64) -> RequestFrame {
 }
 
 fn api_versions_request() -> RequestFrame {
-    RequestFrame::new(API_VERSIONS, true, |w| {
+    RequestFrame::new(API_VERSIONS, true, CLIENT_ID, |w| {
         w.string_v(CLIENT_ID, true); // client_software_name
         w.string_v("0.1", true); // client_software_version
         w.tagged_fields_v(true);
@@ -687,7 +701,7 @@ fn api_versions_request() -> RequestFrame {
 
 /// Metadata v1 with a null topic list: "all topics".
 fn metadata_request() -> RequestFrame {
-    RequestFrame::new(METADATA, false, |w| w.null_array_v(false))
+    RequestFrame::new(METADATA, false, CLIENT_ID, |w| w.null_array_v(false))
 }
 
 /// Counts of failures by kind ("produce: error code 3", "fetch: i/o: timed out", ...).
@@ -960,6 +974,7 @@ impl PhaseResult {
 
 /// One producer connection: its partition, its batch, how many requests, how many in flight.
 struct ProduceJob {
+    client_id: &'static str,
     topic: &'static str,
     partition: i32,
     batch: Vec<u8>,
@@ -972,11 +987,12 @@ struct ProduceJob {
 }
 
 /// The throughput case: `bytes` in batches of 100 × 1 KiB, over 4 connections with 8 in flight.
-fn produce_big(addr: SocketAddr, fx: &Fixtures, bytes: u64) -> PhaseResult {
+fn produce_big(addr: SocketAddr, fx: &Fixtures, bytes: u64, client_id: &'static str) -> PhaseResult {
     let per_connection = bytes.div_ceil(PRODUCE_CONNECTIONS as u64);
     let requests = per_connection.div_ceil(fx.big_batch.len() as u64);
     let jobs = (0..PRODUCE_CONNECTIONS as i32)
         .map(|p| ProduceJob {
+            client_id,
             topic: TOPIC,
             partition: p % PARTITIONS,
             batch: fx.big_batch.clone(),
@@ -993,6 +1009,7 @@ fn produce_big(addr: SocketAddr, fx: &Fixtures, bytes: u64) -> PhaseResult {
 /// The latency case: one 100-byte record per request, 1 connection, 1 in flight.
 fn produce_small(addr: SocketAddr, fx: &Fixtures, opts: &Options) -> PhaseResult {
     let job = ProduceJob {
+        client_id: CLIENT_ID,
         topic: SMALL_TOPIC,
         partition: 0,
         batch: fx.small_batch.clone(),
@@ -1037,7 +1054,7 @@ fn produce_connection(addr: SocketAddr, job: &ProduceJob, start: &Barrier) -> Co
             return out;
         }
     };
-    let mut request = produce_request(job.topic, job.partition, &job.batch);
+    let mut request = produce_request(job.topic, job.partition, &job.batch, job.client_id);
     let began = Instant::now();
     let deadline = began + job.deadline;
     out.first_send = Some(began);
@@ -1334,6 +1351,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 #[derive(Default)]
 struct Rounds {
     produce: Vec<(PhaseResult, PhaseResult)>,
+    /// MB/s of the sink keeping a copy of every request (an in-memory log's floor cost).
+    produce_keep: Vec<f64>,
     fetch: Vec<(PhaseResult, PhaseResult)>,
     small: Vec<(PhaseResult, PhaseResult)>,
     stored: Vec<f64>,
@@ -1387,6 +1406,15 @@ impl Report {
         let produce_mb = med(&|p| p.mb_per_s(), &r.produce);
         let pass = ratio(produce_mb.0, produce_mb.1).map(|x| x >= 0.5);
         row("produce_mb_s", "produce 100×1 KiB batches, 4 conn × 8 in flight: MB/s".into(), produce_mb, "≥ 0.5× limit", pass, 1);
+        let keep = median(&r.produce_keep);
+        row(
+            "produce_keep_mb_s",
+            "  limit: a sink keeping a copy of each request in memory, MB/s".into(),
+            (produce_mb.0, keep),
+            "",
+            None,
+            1,
+        );
         row("produce_records_s", "produce 100×1 KiB batches: records/s".into(), med(&|p| p.records_per_s(), &r.produce), "", None, 0);
 
         row("small_records_s", "produce 1×100 B, 1 conn × 1 in flight: records/s".into(), med(&|p| p.records_per_s(), &r.small), "", None, 0);
