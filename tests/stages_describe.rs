@@ -128,9 +128,3 @@ fn runner_files_layout_matches_the_contract() {
     assert_eq!(u32::from_be_bytes(batch[17..21].try_into().unwrap()), crc32c::crc32c(&batch[21..]));
 }
 
-/// Not a check: writes a stage's files for the guide's try-it step (see the stage README).
-#[test]
-#[ignore]
-fn write_stage_files_for_try_it() {
-    write_stage_files_from_env();
-}

@@ -148,9 +148,3 @@ fn worked_example_6_6_fetch_exchanges() {
     assert_eq!(hex(&response), hex(&expected));
 }
 
-/// Not a check: writes a stage's files for the guide's try-it step (see the stage README).
-#[test]
-#[ignore]
-fn write_stage_files_for_try_it() {
-    write_stage_files_from_env();
-}

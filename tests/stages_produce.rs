@@ -177,9 +177,3 @@ fn worked_example_6_7_produce_exchanges() {
     assert!(!dir.path().join("kiwi-0").exists(), "nothing is created for an unknown topic");
 }
 
-/// Not a check: writes a stage's files for the guide's try-it step (see the stage README).
-#[test]
-#[ignore]
-fn write_stage_files_for_try_it() {
-    write_stage_files_from_env();
-}

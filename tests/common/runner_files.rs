@@ -397,19 +397,14 @@ pub fn write_stage_files(dir: &Path, slug: &str) {
     }
 }
 
-/// For the guide's try-it step, run by hand (an ignored test):
-/// `STAGE=ea7 cargo test -q --test stages_describe -- --ignored write_stage_files_for_try_it`
-/// writes `/tmp/mini-kafka-stages/ea7/logs/` and `/tmp/mini-kafka-stages/ea7/server.properties`
-/// (a fresh copy each time), for `cargo run --release --bin mini-kafka -- /tmp/mini-kafka-stages/ea7/server.properties`.
-pub fn write_stage_files_from_env() {
-    let Ok(slug) = std::env::var("STAGE") else {
-        eprintln!("set STAGE to a stage slug, e.g. STAGE=ea7");
-        return;
-    };
-    let root = std::env::temp_dir().join("mini-kafka-stages").join(&slug);
+/// For the guide's try-it step (`cargo run -q --example stage_files -- ea7`): writes
+/// `/tmp/mini-kafka-stages/ea7/logs/` and `/tmp/mini-kafka-stages/ea7/server.properties` (a fresh
+/// copy each time), for `cargo run --release --bin mini-kafka -- /tmp/mini-kafka-stages/ea7/server.properties`.
+pub fn write_try_it_files(slug: &str) {
+    let root = std::env::temp_dir().join("mini-kafka-stages").join(slug);
     let logs = root.join("logs");
     let _ = fs::remove_dir_all(&logs);
-    write_stage_files(&logs, &slug);
+    write_stage_files(&logs, slug);
     fs::write(root.join("server.properties"), server_properties(&logs)).unwrap();
     println!("wrote {} and {}", logs.display(), root.join("server.properties").display());
 }
