@@ -15,6 +15,8 @@ pub struct Broker {
     /// The cluster id, from `meta.properties` when there is one.
     pub cluster_id: String,
     pub log: Log,
+    /// Consumer groups and their committed offsets.
+    pub groups: crate::group::Coordinator,
     /// The next producer id handed out by InitProducerId.
     next_producer_id: AtomicI64,
 }
@@ -45,7 +47,8 @@ impl Broker {
             })
             .unwrap_or_else(|| Uuid::random().to_base64().trim_end_matches('=').to_string());
         let next_producer_id = AtomicI64::new(log.max_producer_id() + 1);
-        Ok(Broker { config, advertised_host, advertised_port, cluster_id, log, next_producer_id })
+        let groups = crate::group::Coordinator::open(&config)?;
+        Ok(Broker { config, advertised_host, advertised_port, cluster_id, log, groups, next_producer_id })
     }
 
     pub fn node_id(&self) -> i32 {

@@ -15,6 +15,8 @@ pub enum ErrorCode {
     UnknownTopicOrPartition = 3,
     /// A batch larger than `message.max.bytes`.
     MessageTooLarge = 10,
+    /// Commit metadata longer than `offset.metadata.max.bytes` (4096).
+    OffsetMetadataTooLarge = 12,
     /// acks other than 0, 1 or -1.
     InvalidRequiredAcks = 21,
     /// The coordinator is not available.

@@ -25,6 +25,7 @@
 //! | yk1, vt6, ea7, ku4, wq2| DescribeTopicPartitions v0             | [`api::describe_topic_partitions`], [`log::metadata`] |
 //! | gs0, dh6 … fd8         | Fetch v16                              | [`api::fetch`], [`log::partition`], [`log::segment`] |
 //! | xz1, zf2 … ov0         | Produce v11                            | [`api::produce`], [`log::batch`]    |
+//! | after the course       | consumer groups: join, sync, heartbeat, offsets | [`group`], [`api::join_group`] and friends |
 //!
 //! The `stages/` folder of the repository has a guide per stage, with annotated bytes.
 //!
@@ -33,6 +34,7 @@
 //! - [`header`] — request and response headers.
 //! - [`api`] — the version table and one module per API.
 //! - [`log`] — record batches, partition logs, segment files, the cluster metadata log.
+//! - [`group`] — the group coordinator: consumer groups, rebalances, committed offsets.
 //! - [`broker`] — the state shared by all connections.
 //! - [`config`] — `server.properties`.
 //! - [`errors`] — Kafka's error codes.
@@ -42,6 +44,7 @@ pub mod api;
 pub mod broker;
 pub mod config;
 pub mod errors;
+pub mod group;
 pub mod header;
 pub mod log;
 pub mod server;

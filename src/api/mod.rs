@@ -14,14 +14,24 @@
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_topics;
 pub mod describe_configs;
+pub mod describe_groups;
 pub mod describe_topic_partitions;
 pub mod fetch;
+pub mod find_coordinator;
+pub mod heartbeat;
 pub mod init_producer_id;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_fetch;
 pub mod produce;
+pub mod sync_group;
 
 use crate::broker::Broker;
 use crate::header::RequestHeader;
@@ -44,12 +54,22 @@ pub const SUPPORTED_APIS: &[ApiSpec] = &[
     ApiSpec { key: 1, name: "Fetch", min: 4, max: 16, flexible_from: 12 },
     ApiSpec { key: 2, name: "ListOffsets", min: 1, max: 8, flexible_from: 6 },
     ApiSpec { key: 3, name: "Metadata", min: 0, max: 12, flexible_from: 9 },
+    ApiSpec { key: 8, name: "OffsetCommit", min: 2, max: 8, flexible_from: 8 },
+    ApiSpec { key: 9, name: "OffsetFetch", min: 1, max: 8, flexible_from: 6 },
+    ApiSpec { key: 10, name: "FindCoordinator", min: 0, max: 4, flexible_from: 3 },
+    ApiSpec { key: 11, name: "JoinGroup", min: 0, max: 9, flexible_from: 6 },
+    ApiSpec { key: 12, name: "Heartbeat", min: 0, max: 4, flexible_from: 4 },
+    ApiSpec { key: 13, name: "LeaveGroup", min: 0, max: 5, flexible_from: 4 },
+    ApiSpec { key: 14, name: "SyncGroup", min: 0, max: 5, flexible_from: 4 },
+    ApiSpec { key: 15, name: "DescribeGroups", min: 0, max: 5, flexible_from: 5 },
+    ApiSpec { key: 16, name: "ListGroups", min: 0, max: 4, flexible_from: 3 },
     ApiSpec { key: 18, name: "ApiVersions", min: 0, max: 4, flexible_from: 3 },
     ApiSpec { key: 19, name: "CreateTopics", min: 2, max: 7, flexible_from: 5 },
     ApiSpec { key: 20, name: "DeleteTopics", min: 1, max: 6, flexible_from: 4 },
     ApiSpec { key: 22, name: "InitProducerId", min: 0, max: 4, flexible_from: 2 },
     ApiSpec { key: 32, name: "DescribeConfigs", min: 1, max: 4, flexible_from: 4 },
     ApiSpec { key: 37, name: "CreatePartitions", min: 0, max: 3, flexible_from: 2 },
+    ApiSpec { key: 42, name: "DeleteGroups", min: 0, max: 2, flexible_from: 2 },
     ApiSpec { key: 75, name: "DescribeTopicPartitions", min: 0, max: 0, flexible_from: 0 },
 ];
 
@@ -85,12 +105,22 @@ pub fn dispatch(broker: &Broker, req: &Request<'_>, body: &mut Reader<'_>, w: &m
         1 => fetch::handle(broker, req, body, w),
         2 => list_offsets::handle(broker, req, body, w),
         3 => metadata::handle(broker, req, body, w),
+        8 => offset_commit::handle(broker, req, body, w),
+        9 => offset_fetch::handle(broker, req, body, w),
+        10 => find_coordinator::handle(broker, req, body, w),
+        11 => join_group::handle(broker, req, body, w),
+        12 => heartbeat::handle(broker, req, body, w),
+        13 => leave_group::handle(broker, req, body, w),
+        14 => sync_group::handle(broker, req, body, w),
+        15 => describe_groups::handle(broker, req, body, w),
+        16 => list_groups::handle(broker, req, body, w),
         18 => api_versions::handle(broker, req, body, w),
         19 => create_topics::handle(broker, req, body, w),
         20 => delete_topics::handle(broker, req, body, w),
         22 => init_producer_id::handle(broker, req, body, w),
         32 => describe_configs::handle(broker, req, body, w),
         37 => create_partitions::handle(broker, req, body, w),
+        42 => delete_groups::handle(broker, req, body, w),
         75 => describe_topic_partitions::handle(broker, req, body, w),
         _ => Err(DecodeError::Invalid { field: "request_api_key", at: 0, reason: "no handler" }),
     }

@@ -1,0 +1,146 @@
+//! OffsetFetch (key 9), versions 1-8 — "where did the group stop?"
+//!
+//! A consumer that gets partitions asks for the group's committed offsets and starts reading
+//! there. A partition without a commit answers offset -1 (the consumer then applies its
+//! `auto.offset.reset`); null `topics` (v2+) asks for every partition the group committed.
+//!
+//! ```text
+//! request v1-7                                  response v1-7
+//!   group_id            STRING                    throttle_time_ms  INT32 (v3+)
+//!   topics              ARRAY (NULLABLE v2+)      topics            ARRAY
+//!     name              STRING                      name            STRING
+//!     partition_indexes ARRAY of INT32              partitions      ARRAY
+//!   require_stable      BOOLEAN (v7+)                 partition_index        INT32
+//!                                                     committed_offset       INT64 (-1: none)
+//! request v8: many groups at once                     committed_leader_epoch INT32 (v5+)
+//!   groups              ARRAY                         metadata               NULLABLE_STRING
+//!     group_id          STRING                        error_code             INT16
+//!     topics            NULLABLE ARRAY            error_code        INT16 (v2+)
+//!       name, partition_indexes
+//!   require_stable      BOOLEAN                 response v8: groups ARRAY of
+//!                                                 (group_id, topics as above, error_code)
+//! ```
+//! v6+ is flexible. `require_stable` asks to wait for pending transactional commits; there are
+//! no transactions here, so every offset is stable.
+
+use super::{Reply, Request};
+use crate::broker::Broker;
+use crate::errors::ErrorCode;
+use crate::group::FetchedTopic;
+use crate::wire::{DecodeError, Reader, Writer};
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct OffsetFetchRequest<'a> {
+    /// One entry before v8.
+    pub groups: Vec<FetchGroup<'a>>,
+    pub require_stable: bool,
+}
+
+/// `(topic, partition_indexes)` of one request.
+pub type RequestedTopics<'a> = Vec<(&'a str, Vec<i32>)>;
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct FetchGroup<'a> {
+    pub group_id: &'a str,
+    /// `None`: every committed partition.
+    pub topics: Option<RequestedTopics<'a>>,
+}
+
+fn decode_topics<'a>(r: &mut Reader<'a>, version: i16, flexible: bool) -> Result<Option<RequestedTopics<'a>>, DecodeError> {
+    let Some(n) = r.nullable_array_len_v("topics", flexible)? else {
+        // Null means "all" from v2; v1 had no null, so read it as empty.
+        return Ok(if version >= 2 { None } else { Some(Vec::new()) });
+    };
+    let mut topics = Vec::with_capacity(n);
+    for _ in 0..n {
+        topics.push(r.nested("topic", |r| {
+            let name = r.string_v("name", flexible)?;
+            let n = r.array_len_v("partition_indexes", flexible)?;
+            let mut partitions = Vec::with_capacity(n);
+            for _ in 0..n {
+                partitions.push(r.i32("partition_index")?);
+            }
+            r.tagged_fields_v("tagged_fields", flexible)?;
+            Ok((name, partitions))
+        })?);
+    }
+    Ok(Some(topics))
+}
+
+pub fn decode<'a>(r: &mut Reader<'a>, version: i16, flexible: bool) -> Result<OffsetFetchRequest<'a>, DecodeError> {
+    let mut groups = Vec::new();
+    if version <= 7 {
+        let group_id = r.string_v("group_id", flexible)?;
+        let topics = decode_topics(r, version, flexible)?;
+        groups.push(FetchGroup { group_id, topics });
+    } else {
+        let n = r.array_len_v("groups", flexible)?;
+        for _ in 0..n {
+            groups.push(r.nested("group", |r| {
+                let group_id = r.string_v("group_id", flexible)?;
+                let topics = decode_topics(r, version, flexible)?;
+                r.tagged_fields_v("tagged_fields", flexible)?;
+                Ok(FetchGroup { group_id, topics })
+            })?);
+        }
+    }
+    let require_stable = if version >= 7 { r.bool("require_stable")? } else { false };
+    r.tagged_fields_v("tagged_fields", flexible)?;
+    Ok(OffsetFetchRequest { groups, require_stable })
+}
+
+/// One group's answer: a group-level error and the topics.
+fn fetch(broker: &Broker, g: &FetchGroup<'_>) -> (ErrorCode, Vec<FetchedTopic>) {
+    if g.group_id.is_empty() {
+        // Still list the requested partitions, each with the error (v1 has no top-level code).
+        let topics = g.topics.iter().flatten().map(|(t, ps)| (t.to_string(), ps.iter().map(|p| (*p, None)).collect())).collect();
+        return (ErrorCode::InvalidGroupId, topics);
+    }
+    (ErrorCode::None, broker.groups.fetch_offsets(g.group_id, g.topics.as_deref()))
+}
+
+fn encode_topics(w: &mut Writer, version: i16, flexible: bool, error: ErrorCode, topics: &[FetchedTopic]) {
+    w.array_len_v(topics.len(), flexible);
+    for (name, partitions) in topics {
+        w.string_v(name, flexible);
+        w.array_len_v(partitions.len(), flexible);
+        for (index, committed) in partitions {
+            w.i32(*index);
+            w.i64(committed.as_ref().map_or(-1, |c| c.offset));
+            if version >= 5 {
+                w.i32(committed.as_ref().map_or(-1, |c| c.leader_epoch));
+            }
+            // Kafka answers "" (not null) when there is no metadata.
+            w.nullable_string_v(Some(committed.as_ref().map_or("", |c| c.metadata.as_str())), flexible);
+            w.i16(error.code());
+            w.tagged_fields_v(flexible);
+        }
+        w.tagged_fields_v(flexible);
+    }
+}
+
+pub fn handle(broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
+    let (version, flexible) = (req.version, req.flexible);
+    let q = decode(r, version, flexible)?;
+    if version >= 3 {
+        w.i32(0); // throttle_time_ms
+    }
+    if version <= 7 {
+        let (error, topics) = q.groups.first().map(|g| fetch(broker, g)).unwrap_or((ErrorCode::None, Vec::new()));
+        encode_topics(w, version, flexible, error, &topics);
+        if version >= 2 {
+            w.i16(error.code());
+        }
+    } else {
+        w.array_len_v(q.groups.len(), flexible);
+        for g in &q.groups {
+            let (error, topics) = fetch(broker, g);
+            w.string_v(g.group_id, flexible);
+            encode_topics(w, version, flexible, error, &topics);
+            w.i16(error.code());
+            w.tagged_fields_v(flexible);
+        }
+    }
+    w.tagged_fields_v(flexible);
+    Ok(Reply::Send)
+}
