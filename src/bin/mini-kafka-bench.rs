@@ -35,12 +35,19 @@
 //!
 //! ## How the broker is set up
 //!
-//! Topics exist before the broker starts: the bench writes a KRaft cluster metadata log
-//! (`<dir>/__cluster_metadata-0/00000000000000000000.log`, as the CodeCrafters runner does) with
-//! topic `bench` (4 partitions) and `bench-small` (1). With a log directory the broker writes
-//! every batch through to its segment file (page cache, no fsync) before answering, so that cost
-//! is in the figures — it is the broker as it runs. Each round starts a fresh broker in a fresh
-//! directory under the system temp dir, removed afterwards.
+//! The main figures use the broker **without `log.dirs`**: its log lives in memory, like the
+//! sink's, so broker and limit do the same kind of work. The bench creates topic `bench`
+//! (4 partitions) and `bench-small` (1) with CreateTopics v7. Each round then reruns the produce
+//! phases **with `log.dirs`** (rows marked so): there the broker also writes every batch through
+//! to its segment file (page cache, no fsync) before answering, as it does for the CodeCrafters
+//! runner; the topics come from a KRaft metadata log written before the start
+//! (`<dir>/__cluster_metadata-0/00000000000000000000.log`). A broker without CreateTopics is run
+//! with `log.dirs` throughout. Each round starts a fresh broker in a fresh directory under the
+//! system temp dir, removed afterwards.
+//!
+//! A second limit helps read the produce figure: the sink can also keep a copy of each request in
+//! fresh memory (what any in-memory log must do at least). On a virtual machine, touching fresh
+//! memory is often the largest cost of storing, and no broker that stores can beat that sink.
 //!
 //! Every loop is bounded by a count and a deadline, sockets have timeouts, and a watchdog ends
 //! the whole run (broker included) if it overruns.
@@ -76,8 +83,12 @@ const PRODUCE_CONNECTIONS: usize = 4;
 const IN_FLIGHT: usize = 8;
 /// The latency case: one 100-byte record per batch, 1 connection, 1 request in flight.
 const SMALL_RECORD: usize = 100;
-/// Latency samples of the first requests (connection warm-up, page faults) are not counted.
-const SMALL_WARMUP: u64 = 200;
+/// The latency case alternates between broker and sink in this many slices, each on a new
+/// connection, so both see the same conditions (on a VM, whether two threads share a core or wake
+/// each other across cores changes the round trip several times over, and it changes over time).
+const SMALL_SLICES: u64 = 10;
+/// Latency samples of the first requests of a slice (connection warm-up) are not counted.
+const SMALL_WARMUP: u64 = 20;
 
 /// Fetch sizes: Kafka's default `max.partition.fetch.bytes` (1 MiB) and 4 MiB for the response.
 const FETCH_PARTITION_MAX_BYTES: i32 = 1 << 20;
@@ -87,6 +98,7 @@ const FETCH_MAX_BYTES: i32 = 4 << 20;
 const PRODUCE: (i16, i16) = (0, 11);
 const FETCH: (i16, i16) = (1, 16);
 const METADATA: (i16, i16) = (3, 1);
+const CREATE_TOPICS: (i16, i16) = (19, 7);
 const API_VERSIONS: (i16, i16) = (18, 3);
 
 /// Every socket read and write gives up after this long: nothing can hang.
@@ -211,9 +223,10 @@ fn run(opts: &Options, started: Instant) -> Result<bool, String> {
         progress(&format!("  limit  produce {:8.1} MB/s", limit.mb_per_s()));
         let keep = produce_big(sink.addr, &fx, opts.bytes, KEEP_CLIENT_ID);
         progress(&format!("  keep   produce {:8.1} MB/s (sink keeping a copy in memory)", keep.mb_per_s()));
-        let broker = BrokerProcess::start(opts, &fx, &format!("round{round}"))?;
+        let broker = BrokerProcess::start(opts, &fx, &format!("round{round}"), LogMode::Memory)?;
+        r.mode = broker.mode;
         let produced = produce_big(broker.addr, &fx, opts.bytes, CLIENT_ID);
-        progress(&format!("  broker produce {:8.1} MB/s", produced.mb_per_s()));
+        progress(&format!("  broker produce {:8.1} MB/s ({})", produced.mb_per_s(), broker.mode.name()));
         // Memory with everything stored: let the producer connections' threads finish first.
         thread::sleep(Duration::from_millis(200));
         let rss = broker.rss_bytes()?;
@@ -224,20 +237,33 @@ fn run(opts: &Options, started: Instant) -> Result<bool, String> {
 
         // Fetch it all back, then the same amount from the sink.
         let targets: Vec<(i32, u64, Option<u64>)> = produced.per_connection.iter().map(|c| (c.partition, c.bytes, Some(c.records))).collect();
-        let fetched = fetch_phase(broker.addr, fx.topic_id, &targets);
+        let fetched = fetch_phase(broker.addr, broker.topic_id, &targets);
         progress(&format!("  broker fetch   {:8.1} MB/s", fetched.mb_per_s()));
         let limit_targets: Vec<_> = targets.iter().map(|&(p, bytes, _)| (p, bytes, None)).collect();
         let limit_fetch = fetch_phase(sink.addr, fx.topic_id, &limit_targets);
         progress(&format!("  limit  fetch   {:8.1} MB/s", limit_fetch.mb_per_s()));
 
         // Small records, one at a time: latency.
-        let small = produce_small(broker.addr, &fx, opts);
-        progress(&format!("  broker small   p50 {:.0} µs p99 {:.0} µs", small.percentile(50.0), small.percentile(99.0)));
-        let limit_small = produce_small(sink.addr, &fx, opts);
+        let (small, limit_small) = produce_small(broker.addr, sink.addr, &fx, opts);
+        progress(&format!("  broker small   p50 {:.0} µs p99 {:.0} µs ({})", small.percentile(50.0), small.percentile(99.0), broker.mode.name()));
         progress(&format!("  limit  small   p50 {:.0} µs p99 {:.0} µs", limit_small.percentile(50.0), limit_small.percentile(99.0)));
 
         r.broker_warnings.extend(broker.warnings());
         drop(broker);
+
+        // The same broker with log.dirs: every batch is also written to its segment file.
+        if broker_mode_differs(r.mode) {
+            let broker = BrokerProcess::start(opts, &fx, &format!("round{round}-dir"), LogMode::Dir)?;
+            let produced = produce_big(broker.addr, &fx, opts.bytes, CLIENT_ID);
+            progress(&format!("  broker produce {:8.1} MB/s ({})", produced.mb_per_s(), broker.mode.name()));
+            let (small, limit_small) = produce_small(broker.addr, sink.addr, &fx, opts);
+            progress(&format!("  broker small   p50 {:.0} µs p99 {:.0} µs ({})", small.percentile(50.0), small.percentile(99.0), broker.mode.name()));
+            progress(&format!("  limit  small   p50 {:.0} µs p99 {:.0} µs", limit_small.percentile(50.0), limit_small.percentile(99.0)));
+            r.broker_warnings.extend(broker.warnings());
+            drop(broker);
+            r.produce_dir.push(produced);
+            r.small_dir.push((small, limit_small));
+        }
         r.produce_keep.push(keep.mb_per_s());
         r.produce.push((produced, limit));
         r.fetch.push((fetched, limit_fetch));
@@ -245,7 +271,7 @@ fn run(opts: &Options, started: Instant) -> Result<bool, String> {
     }
 
     // 1,000 connections against a fresh broker.
-    let broker = BrokerProcess::start(opts, &fx, "connections")?;
+    let broker = BrokerProcess::start(opts, &fx, "connections", LogMode::Memory)?;
     r.rss_idle = broker.rss_bytes()? as f64;
     for round in 1..=opts.rounds {
         let c = connections_phase(&broker, opts.connections);
@@ -263,7 +289,7 @@ fn run(opts: &Options, started: Instant) -> Result<bool, String> {
     drop(broker);
 
     let report = Report::new(opts, &r, started.elapsed().as_secs_f64());
-    print!("{}", report.render_header(opts));
+    print!("{}", report.render_header(opts, r.mode));
     print!("{}", report.render_table());
     print!("{}", report.render_errors(&r));
     println!("{}", report.render_json());
@@ -331,29 +357,79 @@ fn now_ms() -> i64 {
 
 // ─── The broker, as a child process ─────────────────────────────────────────────────────────────
 
+/// Where the broker keeps its log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum LogMode {
+    /// No `log.dirs`: the log lives in memory only; the bench creates the topics with CreateTopics.
+    #[default]
+    Memory,
+    /// `log.dirs` set: topics come from a metadata log written before the start, and every batch
+    /// is written through to its segment file (page cache, no fsync) before the answer.
+    Dir,
+}
+
+impl LogMode {
+    fn name(self) -> &'static str {
+        match self {
+            LogMode::Memory => "in-memory log",
+            LogMode::Dir => "log.dirs, write-through",
+        }
+    }
+}
+
+/// Whether the log.dirs pass measures something the main pass did not (it did not if the main pass
+/// already had to use log.dirs because the broker has no CreateTopics).
+fn broker_mode_differs(main: LogMode) -> bool {
+    main == LogMode::Memory
+}
+
 struct BrokerProcess {
     child: Child,
     addr: SocketAddr,
+    mode: LogMode,
+    /// The ids of `bench` and `bench-small` (Fetch v13+ names topics by id).
+    topic_id: Uuid,
+    small_topic_id: Uuid,
     dir: PathBuf,
     /// WARN and ERROR lines of the broker's log.
     warnings: Arc<Mutex<Vec<String>>>,
 }
 
 impl BrokerProcess {
-    /// Starts `target/release/mini-kafka` on an ephemeral port with a fresh log directory holding
-    /// the metadata log, and waits for its "listening on" line.
-    fn start(opts: &Options, fx: &Fixtures, name: &str) -> Result<BrokerProcess, String> {
+    /// Starts `target/release/mini-kafka` on an ephemeral port, waits for its "listening on" line
+    /// and makes sure the topics exist. In `Memory` mode the topics are created with CreateTopics;
+    /// a broker without CreateTopics is restarted in `Dir` mode.
+    fn start(opts: &Options, fx: &Fixtures, name: &str, mode: LogMode) -> Result<BrokerProcess, String> {
+        let mut broker = BrokerProcess::spawn(opts, fx, name, mode)?;
+        if mode == LogMode::Memory {
+            match create_topics(broker.addr)? {
+                Some((topic_id, small_topic_id)) => (broker.topic_id, broker.small_topic_id) = (topic_id, small_topic_id),
+                None => {
+                    progress("the broker does not advertise CreateTopics v7: using log.dirs and a metadata log instead");
+                    drop(broker);
+                    broker = BrokerProcess::spawn(opts, fx, name, LogMode::Dir)?;
+                }
+            }
+        }
+        Ok(broker)
+    }
+
+    /// Starts the broker process: a fresh directory with `server.properties` (and in `Dir` mode the
+    /// log directory with the metadata log that creates the topics).
+    fn spawn(opts: &Options, fx: &Fixtures, name: &str, mode: LogMode) -> Result<BrokerProcess, String> {
         let dir = std::env::temp_dir().join(format!("mini-kafka-bench-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let logs = dir.join("logs");
         let setup = || -> io::Result<PathBuf> {
-            fx.write_metadata_log(&logs)?;
-            let props = dir.join("server.properties");
-            std::fs::write(
-                &props,
-                format!("node.id=1\nlisteners=PLAINTEXT://127.0.0.1:0\nlog.dirs={}\n", logs.display()),
-            )?;
-            Ok(props)
+            std::fs::create_dir_all(&dir)?;
+            let mut props = "node.id=1\nlisteners=PLAINTEXT://127.0.0.1:0\n".to_string();
+            if mode == LogMode::Dir {
+                fx.write_metadata_log(&logs)?;
+                props += &format!("log.dirs={}\n", logs.display());
+            }
+            let path = dir.join("server.properties");
+            std::fs::write(&path, props)?;
+            Ok(path)
         };
         let props = setup().map_err(|e| format!("cannot prepare {}: {e}", dir.display()))?;
         let mut child = Command::new(&opts.broker)
@@ -385,7 +461,15 @@ impl BrokerProcess {
                 }
             }
         });
-        let mut broker = BrokerProcess { child, addr: "0.0.0.0:0".parse().unwrap(), dir, warnings };
+        let mut broker = BrokerProcess {
+            child,
+            addr: "0.0.0.0:0".parse().unwrap(),
+            mode,
+            topic_id: fx.topic_id,
+            small_topic_id: fx.small_topic_id,
+            dir,
+            warnings,
+        };
         match rx.recv_timeout(Duration::from_secs(10)) {
             Ok(text) => {
                 broker.addr = text.parse().map_err(|_| format!("cannot parse the broker's address {text:?}"))?;
@@ -843,25 +927,22 @@ fn check_fetch_response(body: &[u8], corr: i32, topic_id: Uuid, partition: i32) 
     Ok(fetched)
 }
 
-/// Checks an ApiVersions v3 response; returns the max version of Metadata (key 3) if advertised.
-fn check_api_versions_response(body: &[u8], corr: i32) -> Check<Option<i16>> {
+/// Checks an ApiVersions v3 response; returns the advertised `(api key, min, max)` list.
+fn check_api_versions_response(body: &[u8], corr: i32) -> Check<Vec<(i16, i16, i16)>> {
     let mut r = response_header(body, corr, false)?; // ApiVersions always answers with header v0
     let e = |e: mini_kafka::wire::DecodeError| e.to_string();
     let code = r.i16("error_code").map_err(e)?;
     if code != 0 {
         return Err(format!("ApiVersions error code {code}"));
     }
-    let mut metadata = None;
+    let mut versions = Vec::new();
     for _ in 0..r.array_len_v("api_keys", true).map_err(e)? {
-        let (key, min, max) = (r.i16("api_key").map_err(e)?, r.i16("min").map_err(e)?, r.i16("max").map_err(e)?);
+        versions.push((r.i16("api_key").map_err(e)?, r.i16("min").map_err(e)?, r.i16("max").map_err(e)?));
         r.tagged_fields("api_key").map_err(e)?;
-        if key == METADATA.0 && (min..=max).contains(&METADATA.1) {
-            metadata = Some(max);
-        }
     }
     r.i32("throttle_time_ms").map_err(e)?;
     r.tagged_fields("response").map_err(e)?;
-    Ok(metadata)
+    Ok(versions)
 }
 
 /// Checks a Metadata v1 response: at least one broker, no error for any topic or partition.
@@ -904,6 +985,63 @@ fn check_metadata_response(body: &[u8], corr: i32) -> Check<()> {
         return Err(format!("{} bytes left after the Metadata v1 response", r.remaining()));
     }
     Ok(())
+}
+
+/// Creates `bench` (4 partitions) and `bench-small` (1) with CreateTopics v7 and returns their
+/// ids, or `None` if the broker does not advertise CreateTopics v7.
+fn create_topics(addr: SocketAddr) -> Result<Option<(Uuid, Uuid)>, String> {
+    let mut client = Client::connect(addr, 4096).map_err(|e| format!("CreateTopics: connect: {e}"))?;
+    let io = |e: io::Error| format!("CreateTopics: {e}");
+    client.send(api_versions_request().with_correlation_id(1)).map_err(io)?;
+    let versions = check_api_versions_response(client.recv().map_err(io)?, 1)?;
+    if !versions.iter().any(|&(key, min, max)| key == CREATE_TOPICS.0 && (min..=max).contains(&CREATE_TOPICS.1)) {
+        return Ok(None);
+    }
+    let mut request = RequestFrame::new(CREATE_TOPICS, true, CLIENT_ID, |w| {
+        w.array_len_v(2, true);
+        for (name, partitions) in [(TOPIC, PARTITIONS), (SMALL_TOPIC, 1)] {
+            w.string_v(name, true);
+            w.i32(partitions);
+            w.i16(1); // replication_factor
+            w.array_len_v(0, true); // assignments
+            w.array_len_v(0, true); // configs
+            w.tagged_fields_v(true);
+        }
+        w.i32(10_000); // timeout_ms
+        w.bool(false); // validate_only
+        w.tagged_fields_v(true);
+    });
+    client.send(request.with_correlation_id(2)).map_err(io)?;
+    let body = client.recv().map_err(io)?;
+    let mut r = response_header(body, 2, true)?;
+    let e = |e: mini_kafka::wire::DecodeError| format!("CreateTopics response: {e}");
+    r.i32("throttle_time_ms").map_err(e)?;
+    let mut ids = BTreeMap::new();
+    for _ in 0..r.array_len_v("topics", true).map_err(e)? {
+        let name = r.string_v("name", true).map_err(e)?;
+        let id = r.uuid("topic_id").map_err(e)?;
+        let code = r.i16("error_code").map_err(e)?;
+        let message = r.compact_nullable_string("error_message").map_err(e)?;
+        if code != 0 {
+            return Err(format!("CreateTopics {name}: error code {code} {}", message.unwrap_or("")));
+        }
+        r.i32("num_partitions").map_err(e)?;
+        r.i16("replication_factor").map_err(e)?;
+        for _ in 0..r.nullable_array_len_v("configs", true).map_err(e)?.unwrap_or(0) {
+            r.string_v("name", true).map_err(e)?;
+            r.compact_nullable_string("value").map_err(e)?;
+            r.bool("read_only").map_err(e)?;
+            r.i8("config_source").map_err(e)?;
+            r.bool("is_sensitive").map_err(e)?;
+            r.tagged_fields("config").map_err(e)?;
+        }
+        r.tagged_fields("topic").map_err(e)?;
+        ids.insert(name.to_string(), id);
+    }
+    match (ids.get(TOPIC), ids.get(SMALL_TOPIC)) {
+        (Some(&a), Some(&b)) if a != Uuid::ZERO && b != Uuid::ZERO => Ok(Some((a, b))),
+        _ => Err(format!("CreateTopics did not return both topic ids: {ids:?}")),
+    }
 }
 
 // ─── Phases ──────────────────────────────────────────────────────────────────────────────────────
@@ -959,6 +1097,23 @@ impl PhaseResult {
         p
     }
 
+    /// Phases run one after the other (with pauses between): times add up, samples merge.
+    fn from_slices(slices: Vec<PhaseResult>) -> PhaseResult {
+        let mut p = PhaseResult::default();
+        for s in slices {
+            p.bytes += s.bytes;
+            p.records += s.records;
+            p.requests += s.requests;
+            p.secs += s.secs;
+            p.latencies_us.extend(s.latencies_us);
+            p.errors.merge(&s.errors);
+            p.cut |= s.cut;
+            p.per_connection.extend(s.per_connection);
+        }
+        p.latencies_us.sort_by(f64::total_cmp);
+        p
+    }
+
     fn mb_per_s(&self) -> f64 {
         if self.secs > 0.0 { self.bytes as f64 / 1e6 / self.secs } else { 0.0 }
     }
@@ -1006,20 +1161,26 @@ fn produce_big(addr: SocketAddr, fx: &Fixtures, bytes: u64, client_id: &'static 
     run_produce(addr, jobs)
 }
 
-/// The latency case: one 100-byte record per request, 1 connection, 1 in flight.
-fn produce_small(addr: SocketAddr, fx: &Fixtures, opts: &Options) -> PhaseResult {
-    let job = ProduceJob {
+/// The latency case: one 100-byte record per request, 1 connection, 1 in flight; against the
+/// broker and the sink in alternating slices. Returns (broker, sink).
+fn produce_small(broker: SocketAddr, sink: SocketAddr, fx: &Fixtures, opts: &Options) -> (PhaseResult, PhaseResult) {
+    let job = || ProduceJob {
         client_id: CLIENT_ID,
         topic: SMALL_TOPIC,
         partition: 0,
         batch: fx.small_batch.clone(),
         records_per_batch: 1,
-        requests: opts.small_requests + SMALL_WARMUP,
+        requests: opts.small_requests / SMALL_SLICES + SMALL_WARMUP,
         in_flight: 1,
-        deadline: Duration::from_secs_f64(opts.small_seconds),
+        deadline: Duration::from_secs_f64(opts.small_seconds / SMALL_SLICES as f64),
         latency_after: Some(SMALL_WARMUP),
     };
-    run_produce(addr, vec![job])
+    let (mut b, mut l) = (Vec::new(), Vec::new());
+    for _ in 0..SMALL_SLICES {
+        b.push(run_produce(broker, vec![job()]));
+        l.push(run_produce(sink, vec![job()]));
+    }
+    (PhaseResult::from_slices(b), PhaseResult::from_slices(l))
 }
 
 fn run_produce(addr: SocketAddr, jobs: Vec<ProduceJob>) -> PhaseResult {
@@ -1285,7 +1446,9 @@ fn connections_worker(
             continue;
         }
         match c.recv().map_err(|e| format!("receive: {}", e.kind())).and_then(|b| check_api_versions_response(b, 1)) {
-            Ok(m) => metadata[i] = m.is_some(),
+            Ok(versions) => {
+                metadata[i] = versions.iter().any(|&(key, min, max)| key == METADATA.0 && (min..=max).contains(&METADATA.1));
+            }
             Err(e) => {
                 errors.add(format!("connections: ApiVersions: {e}"));
                 alive[i] = false;
@@ -1353,6 +1516,11 @@ struct Rounds {
     produce: Vec<(PhaseResult, PhaseResult)>,
     /// MB/s of the sink keeping a copy of every request (an in-memory log's floor cost).
     produce_keep: Vec<f64>,
+    /// The broker with log.dirs (segment write-through), when the main pass was in memory.
+    produce_dir: Vec<PhaseResult>,
+    small_dir: Vec<(PhaseResult, PhaseResult)>,
+    /// How the main pass's broker kept its log.
+    mode: LogMode,
     fetch: Vec<(PhaseResult, PhaseResult)>,
     small: Vec<(PhaseResult, PhaseResult)>,
     stored: Vec<f64>,
@@ -1376,6 +1544,8 @@ struct Row {
     decimals: usize,
     /// The JSON name of the limit column (default `<key>_limit`).
     limit_key: Option<&'static str>,
+    /// Whether the broker column appears in the JSON line (not when it repeats another row's).
+    broker_in_json: bool,
 }
 
 struct Report {
@@ -1399,7 +1569,7 @@ impl Report {
         };
         let mut rows = Vec::new();
         let mut row = |key, figure: String, (b, l): (Option<f64>, Option<f64>), target: &str, pass: Option<bool>, decimals| {
-            rows.push(Row { key, figure, broker: b, limit: l, ratio: ratio(b, l), target: target.to_string(), pass, decimals, limit_key: None });
+            rows.push(Row { key, figure, broker: b, limit: l, ratio: ratio(b, l), target: target.to_string(), pass, decimals, limit_key: None, broker_in_json: true });
         };
         let gib = opts.bytes as f64 / (MIB * 1024.0);
 
@@ -1408,13 +1578,17 @@ impl Report {
         row("produce_mb_s", "produce 100×1 KiB batches, 4 conn × 8 in flight: MB/s".into(), produce_mb, "≥ 0.5× limit", pass, 1);
         let keep = median(&r.produce_keep);
         row(
-            "produce_keep_mb_s",
+            "produce_vs_keep",
             "  limit: a sink keeping a copy of each request in memory, MB/s".into(),
             (produce_mb.0, keep),
             "",
             None,
             1,
         );
+        let dir_mb = median(&r.produce_dir.iter().map(|p| p.mb_per_s()).collect::<Vec<_>>());
+        if dir_mb.is_some() {
+            row("produce_dir_mb_s", "  the broker with log.dirs (write-through), MB/s".into(), (dir_mb, produce_mb.1), "", None, 1);
+        }
         row("produce_records_s", "produce 100×1 KiB batches: records/s".into(), med(&|p| p.records_per_s(), &r.produce), "", None, 0);
 
         row("small_records_s", "produce 1×100 B, 1 conn × 1 in flight: records/s".into(), med(&|p| p.records_per_s(), &r.small), "", None, 0);
@@ -1422,6 +1596,10 @@ impl Report {
         let p99 = med(&|p| p.percentile(99.0), &r.small);
         let pass = ratio(p99.0, p99.1).map(|x| x <= 2.0);
         row("small_p99_us", "  latency p99, µs".into(), p99, "≤ 2× limit", pass, 1);
+        let dir_p99 = med(&|p| p.percentile(99.0), &r.small_dir);
+        if dir_p99.0.is_some() {
+            row("small_dir_p99_us", "  latency p99 with log.dirs (write-through), µs".into(), dir_p99, "", None, 1);
+        }
         row("small_max_us", "  latency max, µs".into(), med(&|p| p.percentile(100.0), &r.small), "", None, 1);
 
         let fetch_mb = med(&|p| p.mb_per_s(), &r.fetch);
@@ -1482,7 +1660,7 @@ impl Report {
         let mut errors = Tally::default();
         let mut limit_errors = Tally::default();
         let mut cut = Vec::new();
-        for (name, pairs) in [("produce", &r.produce), ("fetch", &r.fetch), ("small produce", &r.small)] {
+        for (name, pairs) in [("produce", &r.produce), ("fetch", &r.fetch), ("small produce", &r.small), ("small produce with log.dirs", &r.small_dir)] {
             for (i, (b, l)) in pairs.iter().enumerate() {
                 errors.merge(&b.errors);
                 limit_errors.merge(&l.errors);
@@ -1492,6 +1670,12 @@ impl Report {
                 if l.cut {
                     cut.push(format!("limit {name}, round {}", i + 1));
                 }
+            }
+        }
+        for (i, p) in r.produce_dir.iter().enumerate() {
+            errors.merge(&p.errors);
+            if p.cut {
+                cut.push(format!("broker produce with log.dirs, round {}", i + 1));
             }
         }
         for c in &r.connections {
@@ -1508,9 +1692,16 @@ impl Report {
             0,
         );
 
-        // The memory row's "limit" column is the bytes stored.
-        for r in rows.iter_mut().filter(|r| r.key == "rss_after_store_mib") {
-            r.limit_key = Some("stored_mib");
+        // Rows whose columns are not "broker" and "limit" proper get their own JSON names.
+        for r in &mut rows {
+            match r.key {
+                "rss_after_store_mib" => r.limit_key = Some("stored_mib"),
+                "produce_vs_keep" => {
+                    r.limit_key = Some("produce_keep_limit_mb_s");
+                    r.broker_in_json = false; // it is produce_mb_s
+                }
+                _ => {}
+            }
         }
 
         let mut extra = Vec::new();
@@ -1532,6 +1723,7 @@ impl Report {
         extra.push(("small_samples".into(), num(med(&|p| p.latencies_us.len() as f64, &r.small).0, 0)));
         extra.push(("broker_warnings".into(), r.broker_warnings.len().to_string()));
         extra.push(("rounds".into(), opts.rounds.to_string()));
+        extra.push(("log_mode".into(), json_string(r.mode.name())));
         extra.push(("elapsed_s".into(), format!("{elapsed:.1}")));
         Report { rows, errors, limit_errors, cut, extra_json: extra }
     }
@@ -1540,7 +1732,7 @@ impl Report {
         self.rows.iter().all(|r| r.pass != Some(false)) && self.rows.iter().filter(|r| !r.target.is_empty()).all(|r| r.pass.is_some())
     }
 
-    fn render_header(&self, opts: &Options) -> String {
+    fn render_header(&self, opts: &Options, mode: LogMode) -> String {
         let cpu = std::fs::read_to_string("/proc/cpuinfo")
             .ok()
             .and_then(|t| t.lines().find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())))
@@ -1549,7 +1741,11 @@ impl Report {
         let mut s = String::new();
         let _ = writeln!(s, "# mini-kafka benchmark {}", opts.label);
         let _ = writeln!(s, "machine: {cores} cores ({cpu}); loopback 127.0.0.1; client and broker share the cores");
-        let _ = writeln!(s, "broker:  {} as a child process, log.dirs in {} (segment write-through to the page cache, no fsync)", opts.broker.display(), std::env::temp_dir().display());
+        let _ = writeln!(s, "broker:  {} as a child process; {}", opts.broker.display(), match mode {
+            LogMode::Memory => "in-memory log (no log.dirs, topics made with CreateTopics); rows marked \"log.dirs\" rerun with a log dir \
+                (segment write-through to the page cache, no fsync)",
+            LogMode::Dir => "log.dirs in the temp dir (segment write-through to the page cache, no fsync); topics from a metadata log",
+        });
         let _ = writeln!(s, "limit:   an in-process sink that reads each request and answers at once (no storing, no checking); same client loop");
         let _ = writeln!(s, "figures: median of {} rounds; MB = 10^6 bytes of record batches; ratio = broker / limit", opts.rounds);
         let _ = writeln!(s);
@@ -1639,7 +1835,9 @@ impl Report {
         let num = |x: Option<f64>, d: usize| x.filter(|x| x.is_finite()).map_or("null".to_string(), |x| format!("{x:.d$}"));
         let mut fields: Vec<(String, String)> = vec![("bench".into(), json_string("mini-kafka"))];
         for r in &self.rows {
-            fields.push((r.key.to_string(), num(r.broker, r.decimals)));
+            if r.broker_in_json {
+                fields.push((r.key.to_string(), num(r.broker, r.decimals)));
+            }
             if r.limit.is_some() {
                 let name = r.limit_key.map_or_else(|| format!("{}_limit", r.key), str::to_string);
                 fields.push((name, num(r.limit, r.decimals)));
