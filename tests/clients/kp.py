@@ -92,7 +92,7 @@ def list_groups(adm):
 
 def _partitions_of(assignment):
     """TopicPartitions of a decoded member assignment, whatever shape the client gave it."""
-    if assignment is None or assignment == b"":
+    if assignment is None or isinstance(assignment, (bytes, bytearray)) and not assignment:
         return set()
     if hasattr(assignment, "partitions") and callable(assignment.partitions):
         return set(assignment.partitions())
@@ -129,14 +129,15 @@ def describe_group(adm, group):
 
 
 def delete_group(adm, group):
-    """Deletes a group; returns the error class the broker answered (NoError on success)."""
+    """Deletes a group; returns None on success, else Kafka's error name (e.g. NON_EMPTY_GROUP)."""
     if MAJOR >= 3:
-        results = adm.delete_groups([group])
-    else:
-        results = adm.delete_consumer_groups([group])
-    (gid, err), = results
+        results = adm.delete_groups([group])  # {group_id: 'OK' or the error class's name}
+        assert set(results) == {group}, results
+        err = results[group]
+        return None if err == "OK" else getattr(Errors, err).message
+    (gid, err), = adm.delete_consumer_groups([group])  # [(group_id, error class)]
     assert gid == group
-    return err if isinstance(err, type) else type(err)
+    return None if err is Errors.NoError else err.message
 
 
 def list_group_offsets(adm, group):
