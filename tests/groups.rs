@@ -500,6 +500,12 @@ fn join_errors() {
     assert_eq!(r.error_code, 23);
     let r = sync(&mut stream, 3, "g", "ghost", 1, &[]);
     assert_eq!(r.error_code, 25);
+    // A refused first join leaves no group behind.
+    let r: JoinGroupResponse = call(&mut stream, JOIN_GROUP, 3, &join_request("never", "", 10_000, 5_000, "").with_protocol_type(s("")));
+    assert_eq!(r.error_code, 23);
+    let response: ListGroupsResponse = call(&mut stream, LIST_GROUPS, 4, &ListGroupsRequest::default());
+    let ids: Vec<&str> = response.groups.iter().map(|g| g.group_id.as_str()).collect();
+    assert_eq!(ids, ["g"]);
 }
 
 #[test]
@@ -552,4 +558,23 @@ fn offsets_and_groups_survive_a_restart() {
     assert_eq!((&*d.group_state, d.members.len(), &*d.protocol_data), ("Stable", 1, "range"));
     let response: ListGroupsResponse = call(&mut stream, LIST_GROUPS, 4, &ListGroupsRequest::default());
     assert_eq!(response.groups.len(), 2);
+}
+
+#[test]
+fn an_unclaimed_member_id_expires_with_its_session() {
+    let broker = start_fast();
+    let mut stream = connect(&broker);
+    let r: JoinGroupResponse = call(&mut stream, JOIN_GROUP, 9, &join_request("unclaimed", "", 1_000, 1_000, ""));
+    assert_eq!(r.error_code, 79);
+    let listed = |stream: &mut TcpStream| -> usize {
+        let response: ListGroupsResponse = call(stream, LIST_GROUPS, 4, &ListGroupsRequest::default());
+        response.groups.len()
+    };
+    assert_eq!(listed(&mut stream), 1);
+    // Nobody sends anything: the timer thread drops the id after the session timeout, and with
+    // it the group that never formed.
+    thread::sleep(Duration::from_millis(1_300));
+    assert_eq!(listed(&mut stream), 0);
+    let late: JoinGroupResponse = call(&mut stream, JOIN_GROUP, 9, &join_request("unclaimed", &r.member_id, 1_000, 1_000, ""));
+    assert_eq!(late.error_code, 25);
 }

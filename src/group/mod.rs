@@ -232,7 +232,12 @@ impl Coordinator {
         let step = g.join(p, Instant::now(), limits);
         self.settle(&cell, &mut g);
         match step {
-            Step::Done(result) => result,
+            Step::Done(result) => {
+                drop(g);
+                // A refused first join must not leave a group behind.
+                self.inner.forget_if_unformed(group_id);
+                result
+            }
             Step::Wait(ticket) => {
                 let lost = JoinResult::error(ErrorCode::UnknownMemberId, p.member_id);
                 self.wait(&cell, g, ticket, Group::take_join_reply, lost)
@@ -501,6 +506,21 @@ impl Inner {
         let mut g = lock(&cell.group);
         g.tick(Instant::now(), &self.limits);
         self.settle(&cell, &mut g);
+        drop(g);
+        self.forget_if_unformed(group_id);
+    }
+
+    /// Removes a group that never completed a rebalance and holds nothing: created by a refused
+    /// JoinGroup, or by a MEMBER_ID_REQUIRED whose member never came back. (A group that has had
+    /// a generation stays, Empty, as in Kafka, until DeleteGroups.)
+    fn forget_if_unformed(&self, group_id: &str) {
+        let mut groups = lock(&self.groups);
+        let Some(cell) = groups.get(group_id).cloned() else { return };
+        let mut g = lock(&cell.group);
+        if g.generation == 0 && g.state == GroupState::Empty && g.is_vacant() {
+            g.state = GroupState::Dead;
+            groups.remove(group_id);
+        }
     }
 }
 
