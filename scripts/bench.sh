@@ -32,18 +32,28 @@ if [ -n "$avail_kib" ] && [ "$avail_kib" -lt $((3 * 1024 * 1024)) ]; then
     echo "bench: warning: less than 3 GiB free in $tmp" >&2
 fi
 
-# The load generator kills the broker it starts, even on error or timeout; this trap covers the
-# case where the load generator itself is killed.
+# The load generator kills the broker it starts, even on error or timeout (its own watchdog stops
+# the run after 170 s). This trap covers the load generator itself being killed or interrupted:
+# it stops the load generator, the brokers it started (their pids are in $pid_file) and removes
+# their directories.
 pid_file=$(mktemp "$tmp/mini-kafka-bench-pids.XXXXXX")
+bench_pid=
 cleanup() {
+    if [ -n "$bench_pid" ] && kill -0 "$bench_pid" 2>/dev/null; then
+        kill -9 "$bench_pid" 2>/dev/null || true
+    fi
     while read -r pid; do
         if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = mini-kafka ]; then
             kill -9 "$pid" 2>/dev/null || true
         fi
     done < "$pid_file"
     rm -f "$pid_file"
+    if [ -n "$bench_pid" ]; then
+        rm -rf "$tmp/mini-kafka-bench-$bench_pid-"*
+    fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 label="$(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then
@@ -53,6 +63,8 @@ label="$label $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 
 start=$(date +%s.%N)
 status=0
-timeout --kill-after=5 178 target/release/mini-kafka-bench --pid-file "$pid_file" --label "$label" "$@" || status=$?
+TMPDIR=$tmp target/release/mini-kafka-bench --pid-file "$pid_file" --label "$label" "$@" &
+bench_pid=$!
+wait "$bench_pid" || status=$?
 awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "bench: run took %.1f s\n", e - s }' >&2
 exit $status

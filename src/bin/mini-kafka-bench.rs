@@ -169,8 +169,10 @@ impl Options {
 
 // ─── main ────────────────────────────────────────────────────────────────────────────────────────
 
-/// The broker running right now, for the watchdog (which cannot reach the `Child`).
+/// The broker running right now and its directory, for the watchdog (which cannot reach the
+/// `BrokerProcess`).
 static BROKER_PID: AtomicU32 = AtomicU32::new(0);
+static BROKER_DIR: Mutex<Option<PathBuf>> = Mutex::new(None);
 
 fn main() -> ExitCode {
     let opts = match Options::parse() {
@@ -207,6 +209,9 @@ fn kill_current_broker() {
     let pid = BROKER_PID.swap(0, Ordering::SeqCst);
     if pid != 0 {
         let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+    }
+    if let Some(dir) = BROKER_DIR.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
 
@@ -431,6 +436,7 @@ impl BrokerProcess {
             std::fs::write(&path, props)?;
             Ok(path)
         };
+        *BROKER_DIR.lock().unwrap_or_else(|p| p.into_inner()) = Some(dir.clone());
         let props = setup().map_err(|e| format!("cannot prepare {}: {e}", dir.display()))?;
         let mut child = Command::new(&opts.broker)
             .arg(&props)
@@ -512,6 +518,7 @@ impl Drop for BrokerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
+        BROKER_DIR.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 }
 
