@@ -61,10 +61,8 @@ if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then
 fi
 label="$label $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 
-start=$(date +%s.%N)
 status=0
 TMPDIR=$tmp target/release/mini-kafka-bench --pid-file "$pid_file" --label "$label" "$@" &
 bench_pid=$!
 wait "$bench_pid" || status=$?
-awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "bench: run took %.1f s\n", e - s }' >&2
 exit $status

@@ -20,23 +20,24 @@
 //! reaches; the rest is what the broker's own work costs (parsing, CRC checks, copies, locks,
 //! the segment file). The ratio is far less sensitive to the machine than the raw figures.
 //!
-//! ## What is measured (each figure is the median of 3 rounds; broker and sink rounds alternate)
+//! ## What is measured (each figure is the median of 3 rounds; broker and sink alternate)
 //!
 //! | figure                | how                                                                  |
 //! |-----------------------|----------------------------------------------------------------------|
 //! | produce throughput    | Produce v11, acks=-1, batches of 100 records × 1 KiB; 4 connections, one partition each, 8 requests in flight on each (pipelined: Kafka answers in order); 1 GiB in all |
-//! | produce latency       | one 100-byte record per request, 1 connection, 1 in flight: p50/p99/max from send to answer |
+//! | produce latency       | one 100-byte record per request, 1 connection, 1 in flight: p50/p99/max from send to answer; 10 slices alternating broker and sink, so both see the same scheduling luck |
 //! | fetch throughput      | Fetch v16 (by topic id) of the 1 GiB just produced, 4 connections, one partition each, 1 MiB per partition and request, one fetch in flight (as a consumer does); every batch's CRC is checked |
 //! | memory                | broker VmRSS (`/proc/<pid>/status`) after storing 1 GiB, against the bytes stored |
-//! | connections           | 1,000 connections open at once, each sending ApiVersions then Metadata v1 (ApiVersions twice while the broker does not advertise Metadata); broker VmRSS while all are open |
+//! | connections           | 1,000 connections opened at once (4 client threads), each sending ApiVersions then Metadata v1 (ApiVersions twice while the broker does not advertise Metadata); broker VmRSS while all are open; the slowest connect (a second or more means a SYN was dropped: the listener's accept queue was full) |
 //!
 //! Every response is checked: correlation id, error codes, partition, record counts. A failure is
 //! counted and printed; a benchmark that measures failures is worthless, so errors fail the run.
 //!
 //! ## How the broker is set up
 //!
-//! The main figures use the broker **without `log.dirs`**: its log lives in memory, like the
-//! sink's, so broker and limit do the same kind of work. The bench creates topic `bench`
+//! The main figures use the broker **without `log.dirs`**: its log lives in memory only, so the
+//! comparison with the sink is about the broker's own code, not the file system. The bench
+//! creates topic `bench`
 //! (4 partitions) and `bench-small` (1) with CreateTopics v7. Each round then reruns the produce
 //! phases **with `log.dirs`** (rows marked so): there the broker also writes every batch through
 //! to its segment file (page cache, no fsync) before answering, as it does for the CodeCrafters
@@ -46,8 +47,9 @@
 //! system temp dir, removed afterwards.
 //!
 //! A second limit helps read the produce figure: the sink can also keep a copy of each request in
-//! fresh memory (what any in-memory log must do at least). On a virtual machine, touching fresh
-//! memory is often the largest cost of storing, and no broker that stores can beat that sink.
+//! fresh memory, as an in-memory log must keep the batches somewhere. Fresh memory is not free:
+//! the kernel faults in and zeroes every page on first touch, and on a virtual machine that can
+//! cost more than the copy itself. The "keep" sink shows what storing costs on this machine.
 //!
 //! Every loop is bounded by a count and a deadline, sockets have timeouts, and a watchdog ends
 //! the whole run (broker included) if it overruns.
