@@ -1350,10 +1350,11 @@ fn fetch_connection(addr: SocketAddr, topic_id: Uuid, partition: i32, target: u6
             break;
         }
     }
-    if let Some(expected) = expected {
-        if !out.cut && out.records != expected {
-            out.errors.add(format!("fetch: {} records read back from partition {partition}, {expected} produced", out.records));
-        }
+    if let Some(expected) = expected
+        && !out.cut
+        && out.records != expected
+    {
+        out.errors.add(format!("fetch: {} records read back from partition {partition}, {expected} produced", out.records));
     }
     out
 }
