@@ -25,7 +25,7 @@
 //! | yk1, vt6, ea7, ku4, wq2| DescribeTopicPartitions v0             | [`api::describe_topic_partitions`], [`log::metadata`] |
 //! | gs0, dh6 … fd8         | Fetch v16                              | [`api::fetch`], [`log::partition`], [`log::segment`] |
 //! | xz1, zf2 … ov0         | Produce v11                            | [`api::produce`], [`log::batch`]    |
-//! | after the course       | consumer groups: join, sync, heartbeat, offsets | [`group`], [`api::join_group`] and friends |
+//! | after the course       | consumer groups (classic protocol)     | [`group`], [`api::join_group`], [`api::sync_group`], [`api::offset_commit`] |
 //!
 //! The `stages/` folder of the repository has a guide per stage, with annotated bytes.
 //!

@@ -21,20 +21,19 @@
 //! ## The state machine (one per group, in [`state`])
 //!
 //! ```text
-//!                       JoinGroup                    every member rejoined
-//!   +-------+  -------------------------->  +--------------------+  (or rebalance timeout)  +---------------------+
-//!   | Empty |                               | PreparingRebalance | -----------------------> | CompletingRebalance |
-//!   +-------+  <--------------------------  +--------------------+                          +---------------------+
-//!     |   ^      rebalance ends, no members     ^        ^   a member joins, leaves,             |       |
-//!     |   |                                     |        |   expires or changes protocols        |       |
-//!     |   +-- commits with generation -1        |        +---------------------------------------+       |
-//!     |       keep an Empty group alive         |            (a member missed SyncGroup too)             |
-//!     |                                         |                                                         | leader's
-//!     | DeleteGroups                            |            +--------+                                   | SyncGroup
-//!     v                                         +----------- | Stable | <---------------------------------+
-//!   +------+                                    join/leave/  +--------+
-//!   | Dead |                                    expiry
-//!   +------+
+//!                first JoinGroup                 every member rejoined
+//!   +-------+  --------------->  +--------------------+  (or the rebalance  +---------------------+
+//!   | Empty |                    | PreparingRebalance |   timeout passed)   | CompletingRebalance |
+//!   +-------+  <---------------  +--------------------+  -----------------> +---------------------+
+//!       |        the round ends       ^          ^                            |              |
+//!       |        with no members      |          |  join, leave, expiry,      |              |
+//!       | DeleteGroups                |          |  or a member that never    |              | the leader's
+//!       v                             |          |  sent SyncGroup            |              | SyncGroup
+//!   +------+                          |          +----------------------------+              v
+//!   | Dead |                          |                                                 +--------+
+//!   +------+                          +-------------------------------------------------| Stable |
+//!                                        a member joins, leaves, expires, or the        +--------+
+//!                                        leader rejoins / protocols change
 //! ```
 //! Each completed JoinGroup round bumps the *generation*; heartbeats, SyncGroup and OffsetCommit
 //! carry the member's generation, so a member that missed a rebalance is told
@@ -47,7 +46,7 @@
 //!
 //! | lock / condvar                        | protects                        | who waits on it, until when |
 //! |---------------------------------------|---------------------------------|-----------------------------|
-//! | `Inner::groups` (Mutex)               | the id → group map              | nobody: held only to look up, insert or remove |
+//! | `Inner::groups` (Mutex)               | the id → group map              | nobody: held to look up or insert, and to remove a group (with that group's lock, briefly) |
 //! | `Cell::group` (Mutex) + `Cell::changed` (Condvar) | one group's state    | a JoinGroup until the rebalance completes (deadline: the rebalance timeout, or the initial delay); a SyncGroup until the leader's assignment (deadline: the sync timeout = rebalance timeout) |
 //! | `Timer::wakeups` (Mutex) + `Timer::cv` (Condvar) | when each group next has something due | the one timer thread, until the earliest due instant (or until woken by an earlier one) |
 //! | `Store::records` (Mutex)              | the groups file                 | nobody waits; it serialises rewrites |
@@ -70,6 +69,13 @@
 //! - Offsets never expire (`retention_time_ms` is ignored) and are stored in a small file instead
 //!   of the `__consumer_offsets` topic (see [`store`]).
 //! - `client_host` in DescribeGroups is empty: handlers do not see the peer address.
+//! - An empty group's first rebalance waits a fixed `group.initial.rebalance.delay.ms` (Kafka
+//!   extends the delay each time a member arrives, up to the rebalance timeout).
+//! - A group that never completed a rebalance and holds nothing (a refused first JoinGroup, a
+//!   MEMBER_ID_REQUIRED id never claimed) is forgotten at once; Kafka's cleanup runs every
+//!   10 minutes. A group that has had members stays, Empty, until DeleteGroups.
+//! - The timer finds the earliest due group by scanning a map: plenty for hundreds of groups; a
+//!   priority queue would be the next step for many thousands.
 
 pub mod state;
 pub mod store;
