@@ -925,6 +925,40 @@ mod tests {
     }
 
     #[test]
+    fn a_leader_that_never_syncs_is_removed_and_waiting_followers_are_told() {
+        let t0 = Instant::now();
+        let mut g = Group::new("g");
+        let a = wait_ticket(g.join(&params("", vec![("range", b"")]), t0, &LIMITS));
+        let b = wait_ticket(g.join(&params("", vec![("range", b"")]), t0, &LIMITS));
+        let t1 = t0 + Duration::from_millis(300);
+        g.tick(t1, &LIMITS);
+        let (ra, rb) = (g.take_join_reply(a).unwrap(), g.take_join_reply(b).unwrap());
+        let (leader, follower) = if ra.leader == ra.member_id { (ra, rb) } else { (rb, ra) };
+        let waiting = wait_ticket(g.sync(&follower.member_id, None, 1, (None, None), &[], t1));
+        // The sync deadline is the rebalance timeout (5 s); the leader never calls SyncGroup.
+        assert_eq!(g.next_deadline(), Some(t1 + Duration::from_secs(5)));
+        g.tick(t1 + Duration::from_secs(5), &LIMITS);
+        assert_eq!(g.take_sync_reply(waiting).unwrap().error, ErrorCode::RebalanceInProgress);
+        assert_eq!(g.state, GroupState::PreparingRebalance);
+        assert_eq!(g.heartbeat(&leader.member_id, None, 1, t1), ErrorCode::UnknownMemberId);
+    }
+
+    #[test]
+    fn a_join_during_completing_rebalance_restarts_the_round() {
+        let t0 = Instant::now();
+        let mut g = Group::new("g");
+        let a = wait_ticket(g.join(&params("", vec![("range", b"")]), t0, &LIMITS));
+        g.tick(t0 + Duration::from_millis(300), &LIMITS);
+        let ra = g.take_join_reply(a).unwrap();
+        assert_eq!(g.state, GroupState::CompletingRebalance);
+        wait_ticket(g.join(&params("", vec![("range", b"")]), t0, &LIMITS));
+        assert_eq!(g.state, GroupState::PreparingRebalance);
+        // a's SyncGroup for generation 1 is now too late.
+        let Step::Done(r) = g.sync(&ra.member_id, None, 1, (None, None), &[], t0) else { panic!() };
+        assert_eq!(r.error, ErrorCode::RebalanceInProgress);
+    }
+
+    #[test]
     fn leaving_last_member_empties_the_group() {
         let t0 = Instant::now();
         let mut g = Group::new("g");
