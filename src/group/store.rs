@@ -38,6 +38,9 @@
 //! requests decodes it, with every length checked. A group with members loads as Stable (its
 //! members get a fresh session timeout to show up again), one without as Empty — what Kafka does
 //! when a coordinator loads `__consumer_offsets`.
+//!
+//! A group that holds nothing (no members, no offsets) is not written at all, and a deleted
+//! group's record goes with it.
 
 use super::state::{Committed, Group, GroupState, Member};
 use crate::sync::lock;
