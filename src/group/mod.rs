@@ -69,8 +69,6 @@
 //! - Offsets never expire (`retention_time_ms` is ignored) and are stored in a small file instead
 //!   of the `__consumer_offsets` topic (see [`store`]).
 //! - `client_host` in DescribeGroups is empty: handlers do not see the peer address.
-//! - An empty group's first rebalance waits a fixed `group.initial.rebalance.delay.ms` (Kafka
-//!   extends the delay each time a member arrives, up to the rebalance timeout).
 //! - A group that never completed a rebalance and holds nothing (a refused first JoinGroup, a
 //!   MEMBER_ID_REQUIRED id never claimed) is forgotten at once; Kafka's cleanup runs every
 //!   10 minutes. A group that has had members stays, Empty, until DeleteGroups.

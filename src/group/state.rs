@@ -45,7 +45,8 @@ pub struct Limits {
     pub min_session_timeout: Duration,
     pub max_session_timeout: Duration,
     /// `group.initial.rebalance.delay.ms`: how long an empty group's first rebalance waits for
-    /// more members, so that consumers started together land in one generation.
+    /// more members (again after each newcomer, up to the rebalance timeout), so that consumers
+    /// started together land in one generation.
     pub initial_rebalance_delay: Duration,
 }
 
@@ -523,6 +524,10 @@ impl Group {
         });
         if self.state != GroupState::PreparingRebalance {
             self.prepare_rebalance(now, limits);
+        } else if let (Some(_), Some(deadline)) = (self.not_before, self.rebalance_deadline) {
+            // Still in a new group's initial delay: a newcomer extends it (up to the rebalance
+            // timeout), so consumers started one after another still share the first generation.
+            self.not_before = Some((now + limits.initial_rebalance_delay).min(deadline));
         }
         self.maybe_complete_join(now);
         Step::Wait(ticket)
@@ -834,6 +839,20 @@ mod tests {
         assert_eq!(g.state, GroupState::Stable);
         assert_eq!(g.take_sync_reply(sa).unwrap().assignment, b"x");
         assert_eq!(g.take_sync_reply(sb).unwrap().assignment, b"y");
+    }
+
+    #[test]
+    fn each_newcomer_extends_the_initial_delay() {
+        let t0 = Instant::now();
+        let mut g = Group::new("g");
+        let a = wait_ticket(g.join(&params("", vec![("range", b"")]), t0, &LIMITS));
+        let t1 = t0 + Duration::from_millis(200);
+        g.tick(t1, &LIMITS);
+        let b = wait_ticket(g.join(&params("", vec![("range", b"")]), t1, &LIMITS));
+        g.tick(t0 + Duration::from_millis(300), &LIMITS);
+        assert_eq!(g.state, GroupState::PreparingRebalance);
+        g.tick(t1 + Duration::from_millis(300), &LIMITS);
+        assert_eq!(g.take_join_reply(a).unwrap().members.len() + g.take_join_reply(b).unwrap().members.len(), 2);
     }
 
     #[test]
