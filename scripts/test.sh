@@ -3,7 +3,7 @@
 # Everything the project tests, from a fresh clone, from any directory:
 #
 #   1. cargo build --release            (the real-client tests start target/release/mini-kafka)
-#   2. cargo test                       (every Rust test)
+#   2. cargo test --no-fail-fast        (every Rust test, even after a failing one)
 #   3. venv A (.venv-kp3): kafka-python 3.x + confluent-kafka → all of tests/clients
 #   4. venv B (.venv-kp2): kafka-python 2.x → the kafka-python tests again (-m kafka_python)
 #
@@ -54,7 +54,7 @@ else
     step "cargo test"
     start=$SECONDS
     status=0
-    cargo test 2>&1 | tee "$LOGS/cargo-test.log" || status=$?
+    cargo test --no-fail-fast 2>&1 | tee "$LOGS/cargo-test.log" || status=$?
     passed=$( (grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$LOGS/cargo-test.log" || true) | awk '{s+=$4} END {print s+0}')
     failed=$( (grep -Eo '[0-9]+ failed;' "$LOGS/cargo-test.log" || true) | awk '{s+=$1} END {print s+0}')
     TOTAL_PASSED=$((TOTAL_PASSED + passed))

@@ -22,6 +22,13 @@ def admin(bootstrap, **config):
     return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="mini-kafka-tests", **config)
 
 
+def producer_id(producer):
+    """The producer id an idempotent producer got from InitProducerId (None when not idempotent,
+    -1 before it got one). Reads a private attribute that 2.x and 3.x share."""
+    manager = getattr(producer, "_transaction_manager", None)
+    return None if manager is None else manager.producer_id_and_epoch.producer_id
+
+
 def _raise_for(code, what):
     if code:
         raise Errors.for_code(code)(what)

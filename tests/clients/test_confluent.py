@@ -245,3 +245,20 @@ def test_waiting_consumer_wakes_on_produce_and_idles_without_cpu(make_broker):
         assert latency < 0.1, f"record reached the waiting consumer {latency * 1000:.0f} ms after it was produced"
     finally:
         consumer.close()
+
+
+def test_produce_to_deleted_topic(make_broker):
+    b = make_broker(props={"auto.create.topics.enable": "false"})
+    topic = new_topic(b, 1)
+    producer = Producer({"bootstrap.servers": b.bootstrap, "message.timeout.ms": 4000,
+                         "topic.metadata.refresh.interval.ms": 1000})
+    assert produce_all(producer, topic, [(None, b"before", [], None)]) == [(0, 0)]
+    adm = admin_for(b)
+    adm.delete_topics([topic], request_timeout=15)[topic].result(timeout=20)
+    wait_until(lambda: topic not in topics_of(adm), 10, what=f"{topic} deleted")
+
+    reports = []
+    producer.produce(topic, value=b"after", on_delivery=lambda err, msg: reports.append(err))
+    producer.flush(20)
+    assert len(reports) == 1 and reports[0] is not None, f"producing to a deleted topic must fail: {reports}"
+    assert topic not in topics_of(adm), "the topic came back although auto-create is off"

@@ -76,6 +76,9 @@ def test_10000_keyed_records_with_headers_come_back_exactly_once_in_order(broker
         assert md.offset > last_offset.get(md.partition, -1), f"partition {md.partition} out of order"
         last_offset[md.partition] = md.offset
         assert partition_of_key.setdefault(record[0], md.partition) == md.partition, "a key moved partition"
+    if kp.MAJOR >= 3:  # 3.x is idempotent by default: it must have got a producer id
+        pid = kp.producer_id(producer)
+        assert pid is not None and pid >= 0, f"kafka-python 3.x did not run as an idempotent producer (id {pid})"
     producer.close()
     assert {p for p, _ in expected} == {0, 1, 2}, "the default partitioner should spread 101 keys"
     for p in range(3):
@@ -308,6 +311,8 @@ def test_idempotent_producer_explicitly_enabled(broker):
     futures = [producer.send(topic, key=f"k{i % 5}".encode(), value=f"v{i}".encode()) for i in range(500)]
     producer.flush(timeout=60)
     sent = {(f.get(timeout=10).partition, f.get(timeout=10).offset) for f in futures}
+    pid = kp.producer_id(producer)
+    assert pid is not None and pid >= 0, f"no producer id ({pid}): idempotence is not in effect"
     producer.close()
     assert len(sent) == 500
     records = read_from_beginning(broker, topic, 2, 500)
