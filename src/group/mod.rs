@@ -175,7 +175,8 @@ impl Coordinator {
         let limits = Limits {
             min_session_timeout: Duration::from_millis(prop("group.min.session.timeout.ms", MIN_SESSION_TIMEOUT_MS)),
             max_session_timeout: Duration::from_millis(prop("group.max.session.timeout.ms", MAX_SESSION_TIMEOUT_MS)),
-            initial_rebalance_delay: Duration::from_millis(config.group_initial_rebalance_delay_ms),
+            // Capped like a client's timeouts (INT32 ms), so `now + delay` cannot overflow.
+            initial_rebalance_delay: Duration::from_millis(config.group_initial_rebalance_delay_ms.min(i32::MAX as u64)),
         };
         let (store, loaded) = match &config.log_dir {
             Some(dir) => {
