@@ -465,7 +465,7 @@ impl BrokerProcess {
                 let Ok(line) = line else { break };
                 if let Some(addr) = line.split("listening on ").nth(1) {
                     let _ = tx.send(addr.trim().to_string());
-                } else if ["[WARN", " WARN ", "[ERROR", " ERROR "].iter().any(|level| line.contains(level)) {
+                } else if ["[WARN", " WARN ", "[ERROR", " ERROR ", "panicked"].iter().any(|level| line.contains(level)) {
                     w.lock().unwrap_or_else(|p| p.into_inner()).push(line);
                 }
             }
@@ -493,7 +493,10 @@ impl BrokerProcess {
 
     fn status_field(&self, field: &str) -> Result<u64, String> {
         let path = format!("/proc/{}/status", self.child.id());
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            let last = self.warnings().last().cloned().unwrap_or_default();
+            format!("{path}: {e}: the broker has exited (last warning in its log: {last:?})")
+        })?;
         text.lines()
             .find_map(|l| l.strip_prefix(field)?.trim().strip_suffix("kB")?.trim().parse::<u64>().ok())
             .map(|kib| kib * 1024)
