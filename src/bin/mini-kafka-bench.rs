@@ -493,14 +493,15 @@ impl BrokerProcess {
 
     fn status_field(&self, field: &str) -> Result<u64, String> {
         let path = format!("/proc/{}/status", self.child.id());
-        let text = std::fs::read_to_string(&path).map_err(|e| {
+        let gone = |why: String| {
             let last = self.warnings().last().cloned().unwrap_or_default();
-            format!("{path}: {e}: the broker has exited (last warning in its log: {last:?})")
-        })?;
+            format!("{path}: {why}: has the broker exited? (last warning in its log: {last:?})")
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| gone(e.to_string()))?;
         text.lines()
             .find_map(|l| l.strip_prefix(field)?.trim().strip_suffix("kB")?.trim().parse::<u64>().ok())
             .map(|kib| kib * 1024)
-            .ok_or_else(|| format!("{path}: no {field}"))
+            .ok_or_else(|| gone(format!("no {field}")))
     }
 
     /// Resident set size: the broker's memory actually in RAM.
