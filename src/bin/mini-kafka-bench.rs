@@ -501,7 +501,7 @@ impl BrokerProcess {
         text.lines()
             .find_map(|l| l.strip_prefix(field)?.trim().strip_suffix("kB")?.trim().parse::<u64>().ok())
             .map(|kib| kib * 1024)
-            .ok_or_else(|| gone(format!("no {field}")))
+            .ok_or_else(|| gone(format!("no {}", field.trim_end_matches(':'))))
     }
 
     /// Resident set size: the broker's memory actually in RAM.
