@@ -223,63 +223,84 @@ fn run(opts: &Options, started: Instant) -> Result<bool, String> {
     let fx = Fixtures::new();
     let sink = Sink::start(&fx).map_err(|e| format!("cannot start the sink: {e}"))?;
     let mut r = Rounds::default();
-
     for round in 1..=opts.rounds {
         progress(&format!("round {round}/{}", opts.rounds));
-        // Produce 1 GiB: limit, then broker (fresh, empty).
-        let limit = produce_big(sink.addr, &fx, opts.bytes, CLIENT_ID);
-        progress(&format!("  limit  produce {:8.1} MB/s", limit.mb_per_s()));
-        let keep = produce_big(sink.addr, &fx, opts.bytes, KEEP_CLIENT_ID);
-        progress(&format!("  keep   produce {:8.1} MB/s (sink keeping every request in fresh memory)", keep.mb_per_s()));
-        let broker = BrokerProcess::start(opts, &fx, &format!("round{round}"), LogMode::Memory)?;
-        r.mode = broker.mode;
-        let produced = produce_big(broker.addr, &fx, opts.bytes, CLIENT_ID);
-        progress(&format!("  broker produce {:8.1} MB/s ({})", produced.mb_per_s(), broker.mode.name()));
-        // Memory with everything stored: let the producer connections' threads finish first.
-        thread::sleep(Duration::from_millis(200));
-        let rss = broker.rss_bytes()?;
-        r.stored.push(produced.bytes as f64);
-        r.rss_stored.push(rss as f64);
-        r.rss_peak.push(broker.peak_rss_bytes()? as f64);
-        progress(&format!("  broker RSS {:.1} MiB for {:.1} MiB stored", rss as f64 / MIB, produced.bytes as f64 / MIB));
-
-        // Fetch it all back, then the same amount from the sink.
-        let targets: Vec<(i32, u64, Option<u64>)> = produced.per_connection.iter().map(|c| (c.partition, c.bytes, Some(c.records))).collect();
-        let fetched = fetch_phase(broker.addr, broker.topic_id, &targets);
-        progress(&format!("  broker fetch   {:8.1} MB/s", fetched.mb_per_s()));
-        let limit_targets: Vec<_> = targets.iter().map(|&(p, bytes, _)| (p, bytes, None)).collect();
-        let limit_fetch = fetch_phase(sink.addr, fx.topic_id, &limit_targets);
-        progress(&format!("  limit  fetch   {:8.1} MB/s", limit_fetch.mb_per_s()));
-
-        // Small records, one at a time: latency.
-        let (small, limit_small) = produce_small(broker.addr, sink.addr, &fx, opts);
-        progress(&format!("  broker small   p50 {:.0} µs p99 {:.0} µs ({})", small.percentile(50.0), small.percentile(99.0), broker.mode.name()));
-        progress(&format!("  limit  small   p50 {:.0} µs p99 {:.0} µs", limit_small.percentile(50.0), limit_small.percentile(99.0)));
-
-        r.broker_warnings.extend(broker.warnings());
-        drop(broker);
-
-        // The same broker with log.dirs: every batch is also written to its segment file.
-        if broker_mode_differs(r.mode) {
-            let broker = BrokerProcess::start(opts, &fx, &format!("round{round}-dir"), LogMode::Dir)?;
-            let produced = produce_big(broker.addr, &fx, opts.bytes, CLIENT_ID);
-            progress(&format!("  broker produce {:8.1} MB/s ({})", produced.mb_per_s(), broker.mode.name()));
-            let (small, limit_small) = produce_small(broker.addr, sink.addr, &fx, opts);
-            progress(&format!("  broker small   p50 {:.0} µs p99 {:.0} µs ({})", small.percentile(50.0), small.percentile(99.0), broker.mode.name()));
-            progress(&format!("  limit  small   p50 {:.0} µs p99 {:.0} µs", limit_small.percentile(50.0), limit_small.percentile(99.0)));
-            r.broker_warnings.extend(broker.warnings());
-            drop(broker);
-            r.produce_dir.push(produced);
-            r.small_dir.push((small, limit_small));
+        main_round(opts, &fx, &sink, round, &mut r)?;
+        if r.mode == LogMode::Memory {
+            log_dirs_round(opts, &fx, &sink, round, &mut r)?;
         }
-        r.produce_keep.push(keep.mb_per_s());
-        r.produce.push((produced, limit));
-        r.fetch.push((fetched, limit_fetch));
-        r.small.push((small, limit_small));
     }
+    connections_rounds(opts, &fx, &mut r)?;
 
-    // 1,000 connections against a fresh broker.
-    let broker = BrokerProcess::start(opts, &fx, "connections", LogMode::Memory)?;
+    let report = Report::new(opts, &r, started.elapsed().as_secs_f64());
+    print!("{}", report.render_header(opts, r.mode));
+    print!("{}", report.render_table());
+    print!("{}", report.render_errors(&r));
+    println!("{}", report.render_json());
+    Ok(report.all_pass())
+}
+
+fn progress(line: &str) {
+    eprintln!("bench: {line}");
+}
+
+/// One round of the main figures: produce 1 GiB (sink, keep sink, then a fresh broker), the
+/// broker's memory, fetch it all back (broker, then sink), and the latency case.
+fn main_round(opts: &Options, fx: &Fixtures, sink: &Sink, round: usize, r: &mut Rounds) -> Result<(), String> {
+    let limit = produce_big(sink.addr, fx, opts.bytes, CLIENT_ID);
+    progress(&format!("  limit  produce {:8.1} MB/s", limit.mb_per_s()));
+    let keep = produce_big(sink.addr, fx, opts.bytes, KEEP_CLIENT_ID);
+    progress(&format!("  keep   produce {:8.1} MB/s (sink keeping every request in fresh memory)", keep.mb_per_s()));
+    let broker = BrokerProcess::start(opts, fx, &format!("round{round}"), LogMode::Memory)?;
+    r.mode = broker.mode;
+    let produced = produce_big(broker.addr, fx, opts.bytes, CLIENT_ID);
+    progress(&format!("  broker produce {:8.1} MB/s ({})", produced.mb_per_s(), broker.mode.name()));
+
+    // Memory with everything stored: let the producer connections' threads finish first.
+    thread::sleep(Duration::from_millis(200));
+    let rss = broker.rss_bytes()?;
+    r.stored.push(produced.bytes as f64);
+    r.rss_stored.push(rss as f64);
+    r.rss_peak.push(broker.peak_rss_bytes()? as f64);
+    progress(&format!("  broker RSS {:.1} MiB for {:.1} MiB stored", rss as f64 / MIB, produced.bytes as f64 / MIB));
+
+    // Fetch it all back, then the same amount from the sink.
+    let targets: Vec<(i32, u64, Option<u64>)> =
+        produced.per_connection.iter().map(|c| (c.partition, c.bytes, Some(c.records))).collect();
+    let fetched = fetch_phase(broker.addr, broker.topic_id, &targets);
+    progress(&format!("  broker fetch   {:8.1} MB/s", fetched.mb_per_s()));
+    let limit_targets: Vec<_> = targets.iter().map(|&(p, bytes, _)| (p, bytes, None)).collect();
+    let limit_fetch = fetch_phase(sink.addr, fx.topic_id, &limit_targets);
+    progress(&format!("  limit  fetch   {:8.1} MB/s", limit_fetch.mb_per_s()));
+
+    // Small records, one at a time: latency.
+    let (small, limit_small) = produce_small(broker.addr, sink.addr, fx, opts);
+    progress_small(&small, &limit_small, broker.mode);
+
+    r.broker_warnings.extend(broker.warnings());
+    r.produce_keep.push(keep.mb_per_s());
+    r.produce.push((produced, limit));
+    r.fetch.push((fetched, limit_fetch));
+    r.small.push((small, limit_small));
+    Ok(())
+}
+
+/// The produce phases again with `log.dirs`: every batch is also written to its segment file.
+fn log_dirs_round(opts: &Options, fx: &Fixtures, sink: &Sink, round: usize, r: &mut Rounds) -> Result<(), String> {
+    let broker = BrokerProcess::start(opts, fx, &format!("round{round}-dir"), LogMode::Dir)?;
+    let produced = produce_big(broker.addr, fx, opts.bytes, CLIENT_ID);
+    progress(&format!("  broker produce {:8.1} MB/s ({})", produced.mb_per_s(), broker.mode.name()));
+    let (small, limit_small) = produce_small(broker.addr, sink.addr, fx, opts);
+    progress_small(&small, &limit_small, broker.mode);
+    r.broker_warnings.extend(broker.warnings());
+    r.produce_dir.push(produced);
+    r.small_dir.push((small, limit_small));
+    Ok(())
+}
+
+/// The connections phase, `opts.rounds` times against one fresh broker.
+fn connections_rounds(opts: &Options, fx: &Fixtures, r: &mut Rounds) -> Result<(), String> {
+    let broker = BrokerProcess::start(opts, fx, "connections", LogMode::Memory)?;
     r.rss_idle = broker.rss_bytes()? as f64;
     for round in 1..=opts.rounds {
         let c = connections_phase(&broker, opts.connections);
@@ -294,18 +315,12 @@ fn run(opts: &Options, started: Instant) -> Result<bool, String> {
         r.connections.push(c);
     }
     r.broker_warnings.extend(broker.warnings());
-    drop(broker);
-
-    let report = Report::new(opts, &r, started.elapsed().as_secs_f64());
-    print!("{}", report.render_header(opts, r.mode));
-    print!("{}", report.render_table());
-    print!("{}", report.render_errors(&r));
-    println!("{}", report.render_json());
-    Ok(report.all_pass())
+    Ok(())
 }
 
-fn progress(line: &str) {
-    eprintln!("bench: {line}");
+fn progress_small(broker: &PhaseResult, limit: &PhaseResult, mode: LogMode) {
+    progress(&format!("  broker small   p50 {:.0} µs p99 {:.0} µs ({})", broker.percentile(50.0), broker.percentile(99.0), mode.name()));
+    progress(&format!("  limit  small   p50 {:.0} µs p99 {:.0} µs", limit.percentile(50.0), limit.percentile(99.0)));
 }
 
 // ─── Fixtures: the record batches and the topics ────────────────────────────────────────────────
@@ -383,12 +398,6 @@ impl LogMode {
             LogMode::Dir => "log.dirs, write-through",
         }
     }
-}
-
-/// Whether the log.dirs pass measures something the main pass did not (it did not if the main pass
-/// already had to use log.dirs because the broker has no CreateTopics).
-fn broker_mode_differs(main: LogMode) -> bool {
-    main == LogMode::Memory
 }
 
 struct BrokerProcess {
