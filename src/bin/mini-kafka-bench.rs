@@ -180,6 +180,10 @@ static BROKER_DIR: Mutex<Option<PathBuf>> = Mutex::new(None);
 fn main() -> ExitCode {
     let opts = match Options::parse() {
         Ok(o) => o,
+        Err(e) if e == USAGE => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
