@@ -44,7 +44,12 @@ fi
 # --- 1. build ------------------------------------------------------------------------------
 step "cargo build --release"
 start=$SECONDS
-cargo build --release
+if ! cargo build --release; then
+    echo
+    echo "cargo build --release FAILED: nothing else can run (the client tests need the binary)"
+    echo "total: 0 passed, 1 failed"
+    exit 1
+fi
 record "cargo build --release" ok $((SECONDS - start)) ""
 
 # --- 2. Rust tests -------------------------------------------------------------------------

@@ -42,7 +42,7 @@ def test_readme_kafka_python_snippet_runs(broker, tmp_path):
     script = tmp_path / "readme_snippet.py"
     script.write_text(code)
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, timeout=120, cwd=tmp_path)
-    assert proc.returncode == 0, (
-        f"README snippet exited {proc.returncode}\n--- stdout\n{proc.stdout.decode(errors='replace')}"
+    assert proc.returncode == 0 and proc.stdout.strip(), (
+        f"README snippet exited {proc.returncode} (it should exit 0 and print what it consumed)\n--- stdout\n{proc.stdout.decode(errors='replace')}"
         f"\n--- stderr\n{proc.stderr.decode(errors='replace')}"
     )
