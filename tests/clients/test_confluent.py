@@ -48,8 +48,10 @@ def produce_all(producer, topic, records):
     """Produces ``(key, value, headers, timestamp)`` records; returns [(partition, offset)] in send
     order, failing on any delivery error."""
     delivery = Delivery()
+    deadline = time.monotonic() + 120
     for i, (key, value, headers, ts) in enumerate(records):
         while True:
+            assert time.monotonic() < deadline, "the producer queue stayed full for 2 minutes"
             try:
                 extra = {} if ts is None else {"timestamp": ts}
                 producer.produce(topic, key=key, value=value, headers=headers,
