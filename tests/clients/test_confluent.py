@@ -146,6 +146,18 @@ def test_compression_round_trip(broker, codec):
     messages = read_from_beginning(broker, topic, 1, len(records))
     assert [(m.key(), m.value(), m.headers()) for m in messages] == [(k, v, h) for k, v, h, _ in records]
 
+    # Starting in the middle of a compressed batch: the client skips the records before it.
+    consumer = consumer_for(broker)
+    try:
+        consumer.assign([TopicPartition(topic, 0, 1001)])
+        got = []
+        deadline = time.monotonic() + 10
+        while not got and time.monotonic() < deadline:
+            got = consumer.consume(num_messages=1, timeout=0.5)
+        assert got and (got[0].offset(), got[0].value()) == (1001, records[1001][1])
+    finally:
+        consumer.close()
+
 
 def test_admin_create_describe_configs_create_partitions_list_delete(broker):
     adm = admin_for(broker)
