@@ -94,7 +94,7 @@ run_pytest() {
     shift 2
     step "pytest ($name): $*"
     start=$SECONDS
-    (cd "$ROOT/tests/clients" && "$venv/bin/python" -m pytest -p no:cacheprovider "$@") 2>&1 | tee "$log" || status=$?
+    (cd "$ROOT/tests/clients" && "$venv/bin/python" -m pytest "$@") 2>&1 | tee "$log" || status=$?
     line=$( (grep -E '^=+ .* in [0-9.]+s' "$log" || true) | tail -1 | sed -E 's/^=+ //; s/ =+$//')
     passed=$( (echo "$line" | grep -Eo '[0-9]+ passed' || true) | awk '{s+=$1} END {print s+0}')
     failed=$( (echo "$line" | grep -Eo '[0-9]+ (failed|error|errors)' || true) | awk '{s+=$1} END {print s+0}')
