@@ -327,3 +327,22 @@ fn describe_topic_partitions_paginates_with_a_cursor() {
         [("alpha", 0), ("alpha", 1), ("alpha", 2), ("beta", 0), ("beta", 1), ("gamma", 0)].iter().map(|(t, p)| (t.to_string(), *p)).collect();
     assert_eq!(seen, expected, "every partition once, sorted by topic then partition");
 }
+
+#[test]
+fn metadata_authorized_operations_only_when_asked() {
+    let broker = start_default();
+    let mut stream = connect(&broker);
+    create_topic(&mut stream, "ops", 1);
+    let topics = Some(vec![MetadataRequestTopic::default().with_name(Some(topic_name("ops")))]);
+    for ask in [false, true] {
+        let request = MetadataRequest::default()
+            .with_topics(topics.clone())
+            .with_include_cluster_authorized_operations(ask)
+            .with_include_topic_authorized_operations(ask);
+        let response: MetadataResponse = call(&mut stream, 3, 8, &request);
+        // Bits are Kafka's AclOperation codes; kafka-python 2.x decodes them and rejects unknown ones.
+        let (cluster, topic) = if ask { (0x1fa0, 0x0df8) } else { (i32::MIN, i32::MIN) };
+        assert_eq!(response.cluster_authorized_operations, cluster);
+        assert_eq!(response.topics[0].topic_authorized_operations, topic);
+    }
+}

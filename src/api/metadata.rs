@@ -39,6 +39,8 @@ pub struct MetadataRequest<'a> {
     /// `None`: every topic.
     pub topics: Option<Vec<TopicRequest<'a>>>,
     pub allow_auto_topic_creation: bool,
+    pub include_cluster_authorized_operations: bool,
+    pub include_topic_authorized_operations: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -66,14 +68,17 @@ pub fn decode<'a>(r: &mut Reader<'a>, version: i16, flexible: bool) -> Result<Me
         }
     };
     let allow_auto_topic_creation = if version >= 4 { r.bool("allow_auto_topic_creation")? } else { true };
-    if (8..=10).contains(&version) {
-        r.bool("include_cluster_authorized_operations")?;
-    }
-    if version >= 8 {
-        r.bool("include_topic_authorized_operations")?;
-    }
+    let include_cluster_authorized_operations =
+        if (8..=10).contains(&version) { r.bool("include_cluster_authorized_operations")? } else { false };
+    let include_topic_authorized_operations =
+        if version >= 8 { r.bool("include_topic_authorized_operations")? } else { false };
     r.tagged_fields_v("tagged_fields", flexible)?;
-    Ok(MetadataRequest { topics, allow_auto_topic_creation })
+    Ok(MetadataRequest {
+        topics,
+        allow_auto_topic_creation,
+        include_cluster_authorized_operations,
+        include_topic_authorized_operations,
+    })
 }
 
 /// One topic of the answer.
@@ -88,7 +93,7 @@ pub fn handle(broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Wr
         None => broker.log.topics().into_iter().map(TopicAnswer::Found).collect(),
         Some(topics) => topics.iter().map(|t| resolve(broker, t, request.allow_auto_topic_creation)).collect(),
     };
-    encode(broker, w, req, &answers);
+    encode(broker, w, req, &request, &answers);
     Ok(Reply::Send)
 }
 
@@ -117,7 +122,15 @@ fn resolve(broker: &Broker, t: &TopicRequest<'_>, allow_auto_create: bool) -> To
     }
 }
 
-fn encode(broker: &Broker, w: &mut Writer, req: &Request<'_>, answers: &[TopicAnswer]) {
+/// Kafka's "not requested" value for the authorized-operations fields.
+const NOT_REQUESTED: i32 = i32::MIN;
+
+/// Cluster operations a client may perform here (no ACLs: every one this broker has): CREATE,
+/// ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE, as a bit
+/// field indexed by Kafka's AclOperation codes.
+const CLUSTER_OPERATIONS: i32 = (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
+
+fn encode(broker: &Broker, w: &mut Writer, req: &Request<'_>, request: &MetadataRequest<'_>, answers: &[TopicAnswer]) {
     let (version, flexible) = (req.version, req.flexible);
     if version >= 3 {
         w.i32(0); // throttle_time_ms
@@ -180,12 +193,12 @@ fn encode(broker: &Broker, w: &mut Writer, req: &Request<'_>, answers: &[TopicAn
             }
         }
         if version >= 8 {
-            w.i32(ALL_TOPIC_OPERATIONS);
+            w.i32(if request.include_topic_authorized_operations { ALL_TOPIC_OPERATIONS } else { NOT_REQUESTED });
         }
         w.tagged_fields_v(flexible);
     }
     if (8..=10).contains(&version) {
-        w.i32(i32::MIN); // cluster_authorized_operations: not requested / not computed
+        w.i32(if request.include_cluster_authorized_operations { CLUSTER_OPERATIONS } else { NOT_REQUESTED });
     }
     w.tagged_fields_v(flexible);
 }
