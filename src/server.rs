@@ -127,7 +127,10 @@ impl Drop for ServerHandle {
 
 /// Serves one client until it disconnects or sends something that cannot be answered.
 fn serve_connection(broker: &Broker, stream: TcpStream) {
-    let peer = stream.peer_addr().map_or_else(|_| "?".to_string(), |a| a.to_string());
+    let peer_addr = stream.peer_addr().ok();
+    let peer = peer_addr.map_or_else(|| "?".to_string(), |a| a.to_string());
+    // Kafka writes a member's host as "/" + its IP address.
+    let client_host = peer_addr.map_or_else(String::new, |a| format!("/{}", a.ip()));
     // Responses are written whole; Nagle's algorithm would only delay them.
     let _ = stream.set_nodelay(true);
     let mut writer = match stream.try_clone() {
@@ -154,7 +157,7 @@ fn serve_connection(broker: &Broker, stream: TcpStream) {
             }
         };
         let started = Instant::now();
-        match handle_frame(broker, &frame) {
+        match handle_frame(broker, &frame, &client_host) {
             Ok((Some(response), summary)) => {
                 if let Err(e) = response.write_to(&mut writer) {
                     log::info!("{peer}: write failed: {e}");
@@ -216,7 +219,7 @@ pub fn read_frame(reader: &mut impl Read, max: usize) -> io::Result<Option<Vec<u
 
 /// Decodes, dispatches and answers one request frame. Returns the response (or none, for acks=0)
 /// and a one-line summary for the debug log; an error means "close the connection".
-pub fn handle_frame(broker: &Broker, frame: &[u8]) -> Result<(Option<crate::wire::Frame>, String), String> {
+pub fn handle_frame(broker: &Broker, frame: &[u8], client_host: &str) -> Result<(Option<crate::wire::Frame>, String), String> {
     let mut r = Reader::new(frame);
     let prefix = header::decode_prefix(&mut r).map_err(|e| format!("bad request header: {e}"))?;
     let (api_key, api_version, correlation_id) = prefix;
@@ -241,7 +244,7 @@ pub fn handle_frame(broker: &Broker, frame: &[u8]) -> Result<(Option<crate::wire
     let header = header::decode_rest(&mut r, prefix, flexible).map_err(|e| format!("bad request header: {e}"))?;
     // ApiVersions answers with header v0 at every version, so clients can always read it.
     header::encode_response(&mut w, correlation_id, flexible && api_key != API_VERSIONS_KEY);
-    let request = Request { header, version: api_version, flexible };
+    let request = Request { header, version: api_version, flexible, client_host };
     let summary = format!(
         "{} v{api_version} corr={correlation_id} client={}",
         spec.name,

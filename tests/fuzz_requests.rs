@@ -141,7 +141,7 @@ fn mutated_requests_never_panic_the_broker() {
                 }
                 continue;
             }
-            match handle_frame(&broker, &frame) {
+            match handle_frame(&broker, &frame, "/127.0.0.1") {
                 Ok(_) => answered += 1,
                 Err(_) => closed += 1,
             }

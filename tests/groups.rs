@@ -321,6 +321,7 @@ fn describe_list_and_delete_at_every_version() {
         assert_eq!(busy.members.len(), 1);
         let m = &busy.members[0];
         assert_eq!((&*m.member_id, &*m.client_id), (member.as_str(), "oracle"));
+        assert_eq!(&*m.client_host, "/127.0.0.1", "the member's address, as Kafka writes it");
         assert_eq!((&m.member_metadata[..], &m.member_assignment[..]), (&b"meta"[..], &b"assigned"[..]));
         if version >= 3 {
             assert_eq!(busy.authorized_operations, (1 << 3) | (1 << 6) | (1 << 8));

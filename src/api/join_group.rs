@@ -87,7 +87,7 @@ pub fn handle(broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Wr
         member_id: request.member_id,
         group_instance_id: request.group_instance_id,
         client_id: req.header.client_id.unwrap_or(""),
-        client_host: "", // handlers do not see the peer address (see crate::group)
+        client_host: req.client_host,
         session_timeout: millis(request.session_timeout_ms),
         rebalance_timeout: millis(request.rebalance_timeout_ms),
         protocol_type: request.protocol_type,

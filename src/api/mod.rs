@@ -86,6 +86,8 @@ pub struct Request<'a> {
     pub version: i16,
     /// Whether this version uses the flexible (compact, tagged) encoding.
     pub flexible: bool,
+    /// The client's address as Kafka shows it (`/127.0.0.1`), for DescribeGroups.
+    pub client_host: &'a str,
 }
 
 /// What the connection should do after a handler ran.

@@ -68,7 +68,6 @@
 //!   Both can be set with `group.min.session.timeout.ms` / `group.max.session.timeout.ms`.
 //! - Offsets never expire (`retention_time_ms` is ignored) and are stored in a small file instead
 //!   of the `__consumer_offsets` topic (see [`store`]).
-//! - `client_host` in DescribeGroups is empty: handlers do not see the peer address.
 //! - A group that never completed a rebalance and holds nothing (a refused first JoinGroup, a
 //!   MEMBER_ID_REQUIRED id never claimed) is forgotten at once; Kafka's cleanup runs every
 //!   10 minutes. A group that has had members stays, Empty, until DeleteGroups.
