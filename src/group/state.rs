@@ -332,6 +332,7 @@ impl Group {
             m.synced = false;
         }
         self.state = GroupState::PreparingRebalance;
+        log::debug!("group {}: PreparingRebalance ({} members, waiting up to {timeout:?})", self.id, self.members.len());
     }
 
     /// Ends PreparingRebalance when every member has rejoined (and an empty group's initial
@@ -357,6 +358,7 @@ impl Group {
             self.state = GroupState::Empty;
             self.protocol = None;
             self.leader = None;
+            log::debug!("group {}: Empty (generation {})", self.id, self.generation);
             return;
         }
         self.protocol = self.select_protocol();
@@ -366,6 +368,14 @@ impl Group {
             self.leader = first.map(|m| m.member_id.clone());
         }
         self.state = GroupState::CompletingRebalance;
+        log::debug!(
+            "group {}: CompletingRebalance, generation {}, {} members, leader {}, protocol {}",
+            self.id,
+            self.generation,
+            self.members.len(),
+            self.leader.as_deref().unwrap_or("-"),
+            self.protocol.as_deref().unwrap_or("-")
+        );
         self.sync_deadline = Some(now + self.max_rebalance_timeout());
         let all = self.joined_members();
         let leader = self.leader.clone().unwrap_or_default();
@@ -646,6 +656,7 @@ impl Group {
             }
         }
         self.state = GroupState::Stable;
+        log::debug!("group {}: Stable, generation {}", self.id, self.generation);
         self.sync_deadline = None;
         self.dirty = true;
         for (t, assignment) in replies {
