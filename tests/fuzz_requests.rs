@@ -8,6 +8,7 @@
 mod common;
 
 use bytes::BytesMut;
+use common::XorShift;
 use common::oracle::{batch, s, topic_name};
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
@@ -21,19 +22,6 @@ use mini_kafka::config::Config;
 use mini_kafka::server::handle_frame;
 use mini_kafka::wire::Reader;
 
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 /// A request frame body (no size prefix): header + body, as kafka-protocol encodes them.
 fn encode<R: Encodable + HeaderVersion>(api_key: i16, version: i16, request: &R) -> Vec<u8> {

@@ -17,17 +17,6 @@ use std::time::Duration;
 
 const API_VERSIONS: i16 = 18;
 
-/// A tiny deterministic PRNG (xorshift64): "random" values that are the same on every run.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
 
 /// The request with its correlation_id (bytes 8..12: after size, api_key and api_version) replaced.
 fn with_correlation_id(request: &[u8], id: i32) -> Vec<u8> {
