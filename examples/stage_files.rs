@@ -9,7 +9,6 @@
 //! The data is the same the stage's test uses (`tests/common/runner_files.rs::stage_topics`).
 
 #[path = "../tests/common/runner_files.rs"]
-#[allow(dead_code)]
 mod runner_files;
 
 fn main() {

@@ -22,7 +22,7 @@ use crate::api::{self, API_VERSIONS_KEY, Reply, Request};
 use crate::broker::Broker;
 use crate::config::Config;
 use crate::header;
-use crate::wire::{Reader, Writer};
+use crate::wire::{Reader, SharedBytes, Writer};
 use std::io::{self, BufReader, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
@@ -140,11 +140,14 @@ fn serve_connection(broker: &Broker, stream: TcpStream) {
             return;
         }
     };
-    let mut reader = BufReader::with_capacity(64 * 1024, stream);
+    // A small buffer: requests and size prefixes arrive in few reads, while the body of a large
+    // produce request is read straight into its own buffer instead of being copied through this one.
+    let mut reader = BufReader::with_capacity(16 * 1024, stream);
     let max = broker.config.socket_request_max_bytes;
     loop {
         let frame = match read_frame(&mut reader, max) {
-            Ok(Some(frame)) => frame,
+            // Owned by a shared buffer from here on: produced batches are kept as views into it.
+            Ok(Some(frame)) => SharedBytes::from_vec(frame),
             Ok(None) => break, // clean EOF between requests
             // A client that hangs up without a goodbye is ordinary; anything else is worth a line.
             Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
@@ -219,7 +222,7 @@ pub fn read_frame(reader: &mut impl Read, max: usize) -> io::Result<Option<Vec<u
 
 /// Decodes, dispatches and answers one request frame. Returns the response (or none, for acks=0)
 /// and a one-line summary for the debug log; an error means "close the connection".
-pub fn handle_frame(broker: &Broker, frame: &[u8], client_host: &str) -> Result<(Option<crate::wire::Frame>, String), String> {
+pub fn handle_frame(broker: &Broker, frame: &SharedBytes, client_host: &str) -> Result<(Option<crate::wire::Frame>, String), String> {
     let mut r = Reader::new(frame);
     let prefix = header::decode_prefix(&mut r).map_err(|e| format!("bad request header: {e}"))?;
     let (api_key, api_version, correlation_id) = prefix;
@@ -244,7 +247,7 @@ pub fn handle_frame(broker: &Broker, frame: &[u8], client_host: &str) -> Result<
     let header = header::decode_rest(&mut r, prefix, flexible).map_err(|e| format!("bad request header: {e}"))?;
     // ApiVersions answers with header v0 at every version, so clients can always read it.
     header::encode_response(&mut w, correlation_id, flexible && api_key != API_VERSIONS_KEY);
-    let request = Request { header, version: api_version, flexible, client_host };
+    let request = Request { header, version: api_version, flexible, client_host, frame };
     let summary = format!(
         "{} v{api_version} corr={correlation_id} client={}",
         spec.name,

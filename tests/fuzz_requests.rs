@@ -20,7 +20,7 @@ use kafka_protocol::protocol::{Encodable, HeaderVersion};
 use mini_kafka::broker::Broker;
 use mini_kafka::config::Config;
 use mini_kafka::server::handle_frame;
-use mini_kafka::wire::Reader;
+use mini_kafka::wire::{Reader, SharedBytes};
 
 
 /// A request frame body (no size prefix): header + body, as kafka-protocol encodes them.
@@ -122,14 +122,14 @@ fn mutated_requests_never_panic_the_broker() {
             if frame.get(..2) == Some(&[0, 1]) {
                 let mut r = Reader::new(&frame);
                 let version = frame.get(2..4).map_or(0, |v| i16::from_be_bytes([v[0], v[1]]));
-                if let Ok(prefix) = mini_kafka::header::decode_prefix(&mut r) {
-                    if mini_kafka::header::decode_rest(&mut r, prefix, version >= 12).is_ok() {
-                        let _ = mini_kafka::api::fetch::decode(&mut r, version, version >= 12);
-                    }
+                if let Ok(prefix) = mini_kafka::header::decode_prefix(&mut r)
+                    && mini_kafka::header::decode_rest(&mut r, prefix, version >= 12).is_ok()
+                {
+                    let _ = mini_kafka::api::fetch::decode(&mut r, version, version >= 12);
                 }
                 continue;
             }
-            match handle_frame(&broker, &frame, "/127.0.0.1") {
+            match handle_frame(&broker, &SharedBytes::from_vec(frame), "/127.0.0.1") {
                 Ok(_) => answered += 1,
                 Err(_) => closed += 1,
             }

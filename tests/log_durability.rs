@@ -9,6 +9,7 @@ use common::oracle::{batch, create_topic, fetch, produce};
 use common::{TempDir, connect, start_with_log_dir};
 use mini_kafka::log::batch as record_batch;
 use mini_kafka::log::partition::Partition;
+use mini_kafka::wire::SharedBytes;
 
 
 /// The batch as the log stores it: the producer's bytes with base_offset rewritten.
@@ -109,7 +110,7 @@ fn a_hundred_thousand_batches_are_searched_by_offset() {
         let records = (i % 3 + 1) as usize;
         let values: Vec<Vec<u8>> = (0..records).map(|r| format!("{i}.{r}").into_bytes()).collect();
         let bytes = record_batch::build(0, 0, &values);
-        let appended = partition.append(&bytes, 1 << 20).unwrap();
+        let appended = partition.append(&SharedBytes::from_vec(bytes), 1 << 20).unwrap();
         assert_eq!(appended.base_offset, next);
         firsts.push(next);
         next += records as i64;
@@ -118,9 +119,12 @@ fn a_hundred_thousand_batches_are_searched_by_offset() {
     for probe in [0, 1, 2, 3, 12_345, 99_999, 150_000, next - 1] {
         let slice = partition.read(probe, 1, true);
         assert_eq!(slice.batches.len(), 1, "offset {probe}");
-        let header = record_batch::batches(&slice.batches[0]).next().unwrap().unwrap().0;
-        assert!(header.base_offset <= probe && probe <= header.last_offset(), "offset {probe} in its batch");
-        assert!(firsts.binary_search(&header.base_offset).is_ok());
+        let found = &slice.batches[0];
+        assert!(found.base_offset <= probe && probe <= found.last_offset, "offset {probe} in its batch");
+        assert!(firsts.binary_search(&found.base_offset).is_ok());
+        // The stored bytes are a whole valid batch whose record count matches the offsets.
+        let header = record_batch::batches(&found.bytes).next().unwrap().unwrap().0;
+        assert_eq!(found.base_offset + i64::from(header.last_offset_delta), found.last_offset);
     }
     assert_eq!(partition.read(next, 1 << 20, true).batches.len(), 0, "at the high watermark: nothing yet");
     assert_eq!(partition.read(next + 1, 1 << 20, true).error.code(), 1, "past it: OFFSET_OUT_OF_RANGE");

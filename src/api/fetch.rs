@@ -277,8 +277,10 @@ fn encode(w: &mut Writer, req: &Request<'_>, answers: &[TopicAnswer<'_>]) {
             match &p.result {
                 Ok(slice) => {
                     w.records_len_v(slice.bytes, flexible);
+                    // Each batch: the offset the log gave it, then the producer's bytes, unchanged.
                     for batch in &slice.batches {
-                        w.shared(Arc::clone(batch));
+                        w.i64(batch.base_offset);
+                        w.shared(batch.after_base_offset());
                     }
                 }
                 Err(_) => w.records_len_v(0, flexible),

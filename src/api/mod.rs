@@ -35,7 +35,7 @@ pub mod sync_group;
 
 use crate::broker::Broker;
 use crate::header::RequestHeader;
-use crate::wire::{DecodeError, Reader, Writer};
+use crate::wire::{DecodeError, Reader, SharedBytes, Writer};
 
 /// One supported API: its key, the version range, and the first "flexible" version (compact
 /// strings and arrays, tagged fields; KIP-482).
@@ -88,6 +88,8 @@ pub struct Request<'a> {
     pub flexible: bool,
     /// The client's address as Kafka shows it (`/127.0.0.1`), for DescribeGroups.
     pub client_host: &'a str,
+    /// The whole request frame, shared: Produce stores its batches as views into it.
+    pub frame: &'a SharedBytes,
 }
 
 /// What the connection should do after a handler ran.

@@ -79,12 +79,15 @@ pub fn decode<'a>(r: &mut Reader<'a>, flexible: bool) -> Result<ProduceRequest<'
 }
 
 /// Appends one partition's batches, or says why not.
-fn produce_partition(broker: &Broker, topic: &str, p: &PartitionData<'_>) -> Result<Appended, ErrorCode> {
+fn produce_partition(broker: &Broker, req: &Request<'_>, topic: &str, p: &PartitionData<'_>) -> Result<Appended, ErrorCode> {
     let Some(partition) = broker.log.partition(topic, p.index) else {
         return Err(ErrorCode::UnknownTopicOrPartition);
     };
-    let records = p.records.unwrap_or_default();
-    partition.append(records, broker.config.message_max_bytes).map_err(|e| {
+    // The batches stay where they arrived: the log keeps a view into the request's buffer.
+    let Some(records) = p.records.and_then(|r| req.frame.view_of(r)) else {
+        return Err(ErrorCode::CorruptMessage);
+    };
+    partition.append(&records, broker.config.message_max_bytes).map_err(|e| {
         log::info!("produce to {topic}-{} refused: {e:?}", p.index);
         e.code()
     })
@@ -106,7 +109,7 @@ pub fn handle(broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Wr
                 // Transactions need a transaction coordinator, which this broker does not have.
                 Err(ErrorCode::TransactionalIdAuthorizationFailed)
             } else {
-                produce_partition(broker, topic.name, p)
+                produce_partition(broker, req, topic.name, p)
             };
             w.i32(p.index);
             match result {

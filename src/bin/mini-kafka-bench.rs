@@ -57,7 +57,7 @@
 
 use mini_kafka::log::batch;
 use mini_kafka::log::metadata::{PartitionMeta, partition_record, topic_record};
-use mini_kafka::wire::{Frame, Reader, Uuid, Writer};
+use mini_kafka::wire::{Frame, Reader, SharedBytes, Uuid, Writer};
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -371,7 +371,7 @@ impl Fixtures {
 
     /// What the broker answers to a 1 MiB-per-partition fetch of the big batches: as many whole
     /// batches as fit (the sink sends this to every fetch). Base offsets 0, 100, 200, ...
-    fn fetch_records(&self) -> Arc<[u8]> {
+    fn fetch_records(&self) -> SharedBytes {
         let n = (FETCH_PARTITION_MAX_BYTES as usize / self.big_batch.len()).max(1);
         let mut out = Vec::with_capacity(n * self.big_batch.len());
         for i in 0..n {
@@ -379,7 +379,7 @@ impl Fixtures {
             out.extend_from_slice(&self.big_batch);
             batch::set_base_offset(&mut out[start..], (i * BIG_RECORDS_PER_BATCH) as i64);
         }
-        out.into()
+        SharedBytes::from_vec(out)
     }
 }
 
@@ -564,7 +564,7 @@ impl Sink {
         // The sink lives until the process ends.
         thread::Builder::new().name("sink".into()).spawn(move || {
             for stream in listener.incoming().flatten() {
-                let records = Arc::clone(&records);
+                let records = records.clone();
                 let _ = thread::Builder::new().stack_size(256 * 1024).spawn(move || serve_sink(stream, &records));
             }
         })?;
@@ -578,7 +578,7 @@ impl Sink {
 /// on, every frame is read straight from the socket into a new buffer of its exact size, which is
 /// kept until the connection closes. That is the least any in-memory log must do — put the bytes
 /// in fresh memory, once — measured as a second, more demanding limit.
-fn serve_sink(stream: TcpStream, records: &Arc<[u8]>) {
+fn serve_sink(stream: TcpStream, records: &SharedBytes) {
     let _ = stream.set_nodelay(true);
     let Ok(mut writer) = stream.try_clone() else { return };
     let mut reader = BufReader::with_capacity(64 * 1024, stream);
@@ -629,7 +629,7 @@ fn keep_client_id_field() -> Vec<u8> {
 }
 
 /// Answers one frame: Produce gets "error 0" for every partition, Fetch the prebuilt records.
-fn sink_answer(frame: &[u8], records: &Arc<[u8]>, next_offset: &mut i64) -> Result<Frame, String> {
+fn sink_answer(frame: &[u8], records: &SharedBytes, next_offset: &mut i64) -> Result<Frame, String> {
     let e = |e: mini_kafka::wire::DecodeError| e.to_string();
     let mut r = Reader::new(frame);
     let (key, version, correlation_id) = (r.i16("api_key").map_err(e)?, r.i16("version").map_err(e)?, r.i32("corr").map_err(e)?);
@@ -709,7 +709,7 @@ fn sink_answer(frame: &[u8], records: &Arc<[u8]>, next_offset: &mut i64) -> Resu
                     w.array_len_v(0, true); // aborted_transactions
                     w.i32(-1); // preferred_read_replica
                     w.records_len_v(records.len(), true);
-                    w.shared(Arc::clone(records));
+                    w.shared(records.clone());
                     w.tagged_fields_v(true);
                 }
                 r.tagged_fields("topic").map_err(e)?;

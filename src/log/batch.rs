@@ -219,24 +219,22 @@ pub fn records(batch: &[u8]) -> Result<Vec<Record<'_>>, DecodeError> {
     Ok(out)
 }
 
-/// The first record of a batch with a timestamp at or after `timestamp`: `(offset, timestamp)`.
-/// Only uncompressed batches can be looked into; for a compressed one the answer is its first
-/// offset and its max timestamp (its records are behind the compression).
+/// The first record of a batch with a timestamp at or after `timestamp`: `(offset delta,
+/// timestamp)`. Only uncompressed batches can be looked into; for a compressed one the answer is
+/// its first record and its max timestamp (its records are behind the compression).
 pub fn first_record_at_or_after(batch: &[u8], timestamp: i64) -> Option<(i64, i64)> {
     let header = BatchHeader::decode(&mut Reader::new(batch)).ok()?;
     if header.max_timestamp < timestamp {
         return None;
     }
     if header.compression() != 0 {
-        return Some((header.base_offset, header.max_timestamp));
+        return Some((0, header.max_timestamp));
     }
     let found = records(batch).ok()?.into_iter().find(|r| header.base_timestamp + r.timestamp_delta >= timestamp);
-    Some(found.map_or((header.base_offset, header.max_timestamp), |r| {
-        (header.base_offset + i64::from(r.offset_delta), header.base_timestamp + r.timestamp_delta)
-    }))
+    Some(found.map_or((0, header.max_timestamp), |r| (i64::from(r.offset_delta), header.base_timestamp + r.timestamp_delta)))
 }
 
-/// The record with the largest timestamp (the first one, if several share it): `(offset, timestamp)`.
+/// The record with the largest timestamp (the first one, if several share it): `(offset delta, timestamp)`.
 pub fn max_timestamp_record(batch: &[u8]) -> Option<(i64, i64)> {
     let header = BatchHeader::decode(&mut Reader::new(batch)).ok()?;
     first_record_at_or_after(batch, header.max_timestamp)

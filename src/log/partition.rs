@@ -2,8 +2,9 @@
 //!
 //! Each partition has its own `Mutex`, so producers and consumers of different partitions never
 //! wait for each other. The lock is held only to append or to pick batches; the bytes themselves
-//! are `Arc<[u8]>`, so a fetch clones a few pointers under the lock and writes to the socket
-//! after releasing it.
+//! are [`SharedBytes`] views into the produce request they arrived in, so storing a batch copies
+//! nothing, and a fetch clones a few pointers under the lock and writes to the socket after
+//! releasing it.
 //!
 //! Consumers waiting for data (long-poll fetch) register a [`Waiter`] with every partition they
 //! read; an append wakes them all. A fetch reads many partitions, and one `Condvar` can only wait
@@ -13,18 +14,46 @@ use super::batch::{self, BatchError, BatchHeader};
 use super::segment::Segment;
 use crate::errors::ErrorCode;
 use crate::sync::lock;
+use crate::wire::SharedBytes;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::Instant;
 
-/// A stored batch: its bytes exactly as produced (base offset rewritten) and the header facts a
-/// fetch or offset lookup needs without parsing it again.
+/// A stored batch: its bytes exactly as produced and the header facts a fetch or offset lookup
+/// needs without parsing it again.
+///
+/// The bytes are left untouched, so their first 8 bytes still hold the producer's base offset;
+/// `base_offset` is the one the log gave the batch, and whoever sends or writes the batch puts
+/// it in front of `bytes[8..]` (see [`StoredBatch::write_to`]). Only base_offset is rewritten —
+/// it lies outside the CRC.
 #[derive(Clone, Debug)]
 pub struct StoredBatch {
     pub base_offset: i64,
     pub last_offset: i64,
     pub max_timestamp: i64,
-    pub bytes: Arc<[u8]>,
+    pub bytes: SharedBytes,
+}
+
+impl StoredBatch {
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// The batch as the log holds it: the assigned base offset, then the producer's bytes.
+    pub fn write_to(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        out.write_all(&self.base_offset.to_be_bytes())?;
+        out.write_all(&self.bytes[8..])
+    }
+
+    /// The bytes after the base offset (a view, no copy).
+    pub fn after_base_offset(&self) -> SharedBytes {
+        // Every stored batch passed the header check, so it is longer than 8 bytes.
+        self.bytes.slice(8..self.bytes.len()).unwrap_or_else(|| self.bytes.clone())
+    }
 }
 
 /// What the idempotence check remembers of a producer: its epoch and its last few batches, so a
@@ -75,7 +104,7 @@ pub struct Slice {
     pub error: ErrorCode,
     pub high_watermark: i64,
     pub log_start_offset: i64,
-    pub batches: Vec<Arc<[u8]>>,
+    pub batches: Vec<StoredBatch>,
     pub bytes: usize,
 }
 
@@ -123,15 +152,17 @@ impl Partition {
     ///
     /// Every batch is checked (length, magic, CRC, size) before anything is stored, so a request
     /// is appended whole or not at all. Offsets are assigned under the lock, the bytes are written
-    /// through to the segment file, and waiting fetchers are woken.
-    pub fn append(&self, records: &[u8], max_batch_bytes: usize) -> Result<Appended, AppendError> {
-        let mut checked: Vec<(BatchHeader, &[u8])> = Vec::with_capacity(1);
+    /// through to the segment file, and waiting fetchers are woken. The batches are stored as
+    /// views into `records` — the request's own buffer — so nothing is copied.
+    pub fn append(&self, records: &SharedBytes, max_batch_bytes: usize) -> Result<Appended, AppendError> {
+        let mut checked: Vec<(BatchHeader, SharedBytes)> = Vec::with_capacity(1);
         for item in batch::batches(records) {
             let (header, bytes) = item.map_err(AppendError::Corrupt)?;
             if bytes.len() > max_batch_bytes {
                 return Err(AppendError::Refused(ErrorCode::MessageTooLarge));
             }
-            checked.push((header, bytes));
+            let view = records.view_of(bytes).ok_or(AppendError::Corrupt(BatchError::Truncated { at: 0 }))?;
+            checked.push((header, view));
         }
         if checked.is_empty() {
             return Err(AppendError::Corrupt(BatchError::Truncated { at: 0 }));
@@ -146,21 +177,16 @@ impl Partition {
         let mut stored = Vec::with_capacity(checked.len());
         for (header, bytes) in &checked {
             let offset = state.next_offset;
-            // One copy: from the request frame into the stored batch, rewriting only base_offset.
-            let mut copy: Arc<[u8]> = Arc::from(*bytes);
-            if let Some(b) = Arc::get_mut(&mut copy) {
-                batch::set_base_offset(b, offset);
-            }
             state.next_offset = offset + i64::from(header.last_offset_delta) + 1;
             stored.push(StoredBatch {
                 base_offset: offset,
                 last_offset: state.next_offset - 1,
                 max_timestamp: header.max_timestamp,
-                bytes: copy,
+                bytes: bytes.clone(),
             });
         }
         if let Some(segment) = &mut state.segment
-            && let Err(e) = segment.append(stored.iter().map(|b| &*b.bytes)) {
+            && let Err(e) = segment.append(&stored) {
                 log::error!("{}-{}: cannot write segment: {e}", self.topic, self.index);
                 state.next_offset = base_offset;
                 return Err(AppendError::Refused(ErrorCode::CorruptMessage));
@@ -199,13 +225,13 @@ impl Partition {
         // Batches are sorted by offset: binary search for the first one ending at or after `offset`.
         let first = state.batches.partition_point(|b| b.last_offset < offset);
         for b in &state.batches[first..] {
-            let fits = slice.bytes + b.bytes.len() <= max_bytes;
+            let fits = slice.bytes + b.len() <= max_bytes;
             let must_take_one = at_least_one && slice.batches.is_empty();
             if !(fits || must_take_one) {
                 break;
             }
-            slice.bytes += b.bytes.len();
-            slice.batches.push(Arc::clone(&b.bytes));
+            slice.bytes += b.len();
+            slice.batches.push(b.clone());
         }
         slice
     }
@@ -214,7 +240,7 @@ impl Partition {
     pub fn bytes_from(&self, offset: i64) -> usize {
         let state = lock(&self.state);
         let first = state.batches.partition_point(|b| b.last_offset < offset);
-        state.batches[first..].iter().map(|b| b.bytes.len()).sum()
+        state.batches[first..].iter().map(StoredBatch::len).sum()
     }
 
     /// ListOffsets by time: the first record whose timestamp is at or after `timestamp`, as
@@ -224,7 +250,8 @@ impl Partition {
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Option<(i64, i64)> {
         let state = lock(&self.state);
         let b = state.batches.iter().find(|b| b.max_timestamp >= timestamp)?;
-        batch::first_record_at_or_after(&b.bytes, timestamp)
+        let (delta, ts) = batch::first_record_at_or_after(&b.bytes, timestamp)?;
+        Some((b.base_offset + delta, ts))
     }
 
     /// The record with the largest timestamp (ListOffsets -3, MAX_TIMESTAMP): `(offset, timestamp)`.
@@ -237,7 +264,9 @@ impl Partition {
                 best = Some(b);
             }
         }
-        batch::max_timestamp_record(&best?.bytes)
+        let best = best?;
+        let (delta, ts) = batch::max_timestamp_record(&best.bytes)?;
+        Some((best.base_offset + delta, ts))
     }
 
     /// Registers a waiter to be woken by the next append. Waiters whose fetch has finished are
@@ -288,7 +317,7 @@ fn remember(entry: &mut ProducerEntry, h: &BatchHeader, base_offset: i64) {
 ///   OUT_OF_ORDER_SEQUENCE_NUMBER. A producer never seen before may start anywhere, as in Kafka.
 fn check_sequences(
     producers: &HashMap<i64, ProducerEntry>,
-    batches: &[(BatchHeader, &[u8])],
+    batches: &[(BatchHeader, SharedBytes)],
 ) -> Result<Option<i64>, AppendError> {
     let mut expected: HashMap<i64, (i16, i32)> = HashMap::new();
     for (h, _) in batches {

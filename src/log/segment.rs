@@ -12,11 +12,10 @@
 
 use super::batch;
 use super::partition::StoredBatch;
-use crate::wire::Uuid;
+use crate::wire::{SharedBytes, Uuid};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// The first segment's file name: Kafka names segments by base offset, zero-padded to 20 digits.
 pub const FIRST_SEGMENT: &str = "00000000000000000000.log";
@@ -46,11 +45,12 @@ impl Segment {
         let mut batches: Vec<StoredBatch> = Vec::new();
         let mut last = files[files.len() - 1].clone();
         for path in &files {
-            let bytes = match fs::read(path) {
+            // The file is read once; its batches are stored as views into that one buffer.
+            let bytes = SharedBytes::from_vec(match fs::read(path) {
                 Ok(bytes) => bytes,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
                 Err(e) => return Err(e),
-            };
+            });
             let valid = read_batches(&bytes, &mut batches, path);
             if valid < bytes.len() {
                 log::warn!(
@@ -70,9 +70,9 @@ impl Segment {
     /// Appends batches and hands them to the operating system before returning (no fsync: like
     /// Kafka by default, durability across a machine crash comes from replication, which a
     /// one-broker cluster does not have).
-    pub fn append<'a>(&mut self, batches: impl Iterator<Item = &'a [u8]>) -> io::Result<()> {
+    pub fn append(&mut self, batches: &[StoredBatch]) -> io::Result<()> {
         for b in batches {
-            self.file.write_all(b)?;
+            b.write_to(&mut self.file)?;
         }
         Ok(())
     }
@@ -83,7 +83,7 @@ impl Segment {
 }
 
 /// Parses the batches of one file into `out`; returns how many bytes were valid.
-fn read_batches(bytes: &[u8], out: &mut Vec<StoredBatch>, path: &Path) -> usize {
+fn read_batches(bytes: &SharedBytes, out: &mut Vec<StoredBatch>, path: &Path) -> usize {
     let mut it = batch::batches(bytes);
     let mut valid = 0;
     while let Some(item) = it.next() {
@@ -98,7 +98,7 @@ fn read_batches(bytes: &[u8], out: &mut Vec<StoredBatch>, path: &Path) -> usize 
                     base_offset: header.base_offset,
                     last_offset: header.last_offset(),
                     max_timestamp: header.max_timestamp,
-                    bytes: Arc::from(b),
+                    bytes: bytes.view_of(b).unwrap_or_else(|| SharedBytes::from_vec(b.to_vec())),
                 });
                 valid = it.position();
             }

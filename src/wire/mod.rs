@@ -24,9 +24,11 @@
 //! are actually left before anything is sliced or allocated.
 
 mod reader;
+mod shared;
 mod writer;
 
 pub use reader::{DecodeError, FieldSpan, Reader};
+pub use shared::SharedBytes;
 pub use writer::{Frame, Writer};
 
 /// A 16-byte UUID, as Kafka uses for topic ids.

@@ -338,7 +338,7 @@ mod tests {
         assert_eq!(r.i16("b").unwrap(), 0x0102);
         assert_eq!(r.i32("c").unwrap(), -2);
         assert_eq!(r.i64("d").unwrap(), 256);
-        assert_eq!(r.bool("e").unwrap(), true);
+        assert!(r.bool("e").unwrap());
         assert_eq!(r.remaining(), 0);
         assert_eq!(r.i8("f"), Err(DecodeError::Eof { field: "f", at: 16, need: 1, have: 0 }));
     }

@@ -1,8 +1,7 @@
 //! [`Writer`]: encodes primitives into a response buffer; [`Frame`]: a finished response.
 
-use super::{Uuid, zigzag_encode};
+use super::{SharedBytes, Uuid, zigzag_encode};
 use std::io::{IoSlice, Write};
-use std::sync::Arc;
 
 /// Builds one size-prefixed frame. The first four bytes are reserved for `message_size` and
 /// filled in by [`Writer::finish`].
@@ -13,7 +12,7 @@ use std::sync::Arc;
 pub struct Writer {
     buf: Vec<u8>,
     /// `(offset in buf, bytes)`: stored bytes that belong at that point of the frame.
-    shared: Vec<(usize, Arc<[u8]>)>,
+    shared: Vec<(usize, SharedBytes)>,
     shared_len: usize,
 }
 
@@ -133,7 +132,7 @@ impl Writer {
     }
 
     /// Stored bytes to be sent at this point of the frame without copying them.
-    pub fn shared(&mut self, bytes: Arc<[u8]>) {
+    pub fn shared(&mut self, bytes: SharedBytes) {
         self.shared_len += bytes.len();
         self.shared.push((self.buf.len(), bytes));
     }
@@ -165,7 +164,7 @@ impl Writer {
 /// A complete response: size prefix, header and body, part owned and part shared with the log.
 pub struct Frame {
     buf: Vec<u8>,
-    shared: Vec<(usize, Arc<[u8]>)>,
+    shared: Vec<(usize, SharedBytes)>,
 }
 
 impl Frame {
@@ -285,9 +284,9 @@ mod tests {
     fn shared_bytes_are_spliced_in_place() {
         let mut w = Writer::new();
         w.i8(1);
-        w.shared(Arc::from(&[2u8, 3][..]));
+        w.shared(SharedBytes::from_vec(vec![2, 3]));
         w.i8(4);
-        w.shared(Arc::from(&[5u8][..]));
+        w.shared(SharedBytes::from_vec(vec![5]));
         assert_eq!(w.len(), 5);
         let frame = w.finish();
         assert_eq!(frame.len(), 9);
