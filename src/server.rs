@@ -32,7 +32,7 @@ use std::time::Instant;
 
 /// The smallest request: api_key, api_version, correlation_id and a client_id length (10 bytes).
 const MIN_FRAME: usize = 10;
-/// Frames up to this size are allocated in full as soon as their size is read.
+/// Frames up to this size get their whole buffer as soon as their size is read.
 const TRUSTED_FRAME: usize = 1024 * 1024;
 /// Stack size of connection threads. Request handling is shallow; 256 KiB is plenty and lets a
 /// thousand idle connections cost little memory.
@@ -204,19 +204,16 @@ pub fn read_frame(reader: &mut impl Read, max: usize) -> io::Result<Option<Vec<u
         ));
     }
     let size = size as usize;
-    let cut_off = || io::Error::new(io::ErrorKind::UnexpectedEof, format!("connection closed inside a {size}-byte request"));
-    if size <= TRUSTED_FRAME {
-        // The common case: one allocation of the exact size, filled by as few reads as possible.
-        let mut frame = vec![0u8; size];
-        reader.read_exact(&mut frame).map_err(|e| if e.kind() == io::ErrorKind::UnexpectedEof { cut_off() } else { e })?;
-        return Ok(Some(frame));
-    }
-    // A large frame: let the buffer grow only as bytes actually arrive.
-    let mut frame = Vec::with_capacity(TRUSTED_FRAME);
+    // Capacity for the whole frame if it is of a usual size, else for its first MiB: then the
+    // buffer grows only as bytes actually arrive. read_to_end fills the spare capacity without
+    // zeroing it first, so each byte of a request is written to memory once.
+    let mut frame = Vec::with_capacity(size.min(TRUSTED_FRAME));
     reader.take(size as u64).read_to_end(&mut frame)?;
     if frame.len() < size {
-        return Err(cut_off());
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("connection closed inside a {size}-byte request")));
     }
+    // A grown buffer may have spare room; stored batches would keep it alive.
+    frame.shrink_to_fit();
     Ok(Some(frame))
 }
 
