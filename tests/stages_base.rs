@@ -6,11 +6,9 @@
 //! have no topics.
 
 mod common;
-#[path = "common/runner_files.rs"]
-mod runner_files;
 
 use common::*;
-use runner_files::assert_api_versions;
+use common::runner_files::assert_api_versions;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::Duration;

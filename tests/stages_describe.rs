@@ -7,22 +7,15 @@
 //! metadata log bytes, which check the runner file writer itself).
 
 mod common;
-#[path = "common/runner_files.rs"]
-mod runner_files;
 
 use common::*;
-use runner_files::*;
+use common::runner_files::*;
 
 /// Writes the runner's files for the stage's data set (`runner_files::stage_topics`), starts a
 /// broker on them, sends the stage's request and checks the response against the stage's
 /// fixture, byte for byte.
 fn assert_stage(stage: &str) {
-    let dir = TempDir::new(stage);
-    write_stage_files(dir.path(), &stage[3..6]);
-    let broker = start_with_log_dir(dir.path());
-    let response = round_trip(&mut connect(&broker), &fixture(stage, "request.hex"));
-    let expected = fixture(stage, "response.hex");
-    assert_eq!(hex(&response), hex(&expected), "{stage}: response differs from response.hex");
+    assert_stage_matches_fixture(stage);
 }
 
 #[test]

@@ -5,21 +5,15 @@
 //! Also: the worked examples §6.5 (a record batch) and §6.6 (Fetch exchanges) of the contract.
 
 mod common;
-#[path = "common/runner_files.rs"]
-mod runner_files;
 
 use common::*;
-use runner_files::*;
+use common::runner_files::*;
 
 /// Writes the runner's files for the stage's data set (`runner_files::stage_topics`; for dh6
 /// only meta.properties, no metadata log), starts a broker on them, sends the stage's request
 /// and compares the whole response.
 fn assert_stage(stage: &str) {
-    let dir = TempDir::new(stage);
-    write_stage_files(dir.path(), &stage[3..6]);
-    let broker = start_with_log_dir(dir.path());
-    let response = round_trip(&mut connect(&broker), &fixture(stage, "request.hex"));
-    assert_eq!(hex(&response), hex(&fixture(stage, "response.hex")), "{stage}: response differs from response.hex");
+    assert_stage_matches_fixture(stage);
 }
 
 #[test]

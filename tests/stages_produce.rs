@@ -5,11 +5,9 @@
 //! Also: the worked example §6.7 of the contract.
 
 mod common;
-#[path = "common/runner_files.rs"]
-mod runner_files;
 
 use common::*;
-use runner_files::*;
+use common::runner_files::*;
 use std::path::Path;
 
 /// One (topic, partition, values) the request of a stage produces to.
@@ -32,14 +30,8 @@ fn assert_on_disk(dir: &Path, request: &[u8], produced: &[Produced]) {
 /// Writes the runner's files, starts a broker, sends the stage's request, compares the response
 /// with the fixture and checks the disk. Returns the temp dir for further checks.
 fn assert_stage(stage: &str, produced: &[Produced]) -> TempDir {
-    let dir = TempDir::new(stage);
-    write_stage_files(dir.path(), &stage[3..6]);
-    let broker = start_with_log_dir(dir.path());
-    let request = fixture(stage, "request.hex");
-    let response = round_trip(&mut connect(&broker), &request);
-    assert_eq!(hex(&response), hex(&fixture(stage, "response.hex")), "{stage}: response differs from response.hex");
+    let (dir, request) = assert_stage_matches_fixture(stage);
     assert_on_disk(dir.path(), &request, produced);
-    drop(broker);
     dir
 }
 

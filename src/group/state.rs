@@ -819,6 +819,18 @@ mod tests {
         }
     }
 
+    /// A new group that two members joined at once, past its initial delay: generation 1.
+    fn two_joined() -> (Group, JoinResult, JoinResult, Instant) {
+        let t0 = Instant::now();
+        let mut g = Group::new("g");
+        let a = wait_ticket(g.join(&params("", vec![("range", b"")]), t0, &LIMITS));
+        let b = wait_ticket(g.join(&params("", vec![("range", b"")]), t0, &LIMITS));
+        let t1 = t0 + Duration::from_millis(300);
+        g.tick(t1, &LIMITS);
+        let (ra, rb) = (g.take_join_reply(a).unwrap(), g.take_join_reply(b).unwrap());
+        (g, ra, rb, t1)
+    }
+
     fn wait_ticket<T: std::fmt::Debug>(step: Step<T>) -> u64 {
         match step {
             Step::Wait(t) => t,
@@ -868,13 +880,7 @@ mod tests {
 
     #[test]
     fn silent_member_expires_and_group_rebalances() {
-        let t0 = Instant::now();
-        let mut g = Group::new("g");
-        let a = wait_ticket(g.join(&params("", vec![("range", b"")]), t0, &LIMITS));
-        let b = wait_ticket(g.join(&params("", vec![("range", b"")]), t0, &LIMITS));
-        let t1 = t0 + Duration::from_millis(300);
-        g.tick(t1, &LIMITS);
-        let (ra, rb) = (g.take_join_reply(a).unwrap(), g.take_join_reply(b).unwrap());
+        let (mut g, ra, rb, t1) = two_joined();
         let s = wait_ticket(g.sync(&ra.member_id, None, 1, (None, None), &[], t1));
         g.take_sync_reply(s).unwrap();
         // a heartbeats, b does not.
@@ -956,13 +962,7 @@ mod tests {
 
     #[test]
     fn a_leader_that_never_syncs_is_removed_and_waiting_followers_are_told() {
-        let t0 = Instant::now();
-        let mut g = Group::new("g");
-        let a = wait_ticket(g.join(&params("", vec![("range", b"")]), t0, &LIMITS));
-        let b = wait_ticket(g.join(&params("", vec![("range", b"")]), t0, &LIMITS));
-        let t1 = t0 + Duration::from_millis(300);
-        g.tick(t1, &LIMITS);
-        let (ra, rb) = (g.take_join_reply(a).unwrap(), g.take_join_reply(b).unwrap());
+        let (mut g, ra, rb, t1) = two_joined();
         let (leader, follower) = if ra.leader == ra.member_id { (ra, rb) } else { (rb, ra) };
         let waiting = wait_ticket(g.sync(&follower.member_id, None, 1, (None, None), &[], t1));
         // The sync deadline is the rebalance timeout (5 s); the leader never calls SyncGroup.

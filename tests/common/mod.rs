@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod oracle;
+pub mod runner_files;
 
 use mini_kafka::config::Config;
 use mini_kafka::server::{Server, ServerHandle};
@@ -119,4 +120,18 @@ impl XorShift {
     pub fn below(&mut self, n: usize) -> usize {
         (self.next() % n.max(1) as u64) as usize
     }
+}
+
+/// Writes the runner's files for a stage's data set (`runner_files::stage_topics`) into a new
+/// temporary log dir, starts a broker on it, sends `stages/<stage>/request.hex` and checks the
+/// answer against `response.hex`, byte for byte. Returns the log dir and the request sent, for
+/// checks of what the broker wrote.
+pub fn assert_stage_matches_fixture(stage: &str) -> (TempDir, Vec<u8>) {
+    let dir = TempDir::new(stage);
+    runner_files::write_stage_files(dir.path(), &stage[3..6]);
+    let broker = start_with_log_dir(dir.path());
+    let request = fixture(stage, "request.hex");
+    let response = round_trip(&mut connect(&broker), &request);
+    assert_eq!(hex(&response), hex(&fixture(stage, "response.hex")), "{stage}: response differs from response.hex");
+    (dir, request)
 }
