@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::oracle::{batch, create_topic, fetch, produce};
+use common::oracle::{batch, create_topic, fetch, fetch_min, produce};
 use common::{connect, start_default};
 use std::time::{Duration, Instant};
 
@@ -53,4 +53,29 @@ fn a_fetch_with_nothing_to_wait_for_answers_at_its_deadline() {
     let took = started.elapsed();
     assert_eq!((error, high_watermark, records.len()), (0, 0, 0));
     assert!(took >= Duration::from_millis(290) && took < Duration::from_millis(2000), "{took:?}");
+}
+
+#[test]
+fn a_fetch_waiting_for_min_bytes_answers_when_the_second_append_reaches_it() {
+    let broker = start_default();
+    let mut stream = connect(&broker);
+    create_topic(&mut stream, "min", 1);
+    let one = batch(&[("k", "first")], 0);
+    let min_bytes = one.len() as i32 + 1; // more than one batch: needs two appends
+    let mut consumer = connect(&broker);
+    let waiting = std::thread::spawn(move || {
+        let result = fetch_min(&mut consumer, "min", 0, 0, 10_000, min_bytes, 1 << 20);
+        (result, Instant::now())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(produce(&mut stream, "min", 0, one.clone()), (0, 0));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!waiting.is_finished(), "one batch is below min_bytes: still waiting");
+    assert_eq!(produce(&mut stream, "min", 0, one), (0, 1));
+    let acked = Instant::now();
+    let ((error, high_watermark, records), answered) = waiting.join().unwrap();
+    assert_eq!((error, high_watermark), (0, 2));
+    assert!(records.len() >= min_bytes as usize);
+    let delay = answered.saturating_duration_since(acked);
+    assert!(delay < Duration::from_millis(100), "woken {delay:?} after the second append, not at the deadline");
 }

@@ -162,11 +162,11 @@ pub fn handle(broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Wr
 
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let waiter = Arc::new(Waiter::default());
-    let mut registered = false;
     let answers = loop {
         // Register before reading, so an append between the read and the wait still wakes us.
+        // Again on every round: an append that woke us also took us off that partition's list.
         let will_wait = request.min_bytes > 0 && Instant::now() < deadline;
-        if will_wait && !registered {
+        if will_wait {
             for (topic, t) in &resolved {
                 for p in &t.partitions {
                     if let Some(partition) = topic.as_ref().and_then(|topic| topic.partition(p.partition)) {
@@ -174,7 +174,6 @@ pub fn handle(broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Wr
                     }
                 }
             }
-            registered = true;
         }
         let (answers, bytes, any_error) = read_all(&resolved, &request);
         if !will_wait || any_error || bytes >= request.min_bytes.max(0) as usize {

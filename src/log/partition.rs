@@ -269,12 +269,15 @@ impl Partition {
         Some((best.base_offset + delta, ts))
     }
 
-    /// Registers a waiter to be woken by the next append. Waiters whose fetch has finished are
-    /// dropped here, so an idle partition's list stays short.
+    /// Registers a waiter to be woken by the next append (once, however often it is called).
+    /// Waiters whose fetch has finished are dropped here, so an idle partition's list stays short.
     pub fn add_waiter(&self, waiter: &Arc<Waiter>) {
         let mut state = lock(&self.state);
         state.waiters.retain(|w| w.strong_count() > 0);
-        state.waiters.push(Arc::downgrade(waiter));
+        let weak = Arc::downgrade(waiter);
+        if !state.waiters.iter().any(|w| w.ptr_eq(&weak)) {
+            state.waiters.push(weak);
+        }
     }
 
     /// Number of batches (for tests and logging).

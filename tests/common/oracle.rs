@@ -99,10 +99,23 @@ pub fn produce(stream: &mut TcpStream, topic: &str, partition: i32, records: Byt
 
 /// Fetches from `offset` (by name, v12) with a wait; returns (error, high watermark, records bytes).
 pub fn fetch(stream: &mut TcpStream, topic: &str, partition: i32, offset: i64, max_wait_ms: i32, max_bytes: i32) -> (i16, i64, Bytes) {
+    fetch_min(stream, topic, partition, offset, max_wait_ms, 1, max_bytes)
+}
+
+/// [`fetch`] that waits for at least `min_bytes`.
+pub fn fetch_min(
+    stream: &mut TcpStream,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    max_wait_ms: i32,
+    min_bytes: i32,
+    max_bytes: i32,
+) -> (i16, i64, Bytes) {
     let request = FetchRequest::default()
         .with_replica_id(BrokerId(-1))
         .with_max_wait_ms(max_wait_ms)
-        .with_min_bytes(1)
+        .with_min_bytes(min_bytes)
         .with_max_bytes(max_bytes)
         .with_session_epoch(-1)
         .with_topics(vec![FetchTopic::default().with_topic(topic_name(topic)).with_partitions(vec![
