@@ -22,7 +22,7 @@ use crate::api::{self, API_VERSIONS_KEY, Reply, Request};
 use crate::broker::Broker;
 use crate::config::Config;
 use crate::header;
-use crate::wire::{Reader, SharedBytes, Writer};
+use crate::wire::{Reader, SharedBytes, Writer, format_spans};
 use std::io::{self, BufReader, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
@@ -220,7 +220,10 @@ pub fn read_frame(reader: &mut impl Read, max: usize) -> io::Result<Option<Vec<u
 /// Decodes, dispatches and answers one request frame. Returns the response (or none, for acks=0)
 /// and a one-line summary for the debug log; an error means "close the connection".
 pub fn handle_frame(broker: &Broker, frame: &SharedBytes, client_host: &str) -> Result<(Option<crate::wire::Frame>, String), String> {
-    let mut r = Reader::new(frame);
+    // With RUST_LOG=trace the same decoder that serves the request also records every field it
+    // reads, and the request is logged as an annotated field tree.
+    let tracing = log::log_enabled!(log::Level::Trace);
+    let mut r = if tracing { Reader::traced(frame) } else { Reader::new(frame) };
     let prefix = header::decode_prefix(&mut r).map_err(|e| format!("bad request header: {e}"))?;
     let (api_key, api_version, correlation_id) = prefix;
     let Some(spec) = api::spec(api_key) else {
@@ -250,7 +253,11 @@ pub fn handle_frame(broker: &Broker, frame: &SharedBytes, client_host: &str) -> 
         spec.name,
         request.header.client_id.unwrap_or("-")
     );
-    match api::dispatch(broker, &request, &mut r, &mut w) {
+    let outcome = api::dispatch(broker, &request, &mut r, &mut w);
+    if tracing {
+        log::trace!("{summary}: request fields (byte offsets after the size prefix):\n{}", format_spans(frame, r.spans()).trim_end());
+    }
+    match outcome {
         Ok(Reply::Send) => Ok((Some(w.finish()), summary)),
         Ok(Reply::Nothing) => Ok((None, summary)),
         Err(e) => Err(format!("{summary}: malformed request: {e}")),

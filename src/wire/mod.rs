@@ -27,7 +27,7 @@ mod reader;
 mod shared;
 mod writer;
 
-pub use reader::{DecodeError, FieldSpan, Reader};
+pub use reader::{DecodeError, FieldSpan, Reader, format_spans};
 pub use shared::SharedBytes;
 pub use writer::{Frame, Writer};
 

@@ -47,6 +47,21 @@ pub struct FieldSpan {
     pub depth: u16,
 }
 
+/// Renders decoded fields as an indented tree, one line per field: byte range (counted from the
+/// start of `bytes`), name, and up to 16 of its bytes in hex. What `RUST_LOG=trace` prints for
+/// every request.
+pub fn format_spans(bytes: &[u8], spans: &[FieldSpan]) -> String {
+    let mut out = String::new();
+    for s in spans {
+        let field = bytes.get(s.start..s.end).unwrap_or(&[]);
+        let shown: Vec<String> = field.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        let more = if field.len() > 16 { format!(" … ({} bytes)", field.len()) } else { String::new() };
+        let indent = "  ".repeat(usize::from(s.depth));
+        out.push_str(&format!("{:>5}..{:<5} {indent}{} = {}{more}\n", s.start, s.end, s.name, shown.join(" ")));
+    }
+    out
+}
+
 /// A cursor over a request's bytes. Each method reads one primitive, named after the schema field
 /// it decodes, and advances past it.
 pub struct Reader<'a> {
@@ -433,5 +448,8 @@ mod tests {
             ("item", 5, 7, 0),
             ("value", 5, 7, 1),
         ]);
+        let tree = format_spans(&bytes, r.spans());
+        assert_eq!(tree.lines().next(), Some("    0..2     api_key = 00 12"));
+        assert!(tree.contains("    5..7       value = 00 07"), "{tree}");
     }
 }
