@@ -42,9 +42,7 @@ impl Broker {
             .log_dir
             .as_ref()
             .and_then(|dir| std::fs::read_to_string(dir.join("meta.properties")).ok())
-            .and_then(|text| {
-                text.lines().find_map(|l| l.strip_prefix("cluster.id=").map(|v| v.trim().to_string()))
-            })
+            .and_then(|text| text.lines().find_map(|l| l.strip_prefix("cluster.id=").map(|v| v.trim().to_string())))
             .unwrap_or_else(|| Uuid::random().to_base64().trim_end_matches('=').to_string());
         let next_producer_id = AtomicI64::new(log.max_producer_id() + 1);
         let groups = crate::group::Coordinator::open(&config)?;

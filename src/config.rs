@@ -107,9 +107,10 @@ impl Config {
                         let all = parse_listeners(adv)?;
                         let chosen = all.iter().find(|(n, _, _)| *n == name).or(all.first());
                         if let Some((_, h, p)) = chosen
-                            && !h.is_empty() {
-                                config.advertised = Some((h.clone(), *p));
-                            }
+                            && !h.is_empty()
+                        {
+                            config.advertised = Some((h.clone(), *p));
+                        }
                     }
                 }
                 "advertised.listeners" => {

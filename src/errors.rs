@@ -17,14 +17,14 @@ pub enum ErrorCode {
     MessageTooLarge = 10,
     /// Commit metadata longer than `offset.metadata.max.bytes` (4096).
     OffsetMetadataTooLarge = 12,
-    /// acks other than 0, 1 or -1.
-    InvalidRequiredAcks = 21,
     /// The coordinator is not available.
     CoordinatorNotAvailable = 15,
     /// The request went to a broker that is not the group's coordinator.
     NotCoordinator = 16,
     /// A topic name that is empty, too long or has characters outside `[a-zA-Z0-9._-]`.
     InvalidTopicException = 17,
+    /// acks other than 0, 1 or -1.
+    InvalidRequiredAcks = 21,
     /// The member's generation is not the group's current one.
     IllegalGeneration = 22,
     /// The member supports none of the group's protocols.
@@ -45,14 +45,16 @@ pub enum ErrorCode {
     InvalidConfig = 40,
     /// The request is malformed in a way the schema cannot express.
     InvalidRequest = 42,
-    /// An idempotent batch whose sequence number does not follow the last one.
-    OutOfOrderSequenceNumber = 45,
-    /// Transactions are not supported by this broker.
-    TransactionalIdAuthorizationFailed = 53,
-    /// The producer's epoch is older than the current one: a newer instance fenced it.
-    InvalidProducerEpoch = 47,
     /// Not allowed by the broker's configuration (e.g. auto-creation disabled).
     PolicyViolation = 44,
+    /// An idempotent batch whose sequence number does not follow the last one.
+    OutOfOrderSequenceNumber = 45,
+    /// The producer's epoch is older than the current one: a newer instance fenced it.
+    InvalidProducerEpoch = 47,
+    /// Transactions are not supported by this broker.
+    TransactionalIdAuthorizationFailed = 53,
+    /// The log could not be written (disk full, I/O error).
+    KafkaStorageError = 56,
     /// The group still has members.
     NonEmptyGroup = 68,
     GroupIdNotFound = 69,

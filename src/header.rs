@@ -57,13 +57,16 @@ mod tests {
     #[test]
     fn decodes_the_runner_header() {
         let bytes = [
-            0x00, 0x12, 0x00, 0x04, 0x4a, 0x3b, 0x2c, 0x1d, 0x00, 0x0c, b'k', b'a', b'f', b'k', b'a', b'-', b't',
-            b'e', b's', b't', b'e', b'r', 0x00, 0xaa,
+            0x00, 0x12, 0x00, 0x04, 0x4a, 0x3b, 0x2c, 0x1d, 0x00, 0x0c, b'k', b'a', b'f', b'k', b'a', b'-', b't', b'e',
+            b's', b't', b'e', b'r', 0x00, 0xaa,
         ];
         let mut r = Reader::new(&bytes);
         let prefix = decode_prefix(&mut r).unwrap();
         let h = decode_rest(&mut r, prefix, true).unwrap();
-        assert_eq!(h, RequestHeader { api_key: 18, api_version: 4, correlation_id: 0x4a3b2c1d, client_id: Some("kafka-tester") });
+        assert_eq!(
+            h,
+            RequestHeader { api_key: 18, api_version: 4, correlation_id: 0x4a3b2c1d, client_id: Some("kafka-tester") }
+        );
         assert_eq!(r.rest(), &[0xaa]);
     }
 

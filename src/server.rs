@@ -166,7 +166,12 @@ fn serve_connection(broker: &Broker, stream: TcpStream) {
                     log::info!("{peer}: write failed: {e}");
                     break;
                 }
-                log::debug!("{peer} {summary} in={} out={} {}us", frame.len() + 4, response.len(), started.elapsed().as_micros());
+                log::debug!(
+                    "{peer} {summary} in={} out={} {}us",
+                    frame.len() + 4,
+                    response.len(),
+                    started.elapsed().as_micros()
+                );
             }
             Ok((None, summary)) => {
                 log::debug!("{peer} {summary} in={} out=0 {}us", frame.len() + 4, started.elapsed().as_micros());
@@ -190,7 +195,9 @@ pub fn read_frame(reader: &mut impl Read, max: usize) -> io::Result<Option<Vec<u
     while got < 4 {
         match reader.read(&mut size[got..]) {
             Ok(0) if got == 0 => return Ok(None),
-            Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed inside a size prefix")),
+            Ok(0) => {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed inside a size prefix"));
+            }
             Ok(n) => got += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
@@ -210,7 +217,10 @@ pub fn read_frame(reader: &mut impl Read, max: usize) -> io::Result<Option<Vec<u
     let mut frame = Vec::with_capacity(size.min(TRUSTED_FRAME));
     reader.take(size as u64).read_to_end(&mut frame)?;
     if frame.len() < size {
-        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("connection closed inside a {size}-byte request")));
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("connection closed inside a {size}-byte request"),
+        ));
     }
     // A grown buffer may have spare room; stored batches would keep it alive.
     frame.shrink_to_fit();
@@ -219,7 +229,11 @@ pub fn read_frame(reader: &mut impl Read, max: usize) -> io::Result<Option<Vec<u
 
 /// Decodes, dispatches and answers one request frame. Returns the response (or none, for acks=0)
 /// and a one-line summary for the debug log; an error means "close the connection".
-pub fn handle_frame(broker: &Broker, frame: &SharedBytes, client_host: &str) -> Result<(Option<crate::wire::Frame>, String), String> {
+pub fn handle_frame(
+    broker: &Broker,
+    frame: &SharedBytes,
+    client_host: &str,
+) -> Result<(Option<crate::wire::Frame>, String), String> {
     // With RUST_LOG=trace the same decoder that serves the request also records every field it
     // reads, and the request is logged as an annotated field tree.
     let tracing = log::log_enabled!(log::Level::Trace);
@@ -255,7 +269,10 @@ pub fn handle_frame(broker: &Broker, frame: &SharedBytes, client_host: &str) -> 
     );
     let outcome = api::dispatch(broker, &request, &mut r, &mut w);
     if tracing {
-        log::trace!("{summary}: request fields (byte offsets after the size prefix):\n{}", format_spans(frame, r.spans()).trim_end());
+        log::trace!(
+            "{summary}: request fields (byte offsets after the size prefix):\n{}",
+            format_spans(frame, r.spans()).trim_end()
+        );
     }
     match outcome {
         Ok(Reply::Send) => Ok((Some(w.finish()), summary)),

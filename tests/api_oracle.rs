@@ -27,7 +27,10 @@ fn versions(api_key: i16) -> std::ops::RangeInclusive<i16> {
 
 fn create_topic(stream: &mut TcpStream, name: &str, partitions: i32) {
     let request = CreateTopicsRequest::default().with_topics(vec![
-        CreatableTopic::default().with_name(topic_name(name)).with_num_partitions(partitions).with_replication_factor(1),
+        CreatableTopic::default()
+            .with_name(topic_name(name))
+            .with_num_partitions(partitions)
+            .with_replication_factor(1),
     ]);
     let response: CreateTopicsResponse = call(stream, 19, 7, &request);
     assert_eq!(response.topics[0].error_code, 0);
@@ -38,12 +41,12 @@ fn api_versions_at_every_version_lists_the_table() {
     let broker = start_default();
     let mut stream = connect(&broker);
     for version in versions(18) {
-        let request = ApiVersionsRequest::default()
-            .with_client_software_name(s("oracle"))
-            .with_client_software_version(s("1"));
+        let request =
+            ApiVersionsRequest::default().with_client_software_name(s("oracle")).with_client_software_version(s("1"));
         let response: ApiVersionsResponse = call(&mut stream, 18, version, &request);
         assert_eq!(response.error_code, 0);
-        let listed: Vec<(i16, i16, i16)> = response.api_keys.iter().map(|k| (k.api_key, k.min_version, k.max_version)).collect();
+        let listed: Vec<(i16, i16, i16)> =
+            response.api_keys.iter().map(|k| (k.api_key, k.min_version, k.max_version)).collect();
         let table: Vec<(i16, i16, i16)> = SUPPORTED_APIS.iter().map(|a| (a.key, a.min, a.max)).collect();
         assert_eq!(listed, table);
     }
@@ -95,7 +98,8 @@ fn metadata_all_topics_spelling_differs_by_version() {
     for version in 1..=12 {
         let all: MetadataResponse = call(&mut stream, 3, version, &MetadataRequest::default().with_topics(None));
         assert_eq!(all.topics.len(), 2, "v{version} null = all");
-        let none: MetadataResponse = call(&mut stream, 3, version, &MetadataRequest::default().with_topics(Some(vec![])));
+        let none: MetadataResponse =
+            call(&mut stream, 3, version, &MetadataRequest::default().with_topics(Some(vec![])));
         assert_eq!(none.topics.len(), 0, "v{version} empty = none");
     }
 }
@@ -125,7 +129,10 @@ fn create_delete_and_grow_topics_at_every_version() {
     for version in versions(19) {
         let name = format!("ct{version}");
         let topic = |n: &str, partitions: i32, rf: i16| {
-            CreatableTopic::default().with_name(topic_name(n)).with_num_partitions(partitions).with_replication_factor(rf)
+            CreatableTopic::default()
+                .with_name(topic_name(n))
+                .with_num_partitions(partitions)
+                .with_replication_factor(rf)
         };
         let request = CreateTopicsRequest::default().with_topics(vec![
             topic(&name, 2, 1),
@@ -136,13 +143,16 @@ fn create_delete_and_grow_topics_at_every_version() {
         let response: CreateTopicsResponse = call(&mut stream, 19, version, &request);
         let codes: Vec<i16> = response.topics.iter().map(|t| t.error_code).collect();
         assert_eq!(codes, vec![0, 38, 17, 37], "v{version}");
-        let again: CreateTopicsResponse = call(&mut stream, 19, version, &CreateTopicsRequest::default().with_topics(vec![topic(&name, 2, 1)]));
+        let again: CreateTopicsResponse =
+            call(&mut stream, 19, version, &CreateTopicsRequest::default().with_topics(vec![topic(&name, 2, 1)]));
         assert_eq!(again.topics[0].error_code, 36);
         let dry: CreateTopicsResponse = call(
             &mut stream,
             19,
             version,
-            &CreateTopicsRequest::default().with_topics(vec![topic(&format!("{name}-dry"), 1, -1)]).with_validate_only(true),
+            &CreateTopicsRequest::default()
+                .with_topics(vec![topic(&format!("{name}-dry"), 1, -1)])
+                .with_validate_only(true),
         );
         assert_eq!(dry.topics[0].error_code, 0);
         assert!(broker.broker.log.topic(&format!("{name}-dry")).is_none());
@@ -163,7 +173,8 @@ fn create_delete_and_grow_topics_at_every_version() {
     for version in versions(20) {
         let name = format!("ct{}", 1 + version);
         let request = if version >= 6 {
-            DeleteTopicsRequest::default().with_topics(vec![DeleteTopicState::default().with_name(Some(topic_name(&name)))])
+            DeleteTopicsRequest::default()
+                .with_topics(vec![DeleteTopicState::default().with_name(Some(topic_name(&name)))])
         } else {
             DeleteTopicsRequest::default().with_topic_names(vec![topic_name(&name)])
         };
@@ -198,7 +209,10 @@ fn describe_configs_at_every_version() {
         assert_eq!(retention.value.as_deref(), Some("604800000"));
         assert_eq!(retention.config_source, 5, "a default is marked as such");
         let brokers = &response.results[1];
-        assert_eq!(brokers.configs.iter().map(|c| c.name.to_string()).collect::<Vec<_>>(), vec!["message.max.bytes", "num.partitions"]);
+        assert_eq!(
+            brokers.configs.iter().map(|c| c.name.to_string()).collect::<Vec<_>>(),
+            vec!["message.max.bytes", "num.partitions"]
+        );
         assert_eq!(response.results[2].error_code, 3);
     }
 }
@@ -209,7 +223,16 @@ fn init_producer_id_at_every_version_hands_out_fresh_ids() {
     let mut stream = connect(&broker);
     let mut ids = Vec::new();
     for version in versions(22) {
-        let response: InitProducerIdResponse = call(&mut stream, 22, version, &InitProducerIdRequest::default().with_transactional_id(None).with_transaction_timeout_ms(60000).with_producer_id(ProducerId(-1)).with_producer_epoch(-1));
+        let response: InitProducerIdResponse = call(
+            &mut stream,
+            22,
+            version,
+            &InitProducerIdRequest::default()
+                .with_transactional_id(None)
+                .with_transaction_timeout_ms(60000)
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1),
+        );
         assert_eq!(response.error_code, 0);
         assert_eq!(response.producer_epoch, 0);
         ids.push(response.producer_id.0);
@@ -218,9 +241,25 @@ fn init_producer_id_at_every_version_hands_out_fresh_ids() {
     unique.dedup();
     assert_eq!(unique.len(), ids.len());
     // v3+: an existing producer gets its next epoch.
-    let bumped: InitProducerIdResponse = call(&mut stream, 22, 4, &InitProducerIdRequest::default().with_transactional_id(None).with_producer_id(ProducerId(ids[0])).with_producer_epoch(0));
+    let bumped: InitProducerIdResponse = call(
+        &mut stream,
+        22,
+        4,
+        &InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_producer_id(ProducerId(ids[0]))
+            .with_producer_epoch(0),
+    );
     assert_eq!((bumped.producer_id.0, bumped.producer_epoch), (ids[0], 1));
-    let txn: InitProducerIdResponse = call(&mut stream, 22, 4, &InitProducerIdRequest::default().with_transactional_id(Some(TransactionalId(s("tx")))).with_producer_id(ProducerId(-1)).with_producer_epoch(-1));
+    let txn: InitProducerIdResponse = call(
+        &mut stream,
+        22,
+        4,
+        &InitProducerIdRequest::default()
+            .with_transactional_id(Some(TransactionalId(s("tx"))))
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1),
+    );
     assert_eq!(txn.error_code, 53);
 }
 
@@ -265,8 +304,11 @@ fn produce_fetch_and_list_offsets_at_every_version() {
         assert_eq!(p.high_watermark, expected_offset);
         let mut records = p.records.clone().unwrap();
         let sets = RecordBatchDecoder::decode_all(&mut records).unwrap();
-        let values: Vec<String> =
-            sets.iter().flat_map(|s| s.records.iter()).map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap()).collect();
+        let values: Vec<String> = sets
+            .iter()
+            .flat_map(|s| s.records.iter())
+            .map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap())
+            .collect();
         // Offset 4 is the first record of the batch produced at v5.
         assert_eq!(values.first().map(String::as_str), Some("v5a"), "v{version}");
         assert_eq!(values.len() as i64, expected_offset - 4);
@@ -299,7 +341,12 @@ fn describe_topic_partitions_paginates_with_a_cursor() {
     create_topic(&mut stream, "gamma", 1);
     let ask = |cursor: Option<(&str, i32)>| {
         DescribeTopicPartitionsRequest::default()
-            .with_topics(["gamma", "alpha", "nope", "beta"].iter().map(|n| TopicRequest::default().with_name(topic_name(n))).collect())
+            .with_topics(
+                ["gamma", "alpha", "nope", "beta"]
+                    .iter()
+                    .map(|n| TopicRequest::default().with_name(topic_name(n)))
+                    .collect(),
+            )
             .with_response_partition_limit(2)
             .with_cursor(cursor.map(|(t, p)| Cursor::default().with_topic_name(topic_name(t)).with_partition_index(p)))
     };
@@ -324,7 +371,10 @@ fn describe_topic_partitions_paginates_with_a_cursor() {
         }
     }
     let expected: Vec<(String, i32)> =
-        [("alpha", 0), ("alpha", 1), ("alpha", 2), ("beta", 0), ("beta", 1), ("gamma", 0)].iter().map(|(t, p)| (t.to_string(), *p)).collect();
+        [("alpha", 0), ("alpha", 1), ("alpha", 2), ("beta", 0), ("beta", 1), ("gamma", 0)]
+            .iter()
+            .map(|(t, p)| (t.to_string(), *p))
+            .collect();
     assert_eq!(seen, expected, "every partition once, sorted by topic then partition");
 }
 

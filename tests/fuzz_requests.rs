@@ -22,7 +22,6 @@ use mini_kafka::config::Config;
 use mini_kafka::server::handle_frame;
 use mini_kafka::wire::{Reader, SharedBytes};
 
-
 /// A request frame body (no size prefix): header + body, as kafka-protocol encodes them.
 fn encode<R: Encodable + HeaderVersion>(api_key: i16, version: i16, request: &R) -> Vec<u8> {
     let header = RequestHeader::default()
@@ -41,29 +40,66 @@ fn seeds() -> Vec<Vec<u8>> {
     for spec in mini_kafka::api::SUPPORTED_APIS {
         for v in spec.min..=spec.max {
             match spec.key {
-                0 => seeds.push(encode(0, v, &ProduceRequest::default().with_acks(1).with_topic_data(vec![
-                    TopicProduceData::default().with_name(topic_name("fuzz")).with_partition_data(vec![
-                        PartitionProduceData::default().with_index(0).with_records(Some(batch(&[("k", "v"), ("k2", "v2")], 0))),
+                0 => seeds.push(encode(
+                    0,
+                    v,
+                    &ProduceRequest::default().with_acks(1).with_topic_data(vec![
+                        TopicProduceData::default().with_name(topic_name("fuzz")).with_partition_data(vec![
+                            PartitionProduceData::default()
+                                .with_index(0)
+                                .with_records(Some(batch(&[("k", "v"), ("k2", "v2")], 0))),
+                        ]),
                     ]),
-                ]))),
-                2 => seeds.push(encode(2, v, &ListOffsetsRequest::default().with_topics(vec![
-                    ListOffsetsTopic::default().with_name(topic_name("fuzz")).with_partitions(vec![
-                        ListOffsetsPartition::default().with_partition_index(0).with_timestamp(-1),
+                )),
+                2 => seeds.push(encode(
+                    2,
+                    v,
+                    &ListOffsetsRequest::default().with_topics(vec![
+                        ListOffsetsTopic::default().with_name(topic_name("fuzz")).with_partitions(vec![
+                            ListOffsetsPartition::default().with_partition_index(0).with_timestamp(-1),
+                        ]),
                     ]),
-                ]))),
-                3 => seeds.push(encode(3, v, &MetadataRequest::default().with_topics(Some(vec![
-                    MetadataRequestTopic::default().with_name(Some(topic_name("fuzz"))),
-                ])))),
-                18 => seeds.push(encode(18, v, &ApiVersionsRequest::default().with_client_software_name(s("f")).with_client_software_version(s("1")))),
-                19 => seeds.push(encode(19, v, &CreateTopicsRequest::default().with_topics(vec![
-                    CreatableTopic::default().with_name(topic_name("fuzz")).with_num_partitions(2).with_replication_factor(1).with_configs(vec![
-                        CreatableTopicConfig::default().with_name(s("retention.ms")).with_value(Some(s("1000"))),
+                )),
+                3 => seeds.push(encode(
+                    3,
+                    v,
+                    &MetadataRequest::default()
+                        .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(topic_name("fuzz")))])),
+                )),
+                18 => seeds.push(encode(
+                    18,
+                    v,
+                    &ApiVersionsRequest::default()
+                        .with_client_software_name(s("f"))
+                        .with_client_software_version(s("1")),
+                )),
+                19 => seeds.push(encode(
+                    19,
+                    v,
+                    &CreateTopicsRequest::default().with_topics(vec![
+                        CreatableTopic::default()
+                            .with_name(topic_name("fuzz"))
+                            .with_num_partitions(2)
+                            .with_replication_factor(1)
+                            .with_configs(vec![
+                                CreatableTopicConfig::default()
+                                    .with_name(s("retention.ms"))
+                                    .with_value(Some(s("1000"))),
+                            ]),
                     ]),
-                ]))),
-                20 => seeds.push(encode(20, v, &DeleteTopicsRequest::default().with_topic_names(vec![topic_name("gone")]))),
-                32 => seeds.push(encode(32, v, &DescribeConfigsRequest::default().with_resources(vec![
-                    DescribeConfigsResource::default().with_resource_type(2).with_resource_name(s("fuzz")),
-                ]))),
+                )),
+                20 => seeds.push(encode(
+                    20,
+                    v,
+                    &DeleteTopicsRequest::default().with_topic_names(vec![topic_name("gone")]),
+                )),
+                32 => seeds.push(encode(
+                    32,
+                    v,
+                    &DescribeConfigsRequest::default().with_resources(vec![
+                        DescribeConfigsResource::default().with_resource_type(2).with_resource_name(s("fuzz")),
+                    ]),
+                )),
                 _ => {}
             }
         }
@@ -94,7 +130,9 @@ fn mutate(rng: &mut XorShift, seed: &[u8]) -> Vec<u8> {
             2 => frame.truncate(at),
             3 => {
                 // An extreme length or count where an INT16/INT32 might be.
-                let extreme: [u8; 4] = [[0x7f, 0xff, 0xff, 0xff], [0xff, 0xff, 0xff, 0xff], [0x80, 0, 0, 0], [0xff, 0xff, 0xff, 0xfe]][rng.below(4)];
+                let extreme: [u8; 4] =
+                    [[0x7f, 0xff, 0xff, 0xff], [0xff, 0xff, 0xff, 0xff], [0x80, 0, 0, 0], [0xff, 0xff, 0xff, 0xfe]]
+                        [rng.below(4)];
                 for (i, b) in extreme.iter().enumerate() {
                     if let Some(slot) = frame.get_mut(at + i) {
                         *slot = *b;

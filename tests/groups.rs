@@ -11,7 +11,9 @@ use common::{TempDir, connect, start_broker};
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
-use kafka_protocol::messages::offset_fetch_request::{OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics};
+use kafka_protocol::messages::offset_fetch_request::{
+    OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
+};
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::*;
 use mini_kafka::api::spec;
@@ -73,7 +75,14 @@ fn join_new(stream: &mut TcpStream, version: i16, request: JoinGroupRequest) -> 
     first
 }
 
-fn sync(stream: &mut TcpStream, version: i16, group: &str, member: &str, generation: i32, assignments: &[(&str, &str)]) -> SyncGroupResponse {
+fn sync(
+    stream: &mut TcpStream,
+    version: i16,
+    group: &str,
+    member: &str,
+    generation: i32,
+    assignments: &[(&str, &str)],
+) -> SyncGroupResponse {
     let request = SyncGroupRequest::default()
         .with_group_id(gid(group))
         .with_generation_id(generation)
@@ -81,14 +90,19 @@ fn sync(stream: &mut TcpStream, version: i16, group: &str, member: &str, generat
         .with_assignments(
             assignments
                 .iter()
-                .map(|(m, a)| SyncGroupRequestAssignment::default().with_member_id(s(m)).with_assignment(Bytes::from(a.to_string())))
+                .map(|(m, a)| {
+                    SyncGroupRequestAssignment::default()
+                        .with_member_id(s(m))
+                        .with_assignment(Bytes::from(a.to_string()))
+                })
                 .collect(),
         );
     call(stream, SYNC_GROUP, version, &request)
 }
 
 fn heartbeat(stream: &mut TcpStream, version: i16, group: &str, member: &str, generation: i32) -> i16 {
-    let request = HeartbeatRequest::default().with_group_id(gid(group)).with_generation_id(generation).with_member_id(s(member));
+    let request =
+        HeartbeatRequest::default().with_group_id(gid(group)).with_generation_id(generation).with_member_id(s(member));
     let response: HeartbeatResponse = call(stream, HEARTBEAT, version, &request);
     response.error_code
 }
@@ -104,11 +118,19 @@ fn stable_group(stream: &mut TcpStream, group: &str) -> (String, i32) {
 }
 
 fn describe(stream: &mut TcpStream, group: &str) -> describe_groups_response::DescribedGroup {
-    let response: DescribeGroupsResponse = call(stream, DESCRIBE_GROUPS, 5, &DescribeGroupsRequest::default().with_groups(vec![gid(group)]));
+    let response: DescribeGroupsResponse =
+        call(stream, DESCRIBE_GROUPS, 5, &DescribeGroupsRequest::default().with_groups(vec![gid(group)]));
     response.groups.into_iter().next().unwrap()
 }
 
-fn commit(stream: &mut TcpStream, version: i16, group: &str, member: &str, generation: i32, offsets: &[(&str, i32, i64, &str)]) -> Vec<i16> {
+fn commit(
+    stream: &mut TcpStream,
+    version: i16,
+    group: &str,
+    member: &str,
+    generation: i32,
+    offsets: &[(&str, i32, i64, &str)],
+) -> Vec<i16> {
     let topics = offsets
         .iter()
         .map(|(t, p, o, m)| {
@@ -131,10 +153,17 @@ fn commit(stream: &mut TcpStream, version: i16, group: &str, member: &str, gener
 
 /// OffsetFetch v`version` (1-7) of `(topic, partitions)`, or everything with `None`:
 /// `(topic, partition, offset, metadata)` sorted.
-fn fetch_offsets(stream: &mut TcpStream, version: i16, group: &str, topics: Option<&[(&str, &[i32])]>) -> (i16, Vec<(String, i32, i64, String)>) {
+fn fetch_offsets(
+    stream: &mut TcpStream,
+    version: i16,
+    group: &str,
+    topics: Option<&[(&str, &[i32])]>,
+) -> (i16, Vec<(String, i32, i64, String)>) {
     let topics = topics.map(|ts| {
         ts.iter()
-            .map(|(t, ps)| OffsetFetchRequestTopic::default().with_name(topic_name(t)).with_partition_indexes(ps.to_vec()))
+            .map(|(t, ps)| {
+                OffsetFetchRequestTopic::default().with_name(topic_name(t)).with_partition_indexes(ps.to_vec())
+            })
             .collect()
     });
     let request = OffsetFetchRequest::default().with_group_id(gid(group)).with_topics(topics);
@@ -145,7 +174,12 @@ fn fetch_offsets(stream: &mut TcpStream, version: i16, group: &str, topics: Opti
         .flat_map(|t| {
             t.partitions.iter().map(move |p| {
                 assert_eq!(p.error_code, 0);
-                (t.name.to_string(), p.partition_index, p.committed_offset, p.metadata.as_deref().unwrap_or("").to_string())
+                (
+                    t.name.to_string(),
+                    p.partition_index,
+                    p.committed_offset,
+                    p.metadata.as_deref().unwrap_or("").to_string(),
+                )
             })
         })
         .collect();
@@ -169,7 +203,10 @@ fn find_coordinator_at_every_version_names_this_broker() {
         let response: FindCoordinatorResponse = call(&mut stream, FIND_COORDINATOR, version, &request);
         if version <= 3 {
             assert_eq!(response.error_code, 0, "v{version}");
-            assert_eq!((response.node_id.0, &*response.host, response.port), (1, "127.0.0.1", i32::from(broker.addr.port())));
+            assert_eq!(
+                (response.node_id.0, &*response.host, response.port),
+                (1, "127.0.0.1", i32::from(broker.addr.port()))
+            );
         } else {
             let keys: Vec<&str> = response.coordinators.iter().map(|c| &*c.key).collect();
             assert_eq!(keys, ["g1", "g2"]);
@@ -267,12 +304,30 @@ fn offset_commit_and_fetch_at_every_version() {
     for version in versions(OFFSET_COMMIT) {
         let group = format!("oc-v{version}");
         let (member, generation) = stable_group(&mut stream, &group);
-        let errors = commit(&mut stream, version, &group, &member, generation, &[("events", 0, 10 + i64::from(version), "m"), ("events", 9, 1, "")]);
+        let errors = commit(
+            &mut stream,
+            version,
+            &group,
+            &member,
+            generation,
+            &[("events", 0, 10 + i64::from(version), "m"), ("events", 9, 1, "")],
+        );
         assert_eq!(errors, [0, 3], "v{version}: partition 9 does not exist");
-        assert_eq!(commit(&mut stream, version, &group, &member, generation + 1, &[("events", 1, 5, "")]), [22], "v{version}");
-        assert_eq!(commit(&mut stream, version, &group, "nobody", generation, &[("events", 1, 5, "")]), [25], "v{version}");
+        assert_eq!(
+            commit(&mut stream, version, &group, &member, generation + 1, &[("events", 1, 5, "")]),
+            [22],
+            "v{version}"
+        );
+        assert_eq!(
+            commit(&mut stream, version, &group, "nobody", generation, &[("events", 1, 5, "")]),
+            [25],
+            "v{version}"
+        );
         let (_, fetched) = fetch_offsets(&mut stream, 5, &group, Some(&[("events", &[0, 1])]));
-        assert_eq!(fetched, [("events".into(), 0, 10 + i64::from(version), "m".into()), ("events".into(), 1, -1, "".into())]);
+        assert_eq!(
+            fetched,
+            [("events".into(), 0, 10 + i64::from(version), "m".into()), ("events".into(), 1, -1, "".into())]
+        );
     }
     // One group, committed by a "simple" consumer (generation -1, no member id).
     assert_eq!(commit(&mut stream, 8, "of", "", -1, &[("events", 0, 7, "zero"), ("events", 2, 9, "two")]), [0, 0]);
@@ -281,13 +336,21 @@ fn offset_commit_and_fetch_at_every_version() {
         assert_eq!(error, 0);
         assert_eq!(
             fetched,
-            [("events".into(), 0, 7, "zero".into()), ("events".into(), 1, -1, "".into()), ("events".into(), 2, 9, "two".into())],
+            [
+                ("events".into(), 0, 7, "zero".into()),
+                ("events".into(), 1, -1, "".into()),
+                ("events".into(), 2, 9, "two".into())
+            ],
             "v{version}"
         );
         if version >= 2 {
             // Null topics: everything the group committed.
             let (_, all) = fetch_offsets(&mut stream, version, "of", None);
-            assert_eq!(all, [("events".into(), 0, 7, "zero".into()), ("events".into(), 2, 9, "two".into())], "v{version}");
+            assert_eq!(
+                all,
+                [("events".into(), 0, 7, "zero".into()), ("events".into(), 2, 9, "two".into())],
+                "v{version}"
+            );
         }
     }
     // v8: several groups in one request, one of them unknown.
@@ -317,7 +380,10 @@ fn describe_list_and_delete_at_every_version() {
         let request = if version >= 3 { request.with_include_authorized_operations(true) } else { request };
         let response: DescribeGroupsResponse = call(&mut stream, DESCRIBE_GROUPS, version, &request);
         let busy = &response.groups[0];
-        assert_eq!((busy.error_code, &*busy.group_state, &*busy.protocol_type, &*busy.protocol_data), (0, "Stable", "consumer", "range"));
+        assert_eq!(
+            (busy.error_code, &*busy.group_state, &*busy.protocol_type, &*busy.protocol_data),
+            (0, "Stable", "consumer", "range")
+        );
         assert_eq!(busy.members.len(), 1);
         let m = &busy.members[0];
         assert_eq!((&*m.member_id, &*m.client_id), (member.as_str(), "oracle"));
@@ -337,8 +403,12 @@ fn describe_list_and_delete_at_every_version() {
         assert_eq!(&*response.groups[0].protocol_type, "consumer");
         if version >= 4 {
             assert_eq!(&*response.groups[0].group_state, "Stable");
-            let filtered: ListGroupsResponse =
-                call(&mut stream, LIST_GROUPS, version, &ListGroupsRequest::default().with_states_filter(vec![s("empty")]));
+            let filtered: ListGroupsResponse = call(
+                &mut stream,
+                LIST_GROUPS,
+                version,
+                &ListGroupsRequest::default().with_states_filter(vec![s("empty")]),
+            );
             let ids: Vec<&str> = filtered.groups.iter().map(|g| g.group_id.as_str()).collect();
             assert_eq!(ids, ["idle"]);
         }
@@ -360,11 +430,20 @@ fn describe_list_and_delete_at_every_version() {
 
 /// Joins on its own connection (a thread per member, like real consumers) and returns the
 /// JoinGroup answer.
-fn join_on_thread(broker: &ServerHandle, group: &'static str, member_id: String, metadata: &'static str) -> thread::JoinHandle<(TcpStream, JoinGroupResponse)> {
+fn join_on_thread(
+    broker: &ServerHandle,
+    group: &'static str,
+    member_id: String,
+    metadata: &'static str,
+) -> thread::JoinHandle<(TcpStream, JoinGroupResponse)> {
     let mut stream = connect(broker);
     thread::spawn(move || {
         let request = join_request(group, &member_id, 10_000, 3_000, metadata);
-        let response = if member_id.is_empty() { join_new(&mut stream, 9, request) } else { call(&mut stream, JOIN_GROUP, 9, &request) };
+        let response = if member_id.is_empty() {
+            join_new(&mut stream, 9, request)
+        } else {
+            call(&mut stream, JOIN_GROUP, 9, &request)
+        };
         (stream, response)
     })
 }
@@ -455,7 +534,9 @@ fn leaving_starts_a_rebalance_and_a_stale_member_is_told() {
     // A member with a stale generation may not commit.
     assert_eq!(heartbeat(&mut b, 4, "leaving", &b_id, 1), 22);
 
-    let request = LeaveGroupRequest::default().with_group_id(gid("leaving")).with_members(vec![MemberIdentity::default().with_member_id(s(&b_id))]);
+    let request = LeaveGroupRequest::default()
+        .with_group_id(gid("leaving"))
+        .with_members(vec![MemberIdentity::default().with_member_id(s(&b_id))]);
     let response: LeaveGroupResponse = call(&mut b, LEAVE_GROUP, 5, &request);
     assert_eq!((response.error_code, response.members[0].error_code), (0, 0));
     assert_eq!(heartbeat(&mut a, 4, "leaving", &a_id, 2), 27);
@@ -495,14 +576,16 @@ fn join_errors() {
     let r: JoinGroupResponse = call(&mut stream, JOIN_GROUP, 5, &join_request("nope", "ghost", 10_000, 5_000, ""));
     assert_eq!(r.error_code, 25);
     let (_, _) = stable_group(&mut stream, "g");
-    let other = join_request("g", "", 10_000, 5_000, "")
-        .with_protocols(vec![JoinGroupRequestProtocol::default().with_name(s("roundrobin")).with_metadata(Bytes::new())]);
+    let other = join_request("g", "", 10_000, 5_000, "").with_protocols(vec![
+        JoinGroupRequestProtocol::default().with_name(s("roundrobin")).with_metadata(Bytes::new()),
+    ]);
     let r: JoinGroupResponse = call(&mut stream, JOIN_GROUP, 3, &other);
     assert_eq!(r.error_code, 23);
     let r = sync(&mut stream, 3, "g", "ghost", 1, &[]);
     assert_eq!(r.error_code, 25);
     // A refused first join leaves no group behind.
-    let r: JoinGroupResponse = call(&mut stream, JOIN_GROUP, 3, &join_request("never", "", 10_000, 5_000, "").with_protocol_type(s("")));
+    let r: JoinGroupResponse =
+        call(&mut stream, JOIN_GROUP, 3, &join_request("never", "", 10_000, 5_000, "").with_protocol_type(s("")));
     assert_eq!(r.error_code, 23);
     let response: ListGroupsResponse = call(&mut stream, LIST_GROUPS, 4, &ListGroupsRequest::default());
     let ids: Vec<&str> = response.groups.iter().map(|g| g.group_id.as_str()).collect();
@@ -539,13 +622,17 @@ fn a_static_member_keeps_its_assignment_across_a_restart() {
 #[test]
 fn offsets_and_groups_survive_a_restart() {
     let dir = TempDir::new("groups");
-    let config = Config { log_dir: Some(dir.path().to_path_buf()), group_initial_rebalance_delay_ms: 0, ..Config::default() };
+    let config =
+        Config { log_dir: Some(dir.path().to_path_buf()), group_initial_rebalance_delay_ms: 0, ..Config::default() };
     {
         let broker = start_broker(config.clone());
         let mut stream = connect(&broker);
         create_topic(&mut stream, "kept", 2);
         let (member, generation) = stable_group(&mut stream, "durable");
-        assert_eq!(commit(&mut stream, 8, "durable", &member, generation, &[("kept", 0, 42, "note"), ("kept", 1, 7, "")]), [0, 0]);
+        assert_eq!(
+            commit(&mut stream, 8, "durable", &member, generation, &[("kept", 0, 42, "note"), ("kept", 1, 7, "")]),
+            [0, 0]
+        );
         assert_eq!(commit(&mut stream, 2, "simple", "", -1, &[("kept", 1, 3, "")]), [0]);
     }
     // The first broker is gone once its connections close; a new one reads the same directory.
@@ -576,6 +663,7 @@ fn an_unclaimed_member_id_expires_with_its_session() {
     // it the group that never formed.
     thread::sleep(Duration::from_millis(1_300));
     assert_eq!(listed(&mut stream), 0);
-    let late: JoinGroupResponse = call(&mut stream, JOIN_GROUP, 9, &join_request("unclaimed", &r.member_id, 1_000, 1_000, ""));
+    let late: JoinGroupResponse =
+        call(&mut stream, JOIN_GROUP, 9, &join_request("unclaimed", &r.member_id, 1_000, 1_000, ""));
     assert_eq!(late.error_code, 25);
 }

@@ -11,7 +11,6 @@ use mini_kafka::log::batch as record_batch;
 use mini_kafka::log::partition::Partition;
 use mini_kafka::wire::SharedBytes;
 
-
 /// The batch as the log stores it: the producer's bytes with base_offset rewritten.
 fn with_base_offset(records: &Bytes, offset: i64) -> Vec<u8> {
     let mut bytes = records.to_vec();
@@ -129,4 +128,3 @@ fn a_hundred_thousand_batches_are_searched_by_offset() {
     assert_eq!(partition.read(next, 1 << 20, true).batches.len(), 0, "at the high watermark: nothing yet");
     assert_eq!(partition.read(next + 1, 1 << 20, true).error.code(), 1, "past it: OFFSET_OUT_OF_RANGE");
 }
-

@@ -8,7 +8,6 @@ use common::oracle::{batch, create_topic, fetch, fetch_min, produce};
 use common::{connect, start_default};
 use std::time::{Duration, Instant};
 
-
 /// utime + stime of this process, in clock ticks (usually 10 ms).
 fn cpu_ticks() -> u64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap();

@@ -7,14 +7,13 @@
 
 mod common;
 
-use common::*;
 use common::runner_files::assert_api_versions;
+use common::*;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
 
 const API_VERSIONS: i16 = 18;
-
 
 /// The request with its correlation_id (bytes 8..12: after size, api_key and api_version) replaced.
 fn with_correlation_id(request: &[u8], id: i32) -> Vec<u8> {
@@ -169,7 +168,10 @@ fn worked_example_6_2_api_versions_response() {
     let response = round_trip(&mut connect(&broker), &fixture("05-pv1-api-versions", "request.hex"));
     let got = runner_files::decode_api_versions(&response, true);
     let want = runner_files::decode_api_versions(&example, true);
-    assert_eq!((got.correlation_id, got.error_code, &got.trailer), (want.correlation_id, want.error_code, &want.trailer));
+    assert_eq!(
+        (got.correlation_id, got.error_code, &got.trailer),
+        (want.correlation_id, want.error_code, &want.trailer)
+    );
     // Same keys and max versions as §6.2. The min versions may be higher: this broker advertises
     // only versions it implements (Produce from v3, Fetch from v4), which the runner accepts
     // (it asks min ≤ 11 and min ≤ 16).
@@ -294,7 +296,8 @@ fn announced_sizes_cost_no_memory_until_the_bytes_arrive() {
     // With the limit raised to 2 GiB, a 2 GiB announcement is accepted. Untouched memory does not
     // show in VmRSS, so also watch the address space: a broker that reserved the announced size
     // up front would grow it by 2 GiB (and the runner caps it at 6 GiB, RLIMIT_AS).
-    let lenient = start_broker(mini_kafka::config::Config { socket_request_max_bytes: i32::MAX as usize, ..Default::default() });
+    let lenient =
+        start_broker(mini_kafka::config::Config { socket_request_max_bytes: i32::MAX as usize, ..Default::default() });
     let mut healthy = connect(&lenient);
     assert_still_served(&mut healthy, "before, lenient broker");
     let (rss_before, size_before) = (resident_bytes(), proc_status_bytes("VmSize:"));

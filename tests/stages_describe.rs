@@ -8,8 +8,8 @@
 
 mod common;
 
-use common::*;
 use common::runner_files::*;
+use common::*;
 
 /// Writes the runner's files for the stage's data set (`runner_files::stage_topics`), starts a
 /// broker on them, sends the stage's request and checks the response against the stage's
@@ -120,4 +120,3 @@ fn runner_files_layout_matches_the_contract() {
     assert_eq!(batch[72], 0x01);
     assert_eq!(u32::from_be_bytes(batch[17..21].try_into().unwrap()), crc32c::crc32c(&batch[21..]));
 }
-

@@ -6,8 +6,8 @@
 
 mod common;
 
-use common::*;
 use common::runner_files::*;
+use common::*;
 
 /// Writes the runner's files for the stage's data set (`runner_files::stage_topics`; for dh6
 /// only meta.properties, no metadata log), starts a broker on them, sends the stage's request
@@ -53,7 +53,10 @@ fn fd8_multiple_messages_are_served_in_file_order() {
 fn fetch_fixture_records_are_the_runner_log_bytes() {
     // The records inside eg2's and fd8's response.hex are exactly the log files the runner
     // writes: the guide shows what is on disk, not something re-encoded.
-    for (stage, values) in [("17-eg2-fetch-single-message", &["blueberry"][..]), ("18-fd8-fetch-multiple-messages", &["apple", "banana", "grape"][..])] {
+    for (stage, values) in [
+        ("17-eg2-fetch-single-message", &["blueberry"][..]),
+        ("18-fd8-fetch-multiple-messages", &["apple", "banana", "grape"][..]),
+    ] {
         let response = fixture(stage, "response.hex");
         let log = partition_log(values);
         // The records end 3 bytes before the frame does (partition, topic and body TAG_BUFFERs).
@@ -141,4 +144,3 @@ fn worked_example_6_6_fetch_exchanges() {
     assert_eq!(expected.len(), 223);
     assert_eq!(hex(&response), hex(&expected));
 }
-

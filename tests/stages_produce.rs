@@ -6,8 +6,8 @@
 
 mod common;
 
-use common::*;
 use common::runner_files::*;
+use common::*;
 use std::path::Path;
 
 /// One (topic, partition, values) the request of a stage produces to.
@@ -168,4 +168,3 @@ fn worked_example_6_7_produce_exchanges() {
     assert_eq!(hex(&response), hex(&error));
     assert!(!dir.path().join("kiwi-0").exists(), "nothing is created for an unknown topic");
 }
-

@@ -63,22 +63,34 @@ fn grow(broker: &Broker, t: &PartitionsTopic<'_>, validate_only: bool) -> Result
     };
     let current = topic.partitions.len() as i32;
     if t.count > crate::log::MAX_PARTITIONS {
-        return Err((ErrorCode::InvalidPartitions, format!("at most {} partitions per topic", crate::log::MAX_PARTITIONS)));
+        return Err((
+            ErrorCode::InvalidPartitions,
+            format!("at most {} partitions per topic", crate::log::MAX_PARTITIONS),
+        ));
     }
     if t.count <= current {
-        return Err((ErrorCode::InvalidPartitions, format!("topic has {current} partitions; the new count must be more, got {}", t.count)));
+        return Err((
+            ErrorCode::InvalidPartitions,
+            format!("topic has {current} partitions; the new count must be more, got {}", t.count),
+        ));
     }
     // Null or empty: the broker places the partitions (here: on itself).
     if let Some(assignments) = t.assignments.as_ref().filter(|a| !a.is_empty()) {
         let here = assignments.iter().all(|ids| ids.as_slice() == [broker.node_id()]);
         if assignments.len() as i32 != t.count - current || !here {
-            return Err((ErrorCode::InvalidReplicaAssignment, format!("each new partition must be on broker {}", broker.node_id())));
+            return Err((
+                ErrorCode::InvalidReplicaAssignment,
+                format!("each new partition must be on broker {}", broker.node_id()),
+            ));
         }
     }
     if validate_only {
         return Ok(());
     }
-    broker.log.create_partitions(t.name, t.count).map_err(|code| (code, format!("cannot add partitions to '{}'", t.name)))
+    broker
+        .log
+        .create_partitions(t.name, t.count)
+        .map_err(|code| (code, format!("cannot add partitions to '{}'", t.name)))
 }
 
 pub fn handle(broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {

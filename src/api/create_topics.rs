@@ -84,7 +84,10 @@ fn plan(broker: &Broker, t: &CreatableTopic<'_>, duplicate: bool) -> Result<Plan
         return Err((ErrorCode::InvalidRequest, format!("topic '{}' appears more than once in the request", t.name)));
     }
     if !crate::log::valid_topic_name(t.name) {
-        return Err((ErrorCode::InvalidTopicException, format!("'{}' is not a valid topic name: use 1-249 of [a-zA-Z0-9._-]", t.name)));
+        return Err((
+            ErrorCode::InvalidTopicException,
+            format!("'{}' is not a valid topic name: use 1-249 of [a-zA-Z0-9._-]", t.name),
+        ));
     }
     if broker.log.topic(t.name).is_some() {
         return Err((ErrorCode::TopicAlreadyExists, format!("Topic '{}' already exists.", t.name)));
@@ -101,7 +104,10 @@ fn plan(broker: &Broker, t: &CreatableTopic<'_>, duplicate: bool) -> Result<Plan
             n if (1..=crate::log::MAX_PARTITIONS).contains(&n) => n,
             n => {
                 let max = crate::log::MAX_PARTITIONS;
-                return Err((ErrorCode::InvalidPartitions, format!("number of partitions must be 1 to {max}, got {n}")));
+                return Err((
+                    ErrorCode::InvalidPartitions,
+                    format!("number of partitions must be 1 to {max}, got {n}"),
+                ));
             }
         }
     } else {
@@ -113,7 +119,10 @@ fn plan(broker: &Broker, t: &CreatableTopic<'_>, duplicate: bool) -> Result<Plan
         let consecutive = indexes.iter().enumerate().all(|(i, p)| *p == i as i32);
         let here = t.assignments.iter().all(|(_, ids)| ids.as_slice() == [broker.node_id()]);
         if !consecutive || !here {
-            return Err((ErrorCode::InvalidReplicaAssignment, format!("partitions must be 0..n, each on broker {}", broker.node_id())));
+            return Err((
+                ErrorCode::InvalidReplicaAssignment,
+                format!("partitions must be 0..n, each on broker {}", broker.node_id()),
+            ));
         }
         indexes.len() as i32
     };

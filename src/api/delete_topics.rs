@@ -16,7 +16,11 @@ use crate::broker::Broker;
 use crate::errors::ErrorCode;
 use crate::wire::{DecodeError, Reader, Uuid, Writer};
 
-pub fn decode<'a>(r: &mut Reader<'a>, version: i16, flexible: bool) -> Result<Vec<(Option<&'a str>, Uuid)>, DecodeError> {
+pub fn decode<'a>(
+    r: &mut Reader<'a>,
+    version: i16,
+    flexible: bool,
+) -> Result<Vec<(Option<&'a str>, Uuid)>, DecodeError> {
     let n = r.array_len_v("topics", flexible)?;
     let mut topics = Vec::with_capacity(n);
     for _ in 0..n {

@@ -104,7 +104,9 @@ pub fn decode<'a>(r: &mut Reader<'a>, version: i16, flexible: bool) -> Result<(V
             let resource_name = r.string_v("resource_name", flexible)?;
             let configuration_keys = match r.nullable_array_len_v("configuration_keys", flexible)? {
                 None => None,
-                Some(n) => Some((0..n).map(|_| r.string_v("configuration_key", flexible)).collect::<Result<Vec<_>, _>>()?),
+                Some(n) => {
+                    Some((0..n).map(|_| r.string_v("configuration_key", flexible)).collect::<Result<Vec<_>, _>>()?)
+                }
             };
             r.tagged_fields_v("tagged_fields", flexible)?;
             Ok(Resource { resource_type, resource_name, configuration_keys })
@@ -169,7 +171,9 @@ pub fn handle(broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Wr
         let result: Result<Vec<Entry>, (ErrorCode, String)> = match res.resource_type {
             RESOURCE_TOPIC => match broker.log.topic(res.resource_name) {
                 Some(topic) => Ok(topic_entries(broker, &topic)),
-                None => Err((ErrorCode::UnknownTopicOrPartition, format!("topic {} does not exist", res.resource_name))),
+                None => {
+                    Err((ErrorCode::UnknownTopicOrPartition, format!("topic {} does not exist", res.resource_name)))
+                }
             },
             RESOURCE_BROKER if res.resource_name.is_empty() || res.resource_name == broker.node_id().to_string() => {
                 Ok(broker_entries(broker))

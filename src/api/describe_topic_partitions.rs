@@ -107,34 +107,32 @@ pub fn handle(broker: &Broker, _req: &Request<'_>, r: &mut Reader<'_>, w: &mut W
     let mut next_cursor = None;
     for name in names {
         if let Some(c) = &request.cursor
-            && name < c.topic_name.as_str() {
-                continue;
-            }
+            && name < c.topic_name.as_str()
+        {
+            continue;
+        }
         let Some(topic) = broker.log.topic(name) else {
             answers.push(TopicAnswer::Unknown { name });
             continue;
         };
         let first = match &request.cursor {
-            Some(c) if c.topic_name == name => {
-                topic.partitions.partition_point(|p| p.index < c.partition_index)
-            }
+            Some(c) if c.topic_name == name => topic.partitions.partition_point(|p| p.index < c.partition_index),
             _ => 0,
         };
         let available = topic.partitions.len() - first;
         if budget == 0 {
             // Nothing more fits: continue from here next time.
             if available > 0 {
-                next_cursor = Some(Cursor { topic_name: name.to_string(), partition_index: topic.partitions[first].index });
+                next_cursor =
+                    Some(Cursor { topic_name: name.to_string(), partition_index: topic.partitions[first].index });
             }
             break;
         }
         let count = available.min(budget);
         budget -= count;
         if count < available {
-            next_cursor = Some(Cursor {
-                topic_name: name.to_string(),
-                partition_index: topic.partitions[first + count].index,
-            });
+            next_cursor =
+                Some(Cursor { topic_name: name.to_string(), partition_index: topic.partitions[first + count].index });
             answers.push(TopicAnswer::Known { topic, first_partition: first, count });
             break;
         }

@@ -83,7 +83,11 @@ pub fn decode<'a>(r: &mut Reader<'a>, version: i16, flexible: bool) -> Result<Fe
     let mut topics = Vec::with_capacity(n);
     for _ in 0..n {
         topics.push(r.nested("topic", |r| {
-            let topic = if version >= 13 { TopicRef::Id(r.uuid("topic_id")?) } else { TopicRef::Name(r.string_v("topic", flexible)?) };
+            let topic = if version >= 13 {
+                TopicRef::Id(r.uuid("topic_id")?)
+            } else {
+                TopicRef::Name(r.string_v("topic", flexible)?)
+            };
             let n = r.array_len_v("partitions", flexible)?;
             let mut partitions = Vec::with_capacity(n);
             for _ in 0..n {
@@ -113,7 +117,11 @@ pub fn decode<'a>(r: &mut Reader<'a>, version: i16, flexible: bool) -> Result<Fe
         let n = r.array_len_v("forgotten_topics_data", flexible)?;
         for _ in 0..n {
             r.nested("forgotten_topic", |r| {
-                if version >= 13 { r.uuid("topic_id").map(drop)? } else { r.string_v("topic", flexible).map(drop)? }
+                if version >= 13 {
+                    r.uuid("topic_id").map(drop)?
+                } else {
+                    r.string_v("topic", flexible).map(drop)?
+                }
                 let n = r.array_len_v("partitions", flexible)?;
                 for _ in 0..n {
                     r.i32("partition")?;
@@ -191,7 +199,10 @@ pub fn handle(broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Wr
 /// Reads every requested partition, honouring `partition_max_bytes` and the response's
 /// `max_bytes`; the first batch found is returned even if it is larger than both (KIP-74), or a
 /// consumer could never get past it.
-fn read_all<'a>(resolved: &[(Option<Arc<Topic>>, &FetchTopic<'a>)], request: &FetchRequest<'a>) -> (Vec<TopicAnswer<'a>>, usize, bool) {
+fn read_all<'a>(
+    resolved: &[(Option<Arc<Topic>>, &FetchTopic<'a>)],
+    request: &FetchRequest<'a>,
+) -> (Vec<TopicAnswer<'a>>, usize, bool) {
     let mut remaining = request.max_bytes.max(0) as usize;
     let mut total = 0;
     let mut any_error = false;
@@ -222,7 +233,12 @@ fn read_all<'a>(resolved: &[(Option<Arc<Topic>>, &FetchTopic<'a>)], request: &Fe
     (answers, total, any_error)
 }
 
-fn read_partition(partition: &Partition, p: &FetchPartition, remaining: usize, first: bool) -> Result<Slice, ErrorCode> {
+fn read_partition(
+    partition: &Partition,
+    p: &FetchPartition,
+    remaining: usize,
+    first: bool,
+) -> Result<Slice, ErrorCode> {
     let limit = (p.partition_max_bytes.max(0) as usize).min(remaining);
     Ok(partition.read(p.fetch_offset, limit, first))
 }

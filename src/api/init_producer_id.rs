@@ -34,7 +34,8 @@ pub struct InitProducerIdRequest<'a> {
 pub fn decode<'a>(r: &mut Reader<'a>, version: i16, flexible: bool) -> Result<InitProducerIdRequest<'a>, DecodeError> {
     let transactional_id = r.nullable_string_v("transactional_id", flexible)?;
     let transaction_timeout_ms = r.i32("transaction_timeout_ms")?;
-    let (producer_id, producer_epoch) = if version >= 3 { (r.i64("producer_id")?, r.i16("producer_epoch")?) } else { (-1, -1) };
+    let (producer_id, producer_epoch) =
+        if version >= 3 { (r.i64("producer_id")?, r.i16("producer_epoch")?) } else { (-1, -1) };
     r.tagged_fields_v("tagged_fields", flexible)?;
     Ok(InitProducerIdRequest { transactional_id, transaction_timeout_ms, producer_id, producer_epoch })
 }

@@ -59,7 +59,11 @@ pub fn decode<'a>(r: &mut Reader<'a>, version: i16, flexible: bool) -> Result<Me
             for _ in 0..n {
                 topics.push(r.nested("topic", |r| {
                     let topic_id = if version >= 10 { r.uuid("topic_id")? } else { Uuid::ZERO };
-                    let name = if version >= 10 { r.nullable_string_v("name", flexible)? } else { Some(r.string_v("name", flexible)?) };
+                    let name = if version >= 10 {
+                        r.nullable_string_v("name", flexible)?
+                    } else {
+                        Some(r.string_v("name", flexible)?)
+                    };
                     r.tagged_fields_v("tagged_fields", flexible)?;
                     Ok(TopicRequest { topic_id, name })
                 })?);
@@ -117,7 +121,9 @@ fn resolve(broker: &Broker, t: &TopicRequest<'_>, allow_auto_create: bool) -> To
     match broker.log.create_topic(name, broker.config.num_partitions, BTreeMap::new()) {
         Ok(topic) => TopicAnswer::Found(topic),
         // Another client created it between our lookup and our create: fine.
-        Err(ErrorCode::TopicAlreadyExists) => broker.log.topic(name).map_or(error(ErrorCode::UnknownTopicOrPartition), TopicAnswer::Found),
+        Err(ErrorCode::TopicAlreadyExists) => {
+            broker.log.topic(name).map_or(error(ErrorCode::UnknownTopicOrPartition), TopicAnswer::Found)
+        }
         Err(code) => error(code),
     }
 }

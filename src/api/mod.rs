@@ -103,7 +103,12 @@ pub enum Reply {
 
 /// Routes a request to its API module. The body reader is positioned after the header; the
 /// writer already holds the response header.
-pub fn dispatch(broker: &Broker, req: &Request<'_>, body: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
+pub fn dispatch(
+    broker: &Broker,
+    req: &Request<'_>,
+    body: &mut Reader<'_>,
+    w: &mut Writer,
+) -> Result<Reply, DecodeError> {
     match req.header.api_key {
         0 => produce::handle(broker, req, body, w),
         1 => fetch::handle(broker, req, body, w),

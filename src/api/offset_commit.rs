@@ -75,7 +75,12 @@ pub fn decode<'a>(r: &mut Reader<'a>, version: i16, flexible: bool) -> Result<Of
                     let committed_leader_epoch = if version >= 6 { r.i32("committed_leader_epoch")? } else { -1 };
                     let committed_metadata = r.nullable_string_v("committed_metadata", flexible)?;
                     r.tagged_fields_v("tagged_fields", flexible)?;
-                    Ok(CommitPartition { partition_index, committed_offset, committed_leader_epoch, committed_metadata })
+                    Ok(CommitPartition {
+                        partition_index,
+                        committed_offset,
+                        committed_leader_epoch,
+                        committed_metadata,
+                    })
                 })?);
             }
             r.tagged_fields_v("tagged_fields", flexible)?;

@@ -46,7 +46,11 @@ pub struct FetchGroup<'a> {
     pub topics: Option<RequestedTopics<'a>>,
 }
 
-fn decode_topics<'a>(r: &mut Reader<'a>, version: i16, flexible: bool) -> Result<Option<RequestedTopics<'a>>, DecodeError> {
+fn decode_topics<'a>(
+    r: &mut Reader<'a>,
+    version: i16,
+    flexible: bool,
+) -> Result<Option<RequestedTopics<'a>>, DecodeError> {
     let Some(n) = r.nullable_array_len_v("topics", flexible)? else {
         // Null means "all" from v2; v1 had no null, so read it as empty.
         return Ok(if version >= 2 { None } else { Some(Vec::new()) });
@@ -93,7 +97,8 @@ pub fn decode<'a>(r: &mut Reader<'a>, version: i16, flexible: bool) -> Result<Of
 fn fetch(broker: &Broker, g: &FetchGroup<'_>) -> (ErrorCode, Vec<FetchedTopic>) {
     if g.group_id.is_empty() {
         // Still list the requested partitions, each with the error (v1 has no top-level code).
-        let topics = g.topics.iter().flatten().map(|(t, ps)| (t.to_string(), ps.iter().map(|p| (*p, None)).collect())).collect();
+        let topics =
+            g.topics.iter().flatten().map(|(t, ps)| (t.to_string(), ps.iter().map(|p| (*p, None)).collect())).collect();
         return (ErrorCode::InvalidGroupId, topics);
     }
     (ErrorCode::None, broker.groups.fetch_offsets(g.group_id, g.topics.as_deref()))

@@ -79,7 +79,12 @@ pub fn decode<'a>(r: &mut Reader<'a>, flexible: bool) -> Result<ProduceRequest<'
 }
 
 /// Appends one partition's batches, or says why not.
-fn produce_partition(broker: &Broker, req: &Request<'_>, topic: &str, p: &PartitionData<'_>) -> Result<Appended, ErrorCode> {
+fn produce_partition(
+    broker: &Broker,
+    req: &Request<'_>,
+    topic: &str,
+    p: &PartitionData<'_>,
+) -> Result<Appended, ErrorCode> {
     let Some(partition) = broker.log.partition(topic, p.index) else {
         return Err(ErrorCode::UnknownTopicOrPartition);
     };

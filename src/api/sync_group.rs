@@ -56,7 +56,15 @@ pub fn decode<'a>(r: &mut Reader<'a>, version: i16, flexible: bool) -> Result<Sy
         })?);
     }
     r.tagged_fields_v("tagged_fields", flexible)?;
-    Ok(SyncGroupRequest { group_id, generation_id, member_id, group_instance_id, protocol_type, protocol_name, assignments })
+    Ok(SyncGroupRequest {
+        group_id,
+        generation_id,
+        member_id,
+        group_instance_id,
+        protocol_type,
+        protocol_name,
+        assignments,
+    })
 }
 
 pub fn handle(broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {

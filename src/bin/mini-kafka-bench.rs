@@ -193,7 +193,11 @@ fn main() -> ExitCode {
     start_watchdog(opts.timeout);
     match run(&opts, started) {
         Ok(all_pass) => {
-            if all_pass { ExitCode::SUCCESS } else { ExitCode::from(1) }
+            if all_pass {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
         }
         Err(e) => {
             eprintln!("bench failed: {e}");
@@ -328,7 +332,12 @@ fn connections_rounds(opts: &Options, fx: &Fixtures, r: &mut Rounds) -> Result<(
 }
 
 fn progress_small(broker: &PhaseResult, limit: &PhaseResult, mode: LogMode) {
-    progress(&format!("  broker small   p50 {:.0} µs p99 {:.0} µs ({})", broker.percentile(50.0), broker.percentile(99.0), mode.name()));
+    progress(&format!(
+        "  broker small   p50 {:.0} µs p99 {:.0} µs ({})",
+        broker.percentile(50.0),
+        broker.percentile(99.0),
+        mode.name()
+    ));
     progress(&format!("  limit  small   p50 {:.0} µs p99 {:.0} µs", limit.percentile(50.0), limit.percentile(99.0)));
 }
 
@@ -429,9 +438,13 @@ impl BrokerProcess {
         let mut broker = BrokerProcess::spawn(opts, fx, name, mode)?;
         if mode == LogMode::Memory {
             match create_topics(broker.addr)? {
-                Some((topic_id, small_topic_id)) => (broker.topic_id, broker.small_topic_id) = (topic_id, small_topic_id),
+                Some((topic_id, small_topic_id)) => {
+                    (broker.topic_id, broker.small_topic_id) = (topic_id, small_topic_id)
+                }
                 None => {
-                    progress("the broker does not advertise CreateTopics v7: using log.dirs and a metadata log instead");
+                    progress(
+                        "the broker does not advertise CreateTopics v7: using log.dirs and a metadata log instead",
+                    );
                     drop(broker);
                     broker = BrokerProcess::spawn(opts, fx, name, LogMode::Dir)?;
                 }
@@ -466,11 +479,17 @@ impl BrokerProcess {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| format!("cannot start {}: {e} (run scripts/bench.sh, which builds it)", opts.broker.display()))?;
+            .map_err(|e| {
+                format!("cannot start {}: {e} (run scripts/bench.sh, which builds it)", opts.broker.display())
+            })?;
         BROKER_PID.store(child.id(), Ordering::SeqCst);
         if let Some(path) = &opts.pid_file {
             let line = format!("{}\n", child.id());
-            let _ = std::fs::OpenOptions::new().create(true).append(true).open(path).and_then(|mut f| f.write_all(line.as_bytes()));
+            let _ = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .and_then(|mut f| f.write_all(line.as_bytes()));
         }
 
         // Read the broker's log on a thread for as long as it runs (a full pipe would block it).
@@ -483,7 +502,8 @@ impl BrokerProcess {
                 let Ok(line) = line else { break };
                 if let Some(addr) = line.split("listening on ").nth(1) {
                     let _ = tx.send(addr.trim().to_string());
-                } else if ["[WARN", " WARN ", "[ERROR", " ERROR ", "panicked"].iter().any(|level| line.contains(level)) {
+                } else if ["[WARN", " WARN ", "[ERROR", " ERROR ", "panicked"].iter().any(|level| line.contains(level))
+                {
                     w.lock().unwrap_or_else(|p| p.into_inner()).push(line);
                 }
             }
@@ -632,7 +652,8 @@ fn keep_client_id_field() -> Vec<u8> {
 fn sink_answer(frame: &[u8], records: &SharedBytes, next_offset: &mut i64) -> Result<Frame, String> {
     let e = |e: mini_kafka::wire::DecodeError| e.to_string();
     let mut r = Reader::new(frame);
-    let (key, version, correlation_id) = (r.i16("api_key").map_err(e)?, r.i16("version").map_err(e)?, r.i32("corr").map_err(e)?);
+    let (key, version, correlation_id) =
+        (r.i16("api_key").map_err(e)?, r.i16("version").map_err(e)?, r.i32("corr").map_err(e)?);
     r.nullable_string("client_id").map_err(e)?;
     let mut w = Writer::new();
     match (key, version) {
@@ -754,7 +775,11 @@ impl Client {
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(IO_TIMEOUT))?;
         stream.set_write_timeout(Some(IO_TIMEOUT))?;
-        Ok(Client { writer: stream.try_clone()?, reader: BufReader::with_capacity(read_buffer, stream), buf: Vec::new() })
+        Ok(Client {
+            writer: stream.try_clone()?,
+            reader: BufReader::with_capacity(read_buffer, stream),
+            buf: Vec::new(),
+        })
     }
 
     fn send(&mut self, frame: &[u8]) -> io::Result<()> {
@@ -774,7 +799,12 @@ struct RequestFrame(Vec<u8>);
 
 impl RequestFrame {
     /// Header v1 (v2 when `flexible`: an empty tag buffer after client_id), then the body.
-    fn new((api_key, version): (i16, i16), flexible: bool, client_id: &str, body: impl FnOnce(&mut Writer)) -> RequestFrame {
+    fn new(
+        (api_key, version): (i16, i16),
+        flexible: bool,
+        client_id: &str,
+        body: impl FnOnce(&mut Writer),
+    ) -> RequestFrame {
         let mut w = Writer::new();
         w.i16(api_key);
         w.i16(version);
@@ -977,7 +1007,8 @@ fn check_fetch_response(body: &[u8], corr: i32, topic_id: Uuid, partition: i32) 
     if index != partition {
         return Err(format!("partition {index} in the response, expected {partition}"));
     }
-    let mut fetched = Fetched { error_code, high_watermark, bytes: records.len() as u64, records: 0, next_offset: None };
+    let mut fetched =
+        Fetched { error_code, high_watermark, bytes: records.len() as u64, records: 0, next_offset: None };
     for item in batch::batches(records) {
         let (header, _) = item.map_err(|e| format!("fetched records: {e}"))?;
         fetched.records += header.records_count as u64;
@@ -1339,7 +1370,14 @@ fn fetch_phase(addr: SocketAddr, topic_id: Uuid, targets: &[(i32, u64, Option<u6
     PhaseResult::from_connections(results)
 }
 
-fn fetch_connection(addr: SocketAddr, topic_id: Uuid, partition: i32, target: u64, expected: Option<u64>, start: &Barrier) -> ConnResult {
+fn fetch_connection(
+    addr: SocketAddr,
+    topic_id: Uuid,
+    partition: i32,
+    target: u64,
+    expected: Option<u64>,
+    start: &Barrier,
+) -> ConnResult {
     let mut out = ConnResult { partition, ..ConnResult::default() };
     let client = Client::connect(addr, 64 * 1024);
     start.wait();
@@ -1404,7 +1442,8 @@ fn fetch_connection(addr: SocketAddr, topic_id: Uuid, partition: i32, target: u6
         && !out.cut
         && out.records != expected
     {
-        out.errors.add(format!("fetch: {} records read back from partition {partition}, {expected} produced", out.records));
+        out.errors
+            .add(format!("fetch: {} records read back from partition {partition}, {expected} produced", out.records));
     }
     out
 }
@@ -1449,8 +1488,14 @@ fn connections_phase(broker: &BrokerProcess, n: usize) -> ConnectionsRound {
     let secs = began.elapsed().as_secs_f64();
     let rss = broker.rss_bytes().unwrap_or(0);
     release.wait();
-    let mut round =
-        ConnectionsRound { answered: 0, second_request: String::new(), rss, secs, connect_ms: Vec::new(), errors: Tally::default() };
+    let mut round = ConnectionsRound {
+        answered: 0,
+        second_request: String::new(),
+        rss,
+        secs,
+        connect_ms: Vec::new(),
+        errors: Tally::default(),
+    };
     for h in handles {
         match h.join() {
             Ok((answered, errors, connect_ms)) => {
@@ -1498,7 +1543,8 @@ fn connections_worker(
     }
     // Step 1: ApiVersions on every connection, then read every answer.
     let mut api_versions = api_versions_request();
-    let mut alive: Vec<bool> = clients.iter_mut().map(|c| c.send(api_versions.with_correlation_id(1)).is_ok()).collect();
+    let mut alive: Vec<bool> =
+        clients.iter_mut().map(|c| c.send(api_versions.with_correlation_id(1)).is_ok()).collect();
     let mut metadata: Vec<bool> = vec![false; clients.len()];
     for (i, c) in clients.iter_mut().enumerate() {
         if !alive[i] {
@@ -1507,7 +1553,8 @@ fn connections_worker(
         }
         match c.recv().map_err(|e| format!("receive: {}", e.kind())).and_then(|b| check_api_versions_response(b, 1)) {
             Ok(versions) => {
-                metadata[i] = versions.iter().any(|&(key, min, max)| key == METADATA.0 && (min..=max).contains(&METADATA.1));
+                metadata[i] =
+                    versions.iter().any(|&(key, min, max)| key == METADATA.0 && (min..=max).contains(&METADATA.1));
             }
             Err(e) => {
                 errors.add(format!("connections: ApiVersions: {e}"));
@@ -1519,7 +1566,8 @@ fn connections_worker(
     let mut metadata_req = metadata_request();
     for (i, c) in clients.iter_mut().enumerate() {
         if alive[i] {
-            let frame = if metadata[i] { metadata_req.with_correlation_id(2) } else { api_versions.with_correlation_id(2) };
+            let frame =
+                if metadata[i] { metadata_req.with_correlation_id(2) } else { api_versions.with_correlation_id(2) };
             if c.send(frame).is_err() {
                 errors.add("connections: send of the second request failed");
                 alive[i] = false;
@@ -1628,14 +1676,33 @@ impl Report {
             _ => None,
         };
         let mut rows = Vec::new();
-        let mut row = |key, figure: String, (b, l): (Option<f64>, Option<f64>), target: &str, pass: Option<bool>, decimals| {
-            rows.push(Row { key, figure, broker: b, limit: l, ratio: ratio(b, l), target: target.to_string(), pass, decimals, limit_key: None, broker_in_json: true });
-        };
+        let mut row =
+            |key, figure: String, (b, l): (Option<f64>, Option<f64>), target: &str, pass: Option<bool>, decimals| {
+                rows.push(Row {
+                    key,
+                    figure,
+                    broker: b,
+                    limit: l,
+                    ratio: ratio(b, l),
+                    target: target.to_string(),
+                    pass,
+                    decimals,
+                    limit_key: None,
+                    broker_in_json: true,
+                });
+            };
         let gib = opts.bytes as f64 / (MIB * 1024.0);
 
         let produce_mb = med(&|p| p.mb_per_s(), &r.produce);
         let pass = ratio(produce_mb.0, produce_mb.1).map(|x| x >= 0.5);
-        row("produce_mb_s", "produce 100×1 KiB batches, 4 conn × 8 in flight: MB/s".into(), produce_mb, "≥ 0.5× limit", pass, 1);
+        row(
+            "produce_mb_s",
+            "produce 100×1 KiB batches, 4 conn × 8 in flight: MB/s".into(),
+            produce_mb,
+            "≥ 0.5× limit",
+            pass,
+            1,
+        );
         let keep = median(&r.produce_keep);
         row(
             "produce_vs_keep",
@@ -1647,11 +1714,32 @@ impl Report {
         );
         let dir_mb = median(&r.produce_dir.iter().map(|p| p.mb_per_s()).collect::<Vec<_>>());
         if dir_mb.is_some() {
-            row("produce_dir_mb_s", "  the broker with log.dirs (write-through), MB/s".into(), (dir_mb, produce_mb.1), "", None, 1);
+            row(
+                "produce_dir_mb_s",
+                "  the broker with log.dirs (write-through), MB/s".into(),
+                (dir_mb, produce_mb.1),
+                "",
+                None,
+                1,
+            );
         }
-        row("produce_records_s", "produce 100×1 KiB batches: records/s".into(), med(&|p| p.records_per_s(), &r.produce), "", None, 0);
+        row(
+            "produce_records_s",
+            "produce 100×1 KiB batches: records/s".into(),
+            med(&|p| p.records_per_s(), &r.produce),
+            "",
+            None,
+            0,
+        );
 
-        row("small_records_s", "produce 1×100 B, 1 conn × 1 in flight: records/s".into(), med(&|p| p.records_per_s(), &r.small), "", None, 0);
+        row(
+            "small_records_s",
+            "produce 1×100 B, 1 conn × 1 in flight: records/s".into(),
+            med(&|p| p.records_per_s(), &r.small),
+            "",
+            None,
+            0,
+        );
         row("small_p50_us", "  latency p50, µs".into(), med(&|p| p.percentile(50.0), &r.small), "", None, 1);
         let p99 = med(&|p| p.percentile(99.0), &r.small);
         let pass = ratio(p99.0, p99.1).map(|x| x <= 2.0);
@@ -1664,7 +1752,14 @@ impl Report {
 
         let fetch_mb = med(&|p| p.mb_per_s(), &r.fetch);
         let pass = ratio(fetch_mb.0, fetch_mb.1).map(|x| x >= 0.5);
-        row("fetch_mb_s", format!("fetch {gib:.3} GiB, 4 partitions × 4 conn: MB/s"), fetch_mb, "≥ 0.5× limit", pass, 1);
+        row(
+            "fetch_mb_s",
+            format!("fetch {gib:.3} GiB, 4 partitions × 4 conn: MB/s"),
+            fetch_mb,
+            "≥ 0.5× limit",
+            pass,
+            1,
+        );
 
         // Memory: "limit" is the bytes stored, the ratio RSS / stored.
         let stored = median(&r.stored);
@@ -1706,7 +1801,14 @@ impl Report {
             None,
             2,
         );
-        row("slowest_connect_ms", "  slowest connect (≥ 1000 ms: SYN retransmitted), ms".into(), (slowest_connect, None), "", None, 1);
+        row(
+            "slowest_connect_ms",
+            "  slowest connect (≥ 1000 ms: SYN retransmitted), ms".into(),
+            (slowest_connect, None),
+            "",
+            None,
+            1,
+        );
         let conn_rss = median(&r.connections.iter().map(|c| c.rss as f64).collect::<Vec<_>>());
         row(
             "connections_rss_mib",
@@ -1720,7 +1822,12 @@ impl Report {
         let mut errors = Tally::default();
         let mut limit_errors = Tally::default();
         let mut cut = Vec::new();
-        for (name, pairs) in [("produce", &r.produce), ("fetch", &r.fetch), ("small produce", &r.small), ("small produce with log.dirs", &r.small_dir)] {
+        for (name, pairs) in [
+            ("produce", &r.produce),
+            ("fetch", &r.fetch),
+            ("small produce", &r.small),
+            ("small produce with log.dirs", &r.small_dir),
+        ] {
             for (i, (b, l)) in pairs.iter().enumerate() {
                 errors.merge(&b.errors);
                 limit_errors.merge(&l.errors);
@@ -1765,7 +1872,8 @@ impl Report {
         }
 
         let mut extra = Vec::new();
-        let num = |x: Option<f64>, d: usize| x.filter(|x| x.is_finite()).map_or("null".to_string(), |x| format!("{x:.d$}"));
+        let num =
+            |x: Option<f64>, d: usize| x.filter(|x| x.is_finite()).map_or("null".to_string(), |x| format!("{x:.d$}"));
         extra.push(("stored_bytes".into(), num(stored, 0)));
         extra.push(("rss_after_store_bytes".into(), num(rss, 0)));
         extra.push(("rss_over_stored".into(), num(ratio(rss, stored), 3)));
@@ -1789,31 +1897,51 @@ impl Report {
     }
 
     fn all_pass(&self) -> bool {
-        self.rows.iter().all(|r| r.pass != Some(false)) && self.rows.iter().filter(|r| !r.target.is_empty()).all(|r| r.pass.is_some())
+        self.rows.iter().all(|r| r.pass != Some(false))
+            && self.rows.iter().filter(|r| !r.target.is_empty()).all(|r| r.pass.is_some())
     }
 
     fn render_header(&self, opts: &Options, mode: LogMode) -> String {
         let cpu = std::fs::read_to_string("/proc/cpuinfo")
             .ok()
-            .and_then(|t| t.lines().find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())))
+            .and_then(|t| {
+                t.lines().find_map(|l| {
+                    l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+                })
+            })
             .unwrap_or_else(|| "?".into());
         let cores = thread::available_parallelism().map_or(0, |n| n.get());
         let mut s = String::new();
         let _ = writeln!(s, "# mini-kafka benchmark {}", opts.label);
         let _ = writeln!(s, "machine: {cores} cores ({cpu}); loopback 127.0.0.1; client and broker share the cores");
-        let _ = writeln!(s, "broker:  {} as a child process; {}", opts.broker.display(), match mode {
-            LogMode::Memory => "in-memory log (no log.dirs, topics made with CreateTopics); rows marked \"log.dirs\" rerun with a log dir \
+        let _ = writeln!(
+            s,
+            "broker:  {} as a child process; {}",
+            opts.broker.display(),
+            match mode {
+                LogMode::Memory =>
+                    "in-memory log (no log.dirs, topics made with CreateTopics); rows marked \"log.dirs\" rerun with a log dir \
                 (segment write-through to the page cache, no fsync)",
-            LogMode::Dir => "log.dirs in the temp dir (segment write-through to the page cache, no fsync); topics from a metadata log",
-        });
-        let _ = writeln!(s, "limit:   an in-process sink that reads each request and answers at once (no storing, no checking); same client loop");
-        let _ = writeln!(s, "figures: median of {} rounds; MB = 10^6 bytes of record batches; ratio = broker / limit", opts.rounds);
+                LogMode::Dir =>
+                    "log.dirs in the temp dir (segment write-through to the page cache, no fsync); topics from a metadata log",
+            }
+        );
+        let _ = writeln!(
+            s,
+            "limit:   an in-process sink that reads each request and answers at once (no storing, no checking); same client loop"
+        );
+        let _ = writeln!(
+            s,
+            "figures: median of {} rounds; MB = 10^6 bytes of record batches; ratio = broker / limit",
+            opts.rounds
+        );
         let _ = writeln!(s);
         s
     }
 
     fn render_table(&self) -> String {
-        let fmt = |x: Option<f64>, d: usize| x.filter(|x| x.is_finite()).map_or("-".to_string(), |x| format!("{x:.d$}"));
+        let fmt =
+            |x: Option<f64>, d: usize| x.filter(|x| x.is_finite()).map_or("-".to_string(), |x| format!("{x:.d$}"));
         let lines: Vec<[String; 6]> = self
             .rows
             .iter()
@@ -1892,7 +2020,8 @@ impl Report {
     }
 
     fn render_json(&self) -> String {
-        let num = |x: Option<f64>, d: usize| x.filter(|x| x.is_finite()).map_or("null".to_string(), |x| format!("{x:.d$}"));
+        let num =
+            |x: Option<f64>, d: usize| x.filter(|x| x.is_finite()).map_or("null".to_string(), |x| format!("{x:.d$}"));
         let mut fields: Vec<(String, String)> = vec![("bench".into(), json_string("mini-kafka"))];
         for r in &self.rows {
             if r.broker_in_json {

@@ -168,14 +168,15 @@ pub type FetchedTopic = (String, Vec<(i32, Option<Committed>)>);
 impl Coordinator {
     /// Loads the groups saved under `log.dirs` (if set) and starts the timer thread.
     pub fn open(config: &Config) -> io::Result<Coordinator> {
-        let prop = |key: &str, default: u64| {
-            config.properties.get(key).and_then(|v| v.trim().parse().ok()).unwrap_or(default)
-        };
+        let prop =
+            |key: &str, default: u64| config.properties.get(key).and_then(|v| v.trim().parse().ok()).unwrap_or(default);
         let limits = Limits {
             min_session_timeout: Duration::from_millis(prop("group.min.session.timeout.ms", MIN_SESSION_TIMEOUT_MS)),
             max_session_timeout: Duration::from_millis(prop("group.max.session.timeout.ms", MAX_SESSION_TIMEOUT_MS)),
             // Capped like a client's timeouts (INT32 ms), so `now + delay` cannot overflow.
-            initial_rebalance_delay: Duration::from_millis(config.group_initial_rebalance_delay_ms.min(i32::MAX as u64)),
+            initial_rebalance_delay: Duration::from_millis(
+                config.group_initial_rebalance_delay_ms.min(i32::MAX as u64),
+            ),
         };
         let (store, loaded) = match &config.log_dir {
             Some(dir) => {
@@ -209,9 +210,11 @@ impl Coordinator {
 
     fn get_or_create(&self, group_id: &str) -> Arc<Cell> {
         let mut groups = lock(&self.inner.groups);
-        Arc::clone(groups.entry(group_id.to_string()).or_insert_with(|| {
-            Arc::new(Cell { group: Mutex::new(Group::new(group_id)), changed: Condvar::new() })
-        }))
+        Arc::clone(
+            groups
+                .entry(group_id.to_string())
+                .or_insert_with(|| Arc::new(Cell { group: Mutex::new(Group::new(group_id)), changed: Condvar::new() })),
+        )
     }
 
     /// JoinGroup. Blocks until the rebalance completes (bounded by the rebalance timeout).
@@ -323,9 +326,8 @@ impl Coordinator {
         let mut g = lock(&cell.group);
         let error = g.check_commit(member_id, instance, generation, Instant::now());
         if error == ErrorCode::None {
-            let now_ms = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64);
+            let now_ms =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
             for o in offsets {
                 let committed = Committed {
                     offset: o.offset,
@@ -372,7 +374,12 @@ impl Coordinator {
 
     /// DescribeGroups for one group. An unknown group is described as Dead, as Kafka does.
     pub fn describe(&self, group_id: &str) -> GroupDescription {
-        let dead = GroupDescription { state: "Dead", protocol_type: String::new(), protocol: String::new(), members: Vec::new() };
+        let dead = GroupDescription {
+            state: "Dead",
+            protocol_type: String::new(),
+            protocol: String::new(),
+            members: Vec::new(),
+        };
         let Some(cell) = self.get(group_id) else { return dead };
         let g = lock(&cell.group);
         // Metadata and assignments belong to a generation; only a Stable group has a settled one.

@@ -332,7 +332,11 @@ impl Group {
             m.synced = false;
         }
         self.state = GroupState::PreparingRebalance;
-        log::debug!("group {}: PreparingRebalance ({} members, waiting up to {timeout:?})", self.id, self.members.len());
+        log::debug!(
+            "group {}: PreparingRebalance ({} members, waiting up to {timeout:?})",
+            self.id,
+            self.members.len()
+        );
     }
 
     /// Ends PreparingRebalance when every member has rejoined (and an empty group's initial
@@ -362,7 +366,8 @@ impl Group {
             return;
         }
         self.protocol = self.select_protocol();
-        let leader_rejoined = self.leader.as_deref().and_then(|l| self.member(l)).is_some_and(|m| m.awaiting_join.is_some());
+        let leader_rejoined =
+            self.leader.as_deref().and_then(|l| self.member(l)).is_some_and(|m| m.awaiting_join.is_some());
         if !leader_rejoined {
             let first = self.members.iter().find(|m| m.awaiting_join.is_some()).or(self.members.first());
             self.leader = first.map(|m| m.member_id.clone());
@@ -545,7 +550,13 @@ impl Group {
 
     /// A static member restarted: it takes over the old member's place under a new member id,
     /// and the old id is fenced (its blocked calls get FENCED_INSTANCE_ID).
-    fn replace_static_member(&mut self, old_id: &str, p: &JoinParams<'_>, now: Instant, limits: &Limits) -> Step<JoinResult> {
+    fn replace_static_member(
+        &mut self,
+        old_id: &str,
+        p: &JoinParams<'_>,
+        now: Instant,
+        limits: &Limits,
+    ) -> Step<JoinResult> {
         let instance = p.group_instance_id.unwrap_or_default();
         let new_id = format!("{instance}-{}", Uuid::random());
         let leader_before = self.leader.clone().unwrap_or_default();
@@ -649,7 +660,8 @@ impl Group {
     fn complete_sync(&mut self, assignments: &[(&str, &[u8])], now: Instant) {
         let mut replies = Vec::new();
         for m in &mut self.members {
-            m.assignment = assignments.iter().find(|(id, _)| *id == m.member_id).map(|(_, a)| a.to_vec()).unwrap_or_default();
+            m.assignment =
+                assignments.iter().find(|(id, _)| *id == m.member_id).map(|(_, a)| a.to_vec()).unwrap_or_default();
             m.expires_at = now + m.session_timeout;
             if let Some(t) = m.awaiting_sync.take() {
                 replies.push((t, m.assignment.clone()));
@@ -719,7 +731,13 @@ impl Group {
     }
 
     /// The checks of OffsetCommit before any offset is stored (Kafka's order).
-    pub fn check_commit(&mut self, member_id: &str, instance: Option<&str>, generation: i32, now: Instant) -> ErrorCode {
+    pub fn check_commit(
+        &mut self,
+        member_id: &str,
+        instance: Option<&str>,
+        generation: i32,
+        now: Instant,
+    ) -> ErrorCode {
         if self.state == GroupState::Dead {
             return ErrorCode::CoordinatorNotAvailable;
         }
@@ -769,7 +787,8 @@ impl Group {
             self.remove_member(&id, now, limits);
         }
         if self.state == GroupState::CompletingRebalance && self.sync_deadline.is_some_and(|t| t <= now) {
-            let unsynced: Vec<String> = self.members.iter().filter(|m| !m.synced).map(|m| m.member_id.clone()).collect();
+            let unsynced: Vec<String> =
+                self.members.iter().filter(|m| !m.synced).map(|m| m.member_id.clone()).collect();
             for id in unsynced {
                 log::info!("group {}: member {id} did not send SyncGroup in time", self.id);
                 self.remove_member(&id, now, limits);

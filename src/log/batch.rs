@@ -97,21 +97,38 @@ impl BatchHeader {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BatchError {
     /// Fewer bytes than the header or than `batch_length` announces.
-    Truncated { at: usize },
+    Truncated {
+        at: usize,
+    },
     /// `batch_length` too small to hold a header.
-    BadLength { at: usize, batch_length: i32 },
+    BadLength {
+        at: usize,
+        batch_length: i32,
+    },
     /// Not magic 2 (older message formats are not supported).
-    BadMagic { at: usize, magic: i8 },
-    BadCrc { at: usize, stored: u32, computed: u32 },
+    BadMagic {
+        at: usize,
+        magic: i8,
+    },
+    BadCrc {
+        at: usize,
+        stored: u32,
+        computed: u32,
+    },
     /// Header fields that contradict each other (e.g. record count vs. offset delta).
-    Inconsistent { at: usize, reason: &'static str },
+    Inconsistent {
+        at: usize,
+        reason: &'static str,
+    },
 }
 
 impl std::fmt::Display for BatchError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             BatchError::Truncated { at } => write!(f, "batch at byte {at} is cut off"),
-            BatchError::BadLength { at, batch_length } => write!(f, "batch at byte {at}: bad batch_length {batch_length}"),
+            BatchError::BadLength { at, batch_length } => {
+                write!(f, "batch at byte {at}: bad batch_length {batch_length}")
+            }
             BatchError::BadMagic { at, magic } => write!(f, "batch at byte {at}: magic {magic}, only 2 is supported"),
             BatchError::BadCrc { at, stored, computed } => {
                 write!(f, "batch at byte {at}: crc {stored:#010x} stored, {computed:#010x} computed")
@@ -231,7 +248,11 @@ pub fn first_record_at_or_after(batch: &[u8], timestamp: i64) -> Option<(i64, i6
         return Some((0, header.max_timestamp));
     }
     let found = records(batch).ok()?.into_iter().find(|r| header.base_timestamp + r.timestamp_delta >= timestamp);
-    Some(found.map_or((0, header.max_timestamp), |r| (i64::from(r.offset_delta), header.base_timestamp + r.timestamp_delta)))
+    Some(
+        found.map_or((0, header.max_timestamp), |r| {
+            (i64::from(r.offset_delta), header.base_timestamp + r.timestamp_delta)
+        }),
+    )
 }
 
 /// The record with the largest timestamp (the first one, if several share it): `(offset delta, timestamp)`.

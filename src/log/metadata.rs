@@ -91,9 +91,10 @@ impl MetadataLog {
                 Ok(records) => {
                     for rec in records {
                         if let Some(value) = rec.value
-                            && let Err(e) = apply(&mut topics, value) {
-                                log::warn!("{}: metadata record skipped: {e}", path.display());
-                            }
+                            && let Err(e) = apply(&mut topics, value)
+                        {
+                            log::warn!("{}: metadata record skipped: {e}", path.display());
+                        }
                     }
                 }
                 Err(e) => log::warn!("{}: metadata batch skipped: {e}", path.display()),

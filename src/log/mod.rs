@@ -82,14 +82,20 @@ impl Log {
     pub fn open(dir: &Path, node_id: i32) -> io::Result<Log> {
         std::fs::create_dir_all(dir)?;
         let (metadata, metas) = MetadataLog::load(dir)?;
-        let log = Log { dir: Some(dir.to_path_buf()), node_id, topics: RwLock::default(), metadata: Mutex::new(metadata) };
+        let log =
+            Log { dir: Some(dir.to_path_buf()), node_id, topics: RwLock::default(), metadata: Mutex::new(metadata) };
         for meta in metas {
             let mut partitions = Vec::with_capacity(meta.partitions.len());
             for p in meta.partitions.values() {
                 partitions.push(Arc::new(log.open_partition(&meta.name, meta.id, p)?));
             }
             let batches: usize = partitions.iter().map(|p| p.batch_count()).sum();
-            log::info!("loaded topic {} ({}) with {} partitions, {batches} batches", meta.name, meta.id, partitions.len());
+            log::info!(
+                "loaded topic {} ({}) with {} partitions, {batches} batches",
+                meta.name,
+                meta.id,
+                partitions.len()
+            );
             let topic = Arc::new(Topic { name: meta.name, id: meta.id, partitions, configs: BTreeMap::new() });
             let mut topics = write(&log.topics);
             topics.by_id.insert(topic.id, Arc::clone(&topic));
@@ -136,12 +142,23 @@ impl Log {
     }
 
     fn partition_meta(&self, index: i32) -> PartitionMeta {
-        PartitionMeta { index, leader: self.node_id, leader_epoch: 0, replicas: vec![self.node_id], isr: vec![self.node_id] }
+        PartitionMeta {
+            index,
+            leader: self.node_id,
+            leader_epoch: 0,
+            replicas: vec![self.node_id],
+            isr: vec![self.node_id],
+        }
     }
 
     /// Creates a topic with a random id and `partitions` empty partitions, persisting it to the
     /// metadata log and creating its directories when there is a log dir.
-    pub fn create_topic(&self, name: &str, partitions: i32, configs: BTreeMap<String, String>) -> Result<Arc<Topic>, ErrorCode> {
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: BTreeMap<String, String>,
+    ) -> Result<Arc<Topic>, ErrorCode> {
         if !valid_topic_name(name) {
             return Err(ErrorCode::InvalidTopicException);
         }

@@ -118,10 +118,12 @@ impl Partition {
         // deduplicated.
         for b in &batches {
             if let Ok(h) = BatchHeader::decode(&mut crate::wire::Reader::new(&b.bytes))
-                && h.producer_id >= 0 && h.base_sequence >= 0 {
-                    let entry = producers.entry(h.producer_id).or_default();
-                    remember(entry, &h, b.base_offset);
-                }
+                && h.producer_id >= 0
+                && h.base_sequence >= 0
+            {
+                let entry = producers.entry(h.producer_id).or_default();
+                remember(entry, &h, b.base_offset);
+            }
         }
         Partition {
             topic: topic.to_string(),
@@ -130,7 +132,14 @@ impl Partition {
             leader_epoch: 0,
             replicas: vec![1],
             isr: vec![1],
-            state: Mutex::new(State { batches, log_start_offset, next_offset, segment, waiters: Vec::new(), producers }),
+            state: Mutex::new(State {
+                batches,
+                log_start_offset,
+                next_offset,
+                segment,
+                waiters: Vec::new(),
+                producers,
+            }),
         }
     }
 
@@ -186,11 +195,12 @@ impl Partition {
             });
         }
         if let Some(segment) = &mut state.segment
-            && let Err(e) = segment.append(&stored) {
-                log::error!("{}-{}: cannot write segment: {e}", self.topic, self.index);
-                state.next_offset = base_offset;
-                return Err(AppendError::Refused(ErrorCode::CorruptMessage));
-            }
+            && let Err(e) = segment.append(&stored)
+        {
+            log::error!("{}-{}: cannot write segment: {e}", self.topic, self.index);
+            state.next_offset = base_offset;
+            return Err(AppendError::Refused(ErrorCode::KafkaStorageError));
+        }
         for ((header, _), b) in checked.iter().zip(&stored) {
             if header.producer_id >= 0 && header.base_sequence >= 0 {
                 let entry = state.producers.entry(header.producer_id).or_default();

@@ -47,10 +47,9 @@ impl Uuid {
         let mut bytes = [0u8; 16];
         for half in bytes.chunks_mut(8) {
             let mut hasher = RandomState::new().build_hasher();
-            hasher.write_u128(std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0));
+            hasher.write_u128(
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0),
+            );
             half.copy_from_slice(&hasher.finish().to_be_bytes());
         }
         bytes[6] = (bytes[6] & 0x0f) | 0x40; // version 4
@@ -61,8 +60,7 @@ impl Uuid {
     /// Kafka prints topic ids as URL-safe base64 without padding (`partition.metadata` files use
     /// the padded standard alphabet; see [`Uuid::to_base64`]).
     pub fn to_base64(&self) -> String {
-        const ALPHABET: &[u8; 64] =
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         let mut out = String::with_capacity(24);
         for chunk in self.0.chunks(3) {
             let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];

@@ -267,8 +267,11 @@ impl<'a> Reader<'a> {
     /// A non-null string in the encoding the message version uses.
     pub fn string_v(&mut self, field: &'static str, flexible: bool) -> Result<&'a str> {
         let at = self.pos;
-        self.nullable_string_v(field, flexible)?
-            .ok_or(DecodeError::Invalid { field, at, reason: "null where a string is required" })
+        self.nullable_string_v(field, flexible)?.ok_or(DecodeError::Invalid {
+            field,
+            at,
+            reason: "null where a string is required",
+        })
     }
 
     /// NULLABLE_BYTES (INT32 length) or COMPACT_NULLABLE_BYTES. Also used for RECORDS.
@@ -286,8 +289,11 @@ impl<'a> Reader<'a> {
     /// Non-null BYTES or COMPACT_BYTES.
     pub fn bytes_v(&mut self, field: &'static str, flexible: bool) -> Result<&'a [u8]> {
         let at = self.pos;
-        self.nullable_bytes_v(field, flexible)?
-            .ok_or(DecodeError::Invalid { field, at, reason: "null where bytes are required" })
+        self.nullable_bytes_v(field, flexible)?.ok_or(DecodeError::Invalid {
+            field,
+            at,
+            reason: "null where bytes are required",
+        })
     }
 
     fn fixed_unrecorded<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N]> {
@@ -380,7 +386,10 @@ mod tests {
         ));
         assert!(matches!(Reader::new(&[0x80; 6]).unsigned_varint("x"), Err(DecodeError::VarintTooLong { .. })));
         assert!(matches!(Reader::new(&[0x80, 0x80]).unsigned_varint("x"), Err(DecodeError::Eof { .. })));
-        assert_eq!(Reader::new(&[0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]).varlong("x").unwrap(), i64::MAX);
+        assert_eq!(
+            Reader::new(&[0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]).varlong("x").unwrap(),
+            i64::MAX
+        );
         assert!(Reader::new(&[0x80; 11]).varlong("x").is_err());
     }
 
@@ -441,13 +450,16 @@ mod tests {
             r.nested("item", |r| r.i16("value")).unwrap();
         }
         let spans: Vec<_> = r.spans().iter().map(|s| (s.name, s.start, s.end, s.depth)).collect();
-        assert_eq!(spans, vec![
-            ("api_key", 0, 2, 0),
-            ("api_version", 2, 4, 0),
-            ("items", 4, 5, 0),
-            ("item", 5, 7, 0),
-            ("value", 5, 7, 1),
-        ]);
+        assert_eq!(
+            spans,
+            vec![
+                ("api_key", 0, 2, 0),
+                ("api_version", 2, 4, 0),
+                ("items", 4, 5, 0),
+                ("item", 5, 7, 0),
+                ("value", 5, 7, 1),
+            ]
+        );
         let tree = format_spans(&bytes, r.spans());
         assert_eq!(tree.lines().next(), Some("    0..2     api_key = 00 12"));
         assert!(tree.contains("    5..7       value = 00 07"), "{tree}");

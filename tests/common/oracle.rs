@@ -71,15 +71,18 @@ pub fn batch(records: &[(&str, &str)], offset: i64) -> Bytes {
         })
         .collect();
     let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression: Compression::None }).unwrap();
+    RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression: Compression::None })
+        .unwrap();
     buf.freeze()
 }
-
 
 /// Creates a topic (CreateTopics v7), asserting success.
 pub fn create_topic(stream: &mut TcpStream, name: &str, partitions: i32) {
     let request = CreateTopicsRequest::default().with_topics(vec![
-        CreatableTopic::default().with_name(topic_name(name)).with_num_partitions(partitions).with_replication_factor(1),
+        CreatableTopic::default()
+            .with_name(topic_name(name))
+            .with_num_partitions(partitions)
+            .with_replication_factor(1),
     ]);
     let response: CreateTopicsResponse = call(stream, 19, 7, &request);
     assert_eq!(response.topics[0].error_code, 0);
@@ -88,9 +91,9 @@ pub fn create_topic(stream: &mut TcpStream, name: &str, partitions: i32) {
 /// Produces one batch; returns (error_code, base_offset).
 pub fn produce(stream: &mut TcpStream, topic: &str, partition: i32, records: Bytes) -> (i16, i64) {
     let request = ProduceRequest::default().with_acks(-1).with_timeout_ms(5000).with_topic_data(vec![
-        TopicProduceData::default()
-            .with_name(topic_name(topic))
-            .with_partition_data(vec![PartitionProduceData::default().with_index(partition).with_records(Some(records))]),
+        TopicProduceData::default().with_name(topic_name(topic)).with_partition_data(vec![
+            PartitionProduceData::default().with_index(partition).with_records(Some(records)),
+        ]),
     ]);
     let response: ProduceResponse = call(stream, 0, 11, &request);
     let p = &response.responses[0].partition_responses[0];
@@ -98,7 +101,14 @@ pub fn produce(stream: &mut TcpStream, topic: &str, partition: i32, records: Byt
 }
 
 /// Fetches from `offset` (by name, v12) with a wait; returns (error, high watermark, records bytes).
-pub fn fetch(stream: &mut TcpStream, topic: &str, partition: i32, offset: i64, max_wait_ms: i32, max_bytes: i32) -> (i16, i64, Bytes) {
+pub fn fetch(
+    stream: &mut TcpStream,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    max_wait_ms: i32,
+    max_bytes: i32,
+) -> (i16, i64, Bytes) {
     fetch_min(stream, topic, partition, offset, max_wait_ms, 1, max_bytes)
 }
 
@@ -119,10 +129,12 @@ pub fn fetch_min(
         .with_max_bytes(max_bytes)
         .with_session_epoch(-1)
         .with_topics(vec![FetchTopic::default().with_topic(topic_name(topic)).with_partitions(vec![
-            FetchPartition::default().with_partition(partition).with_fetch_offset(offset).with_partition_max_bytes(max_bytes),
-        ])]);
+                FetchPartition::default()
+                    .with_partition(partition)
+                    .with_fetch_offset(offset)
+                    .with_partition_max_bytes(max_bytes),
+            ])]);
     let response: FetchResponse = call(stream, 1, 12, &request);
     let p = &response.responses[0].partitions[0];
     (p.error_code, p.high_watermark, p.records.clone().unwrap_or_default())
 }
-

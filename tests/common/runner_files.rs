@@ -286,7 +286,11 @@ pub fn crc_of_first_batch_on_disk(dir: &Path, topic: &str, partition: i32) -> u3
     let bytes = fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert!(bytes.len() >= 61, "{}: {} bytes, too short for a batch", path.display(), bytes.len());
     let batch_length = i32::from_be_bytes(bytes[8..12].try_into().unwrap());
-    assert!(batch_length > 0 && 12 + batch_length as usize <= bytes.len(), "{}: bad batch_length {batch_length}", path.display());
+    assert!(
+        batch_length > 0 && 12 + batch_length as usize <= bytes.len(),
+        "{}: bad batch_length {batch_length}",
+        path.display()
+    );
     let batch = &bytes[..12 + batch_length as usize];
     let stored = u32::from_be_bytes(batch[17..21].try_into().unwrap());
     assert_eq!(stored, crc32c::crc32c(&batch[21..]), "{}: stored CRC does not match the bytes", path.display());
@@ -350,7 +354,8 @@ pub fn assert_api_versions(response: &[u8], fixture: &[u8], flexible: bool, requ
     sorted.dedup();
     assert_eq!(keys, sorted, "one entry per key, keys ascending");
     for &(key, version) in required {
-        let &(_, min, max) = got.api_keys.iter().find(|e| e.0 == key).unwrap_or_else(|| panic!("no entry for key {key}"));
+        let &(_, min, max) =
+            got.api_keys.iter().find(|e| e.0 == key).unwrap_or_else(|| panic!("no entry for key {key}"));
         assert!(min <= version && version <= max && min >= 0, "key {key}: v{min}..v{max} must include v{version}");
     }
 }
@@ -371,7 +376,9 @@ pub fn stage_topics(slug: &str) -> Vec<RunnerTopic> {
         "ea7" => vec![t("pear", 0x0ea7, vec![vec![SIX_WORDS]])],
         "ku4" => vec![t("apple", 0x07d1, vec![vec![SIX_WORDS], vec![SIX_WORDS]])],
         // Generated (and requested) pear first: not sorted.
-        "wq2" => vec![t("pear", 0x0b02, vec![vec![SIX_WORDS]]), t("apple", 0x0a02, vec![vec![SIX_WORDS], vec![SIX_WORDS]])],
+        "wq2" => {
+            vec![t("pear", 0x0b02, vec![vec![SIX_WORDS]]), t("apple", 0x0a02, vec![vec![SIX_WORDS], vec![SIX_WORDS]])]
+        }
         "hn6" => vec![t("mango", 0x0b2d, vec![vec![SIX_WORDS]])],
         "cm4" => vec![t("strawberry", 0x0c34, vec![vec![]])],
         "eg2" => vec![t("raspberry", 0x0e62, vec![vec!["blueberry"]])],
