@@ -74,7 +74,7 @@ impl BatchHeader {
 
     /// Offset of the batch's last record.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset + i64::from(self.last_offset_delta)
+        self.base_offset.saturating_add(i64::from(self.last_offset_delta))
     }
 
     /// Compression codec: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd.
@@ -247,12 +247,11 @@ pub fn first_record_at_or_after(batch: &[u8], timestamp: i64) -> Option<(i64, i6
     if header.compression() != 0 {
         return Some((0, header.max_timestamp));
     }
-    let found = records(batch).ok()?.into_iter().find(|r| header.base_timestamp + r.timestamp_delta >= timestamp);
-    Some(
-        found.map_or((0, header.max_timestamp), |r| {
-            (i64::from(r.offset_delta), header.base_timestamp + r.timestamp_delta)
-        }),
-    )
+    let found =
+        records(batch).ok()?.into_iter().find(|r| header.base_timestamp.saturating_add(r.timestamp_delta) >= timestamp);
+    Some(found.map_or((0, header.max_timestamp), |r| {
+        (i64::from(r.offset_delta), header.base_timestamp.saturating_add(r.timestamp_delta))
+    }))
 }
 
 /// The record with the largest timestamp (the first one, if several share it): `(offset delta, timestamp)`.

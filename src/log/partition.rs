@@ -112,7 +112,7 @@ impl Partition {
     /// A partition holding `batches` (already validated, e.g. loaded from its segment file).
     pub fn new(topic: &str, index: i32, batches: Vec<StoredBatch>, segment: Option<Segment>) -> Partition {
         let log_start_offset = batches.first().map_or(0, |b| b.base_offset);
-        let next_offset = batches.last().map_or(log_start_offset, |b| b.last_offset + 1);
+        let next_offset = batches.last().map_or(log_start_offset, |b| b.last_offset.saturating_add(1));
         let mut producers: HashMap<i64, ProducerEntry> = HashMap::new();
         // Rebuild idempotence state from the log, so a producer that outlives a restart is still
         // deduplicated.
@@ -186,7 +186,7 @@ impl Partition {
         let mut stored = Vec::with_capacity(checked.len());
         for (header, bytes) in &checked {
             let offset = state.next_offset;
-            state.next_offset = offset + i64::from(header.last_offset_delta) + 1;
+            state.next_offset = offset.saturating_add(i64::from(header.last_offset_delta) + 1);
             stored.push(StoredBatch {
                 base_offset: offset,
                 last_offset: state.next_offset - 1,

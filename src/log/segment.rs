@@ -89,7 +89,7 @@ fn read_batches(bytes: &SharedBytes, out: &mut Vec<StoredBatch>, path: &Path) ->
     while let Some(item) = it.next() {
         match item {
             Ok((header, b)) => {
-                let expected = out.last().map_or(0, |l| l.last_offset + 1);
+                let expected = out.last().map_or(0, |l| l.last_offset.saturating_add(1));
                 if header.base_offset < expected {
                     log::warn!("{}: batch at byte {valid} goes back to offset {}", path.display(), header.base_offset);
                     break;
