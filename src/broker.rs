@@ -43,8 +43,9 @@ impl Broker {
             .as_ref()
             .and_then(|dir| std::fs::read_to_string(dir.join("meta.properties")).ok())
             .and_then(|text| text.lines().find_map(|l| l.strip_prefix("cluster.id=").map(|v| v.trim().to_string())))
-            .unwrap_or_else(|| Uuid::random().to_base64().trim_end_matches('=').to_string());
-        let next_producer_id = AtomicI64::new(log.max_producer_id() + 1);
+            .unwrap_or_else(|| Uuid::random().to_kafka_string());
+        // Producer ids in the log come from clients' batches, so guard against one near i64::MAX.
+        let next_producer_id = AtomicI64::new(log.max_producer_id().saturating_add(1).max(0));
         let groups = crate::group::Coordinator::open(&config)?;
         Ok(Broker { config, advertised_host, advertised_port, cluster_id, log, groups, next_producer_id })
     }
@@ -55,6 +56,9 @@ impl Broker {
 
     /// A producer id never handed out before by this log.
     pub fn new_producer_id(&self) -> i64 {
-        self.next_producer_id.fetch_add(1, Ordering::Relaxed)
+        // Saturates instead of wrapping to negative ids (which would switch idempotence off).
+        let next =
+            self.next_producer_id.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |id| Some(id.saturating_add(1)));
+        next.unwrap_or(i64::MAX)
     }
 }

@@ -64,6 +64,9 @@ pub enum ErrorCode {
     MemberIdRequired = 79,
     /// A static member whose instance id is held by another member id.
     FencedInstanceId = 82,
+    /// A produce request whose records are not what the version allows (here: more than one
+    /// batch for a partition).
+    InvalidRecord = 87,
     /// A topic id this broker does not know.
     UnknownTopicId = 100,
 }

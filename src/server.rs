@@ -277,6 +277,7 @@ pub fn handle_frame(
     match outcome {
         Ok(Reply::Send) => Ok((Some(w.finish()), summary)),
         Ok(Reply::Nothing) => Ok((None, summary)),
+        Ok(Reply::Close(reason)) => Err(format!("{summary}: {reason}")),
         Err(e) => Err(format!("{summary}: malformed request: {e}")),
     }
 }

@@ -5,6 +5,7 @@
 
 mod common;
 
+use bytes::Bytes;
 use common::oracle::{batch, call, s, topic_name};
 use common::{connect, start_default};
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
@@ -240,8 +241,8 @@ fn init_producer_id_at_every_version_hands_out_fresh_ids() {
     let mut unique = ids.clone();
     unique.dedup();
     assert_eq!(unique.len(), ids.len());
-    // v3+: an existing producer gets its next epoch.
-    let bumped: InitProducerIdResponse = call(
+    // v3+: a producer that sends its old id gets a new one, as from Kafka (never someone's epoch).
+    let again: InitProducerIdResponse = call(
         &mut stream,
         22,
         4,
@@ -250,7 +251,8 @@ fn init_producer_id_at_every_version_hands_out_fresh_ids() {
             .with_producer_id(ProducerId(ids[0]))
             .with_producer_epoch(0),
     );
-    assert_eq!((bumped.producer_id.0, bumped.producer_epoch), (ids[0], 1));
+    assert_eq!(again.producer_epoch, 0);
+    assert!(!ids.contains(&again.producer_id.0));
     let txn: InitProducerIdResponse = call(
         &mut stream,
         22,
@@ -395,4 +397,89 @@ fn metadata_authorized_operations_only_when_asked() {
         assert_eq!(response.cluster_authorized_operations, cluster);
         assert_eq!(response.topics[0].topic_authorized_operations, topic);
     }
+}
+
+/// Produces `records` (raw RECORDS bytes) to `topic`/0 with acks=-1; returns the partition's error code.
+fn produce_raw(stream: &mut TcpStream, topic: &str, records: Bytes) -> i16 {
+    let request = ProduceRequest::default().with_acks(-1).with_timeout_ms(1000).with_topic_data(vec![
+        TopicProduceData::default()
+            .with_name(topic_name(topic))
+            .with_partition_data(vec![PartitionProduceData::default().with_index(0).with_records(Some(records))]),
+    ]);
+    let response: ProduceResponse = call(stream, 0, 11, &request);
+    response.responses[0].partition_responses[0].error_code
+}
+
+#[test]
+fn produce_refuses_what_kafka_refuses() {
+    let broker = start_default();
+    let mut stream = connect(&broker);
+    create_topic(&mut stream, "strict", 1);
+    // Two batches for one partition: Produce v3+ carries exactly one (INVALID_RECORD).
+    let mut two = batch(&[("k", "a")], 0).to_vec();
+    two.extend_from_slice(&batch(&[("k", "b")], 0));
+    assert_eq!(produce_raw(&mut stream, "strict", Bytes::from(two)), 87);
+    // A batch that claims fewer offsets than it has records (CORRUPT_MESSAGE): offsets after it
+    // would overlap its records. last_offset_delta is outside nothing but the CRC, so fix the CRC.
+    let mut lying = batch(&[("k", "a"), ("k", "b")], 0).to_vec();
+    lying[23..27].copy_from_slice(&0i32.to_be_bytes());
+    let crc = crc32c::crc32c(&lying[21..]);
+    lying[17..21].copy_from_slice(&crc.to_be_bytes());
+    assert_eq!(produce_raw(&mut stream, "strict", Bytes::from(lying)), 2);
+    assert_eq!(broker.broker.log.partition("strict", 0).unwrap().high_watermark(), 0, "nothing stored");
+    // Internal topic names cannot be created, neither explicitly nor by Metadata's auto-create.
+    let internal = CreateTopicsRequest::default().with_topics(vec![
+        CreatableTopic::default()
+            .with_name(topic_name("__cluster_metadata"))
+            .with_num_partitions(1)
+            .with_replication_factor(1),
+    ]);
+    let refused: CreateTopicsResponse = call(&mut stream, 19, 7, &internal);
+    assert_eq!(refused.topics[0].error_code, 17);
+    let auto = MetadataRequest::default()
+        .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(topic_name("__consumer_offsets")))]))
+        .with_allow_auto_topic_creation(true);
+    let refused: MetadataResponse = call(&mut stream, 3, 12, &auto);
+    assert_eq!(refused.topics[0].error_code, 17);
+}
+
+#[test]
+fn idempotent_producers_get_retries_deduplicated_and_gaps_refused() {
+    use common::oracle::producer_batch;
+    let broker = start_default();
+    let mut stream = connect(&broker);
+    create_topic(&mut stream, "idem", 1);
+    let first = producer_batch(&[("k", "a"), ("k", "b")], 0, 77, 0, 0);
+    assert_eq!(produce_raw(&mut stream, "idem", first.clone()), 0);
+    // The same batch again (a retry): acknowledged, not stored twice.
+    assert_eq!(produce_raw(&mut stream, "idem", first), 0);
+    assert_eq!(broker.broker.log.partition("idem", 0).unwrap().high_watermark(), 2);
+    // A gap in the sequence: OUT_OF_ORDER_SEQUENCE_NUMBER.
+    assert_eq!(produce_raw(&mut stream, "idem", producer_batch(&[("k", "c")], 0, 77, 0, 5)), 45);
+    // The next sequence is fine; an older epoch afterwards is fenced.
+    assert_eq!(produce_raw(&mut stream, "idem", producer_batch(&[("k", "c")], 0, 77, 1, 0)), 0);
+    assert_eq!(produce_raw(&mut stream, "idem", producer_batch(&[("k", "d")], 0, 77, 0, 2)), 47);
+    assert_eq!(broker.broker.log.partition("idem", 0).unwrap().high_watermark(), 3);
+}
+
+#[test]
+fn a_failed_acks_0_produce_closes_the_connection() {
+    use std::io::{Read, Write};
+    let broker = start_default();
+    let mut stream = connect(&broker);
+    let request = ProduceRequest::default().with_acks(0).with_timeout_ms(1000).with_topic_data(vec![
+        TopicProduceData::default().with_name(topic_name("missing")).with_partition_data(vec![
+            PartitionProduceData::default().with_index(0).with_records(Some(batch(&[("k", "v")], 0))),
+        ]),
+    ]);
+    let header = RequestHeader::default().with_request_api_key(0).with_request_api_version(11).with_correlation_id(1);
+    let mut body = bytes::BytesMut::new();
+    kafka_protocol::protocol::Encodable::encode(&header, &mut body, 2).unwrap();
+    kafka_protocol::protocol::Encodable::encode(&request, &mut body, 11).unwrap();
+    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    stream.write_all(&frame).unwrap();
+    // No response for acks=0: the broker hangs up instead, so the client refreshes its metadata.
+    let mut buf = [0u8; 1];
+    assert_eq!(stream.read(&mut buf).unwrap(), 0, "connection closed, nothing sent");
 }

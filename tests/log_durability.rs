@@ -128,3 +128,19 @@ fn a_hundred_thousand_batches_are_searched_by_offset() {
     assert_eq!(partition.read(next, 1 << 20, true).batches.len(), 0, "at the high watermark: nothing yet");
     assert_eq!(partition.read(next + 1, 1 << 20, true).error.code(), 1, "past it: OFFSET_OUT_OF_RANGE");
 }
+
+#[test]
+fn a_producer_id_near_the_top_from_the_log_does_not_break_the_next_start() {
+    use common::oracle::producer_batch;
+    let dir = TempDir::new("pid");
+    {
+        let broker = start_with_log_dir(dir.path());
+        let mut stream = connect(&broker);
+        create_topic(&mut stream, "pid", 1);
+        // Producer ids in batches come from clients; this one is as large as it gets.
+        assert_eq!(produce(&mut stream, "pid", 0, producer_batch(&[("k", "v")], 0, i64::MAX, 0, 0)).0, 0);
+    }
+    let broker = start_with_log_dir(dir.path());
+    let id = broker.broker.new_producer_id();
+    assert!(id >= 0, "ids handed out stay non-negative: {id}");
+}

@@ -22,7 +22,7 @@ use super::{Reply, Request};
 use crate::broker::Broker;
 use crate::errors::ErrorCode;
 use crate::wire::{DecodeError, Reader, Uuid, Writer};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct CreatableTopic<'a> {
@@ -143,8 +143,13 @@ pub fn handle(broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Wr
     let (version, flexible) = (req.version, req.flexible);
     w.i32(0); // throttle_time_ms
     w.array_len_v(topics.len(), flexible);
-    for (i, t) in topics.iter().enumerate() {
-        let duplicate = topics.iter().enumerate().any(|(j, other)| j != i && other.name == t.name);
+    // Names that appear more than once in the request are refused (counted once, not pairwise).
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for t in &topics {
+        *seen.entry(t.name).or_default() += 1;
+    }
+    for t in &topics {
+        let duplicate = seen.get(t.name).is_some_and(|n| *n > 1);
         let outcome = plan(broker, t, duplicate).and_then(|plan| {
             if validate_only {
                 return Ok((Uuid::ZERO, plan));

@@ -154,7 +154,7 @@ pub fn handle(broker: &Broker, _req: &Request<'_>, r: &mut Reader<'_>, w: &mut W
                 w.i16(ErrorCode::None.code());
                 w.nullable_string_v(Some(&topic.name), true);
                 w.uuid(topic.id);
-                w.bool(topic.name.starts_with("__"));
+                w.bool(crate::log::is_internal(&topic.name));
                 w.array_len_v(*count, true);
                 for p in &topic.partitions[*first_partition..first_partition + count] {
                     w.i16(ErrorCode::None.code());

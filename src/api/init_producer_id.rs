@@ -12,8 +12,8 @@
 //!
 //! The broker hands out a producer id; the producer numbers its batches per partition (a
 //! sequence), and the log uses (producer id, epoch, sequence) to drop retried duplicates and to
-//! refuse gaps — see `log::partition::check_sequences`. A producer that already has an id (v3+)
-//! asks for a new epoch of it, fencing its older self.
+//! refuse gaps — see `log::partition::check_sequence`. An idempotent producer that resets (v3+
+//! sends its old id and epoch) simply gets a new id, as from Kafka.
 //!
 //! Transactions (a non-null `transactional_id`) need a transaction coordinator, which this broker
 //! does not have: they get TRANSACTIONAL_ID_AUTHORIZATION_FAILED, a clear, final refusal.
@@ -46,10 +46,9 @@ pub fn handle(broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Wr
         (ErrorCode::InvalidRequest, -1, -1)
     } else if request.transactional_id.is_some() {
         (ErrorCode::TransactionalIdAuthorizationFailed, -1, -1)
-    } else if request.producer_id >= 0 && request.producer_epoch >= 0 && request.producer_epoch < i16::MAX - 1 {
-        // An existing producer bumping its epoch (e.g. after a timeout): same id, next epoch.
-        (ErrorCode::None, request.producer_id, request.producer_epoch + 1)
     } else {
+        // Without a transactional id Kafka always hands out a new id, even to a producer that
+        // sends its old one (v3+): bumping an id the client names would let it fence another.
         (ErrorCode::None, broker.new_producer_id(), 0)
     };
     w.i32(0); // throttle_time_ms

@@ -166,7 +166,7 @@ fn encode(broker: &Broker, w: &mut Writer, req: &Request<'_>, request: &Metadata
                     w.uuid(topic.id);
                 }
                 if version >= 1 {
-                    w.bool(topic.name.starts_with("__"));
+                    w.bool(crate::log::is_internal(&topic.name));
                 }
                 w.array_len_v(topic.partitions.len(), flexible);
                 for p in &topic.partitions {

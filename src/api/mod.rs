@@ -99,6 +99,10 @@ pub enum Reply {
     Send,
     /// Send nothing: Produce with acks=0, where the client does not read a response.
     Nothing,
+    /// Send nothing and close the connection: an acks=0 Produce failed. The client cannot be told
+    /// in a response, so, as Kafka does, the broker hangs up; the client reconnects and refreshes
+    /// its metadata.
+    Close(String),
 }
 
 /// Routes a request to its API module. The body reader is positioned after the header; the

@@ -102,6 +102,7 @@ pub fn handle(broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Wr
     let request = decode(r, req.flexible)?;
     let (version, flexible) = (req.version, req.flexible);
     let invalid_acks = !matches!(request.acks, -1..=1);
+    let mut first_error: Option<(String, ErrorCode)> = None;
 
     w.array_len_v(request.topic_data.len(), flexible);
     for topic in &request.topic_data {
@@ -127,6 +128,7 @@ pub fn handle(broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Wr
                     }
                 }
                 Err(code) => {
+                    first_error.get_or_insert_with(|| (format!("{}-{}", topic.name, p.index), code));
                     w.i16(code.code());
                     w.i64(-1);
                     w.i64(-1);
@@ -145,5 +147,9 @@ pub fn handle(broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Wr
     }
     w.i32(0); // throttle_time_ms
     w.tagged_fields_v(flexible);
-    Ok(if request.acks == 0 { Reply::Nothing } else { Reply::Send })
+    Ok(match (request.acks, first_error) {
+        (0, Some((partition, code))) => Reply::Close(format!("acks=0 produce to {partition} failed with {code:?}")),
+        (0, None) => Reply::Nothing,
+        _ => Reply::Send,
+    })
 }

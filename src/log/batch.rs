@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! offset  field                   type     note
-//!  0      base_offset             INT64    rewritten by the broker on append
+//!  0      base_offset             INT64    the log's offset replaces the producer's when served
 //!  8      batch_length            INT32    bytes after this field (total size - 12)
 //! 12      partition_leader_epoch  INT32
 //! 16      magic                   INT8     2
@@ -18,9 +18,11 @@
 //! 61      records...                       (compressed as a whole if attributes say so)
 //! ```
 //!
-//! The CRC starts at `attributes`, so the broker may rewrite `base_offset` (and the leader epoch)
-//! without recomputing it: that is why mini-kafka can store and serve the producer's bytes as they
-//! came. Compressed batches are never opened: their header says all the broker needs.
+//! The CRC starts at `attributes`, so the broker may give a batch its own `base_offset` without
+//! recomputing the CRC: mini-kafka keeps the producer's bytes untouched and writes the assigned
+//! offset in front of `bytes[8..]` whenever it sends or stores the batch
+//! (`log::partition::StoredBatch`). Compressed batches are never opened: their header says all
+//! the broker needs.
 
 use crate::wire::{DecodeError, Reader, Writer};
 
@@ -191,9 +193,18 @@ fn check_batch(bytes: &[u8], at: usize) -> Result<(BatchHeader, &[u8]), BatchErr
         return Err(BatchError::BadCrc { at, stored: header.crc, computed });
     }
     if header.last_offset_delta < 0 || header.records_count < 0 {
-        return Err(BatchError::Inconsistent { at, reason: "negative record count" });
+        return Err(BatchError::Inconsistent { at, reason: "negative record count or offset delta" });
     }
     Ok((header, batch))
+}
+
+/// A producer's batch must say what it holds: `last_offset_delta + 1` records. Only checked on
+/// produce: compacted logs (Kafka's, on disk) may legitimately hold fewer records than that.
+pub fn check_record_count(header: &BatchHeader) -> Result<(), BatchError> {
+    if i64::from(header.records_count) != i64::from(header.last_offset_delta) + 1 {
+        return Err(BatchError::Inconsistent { at: 0, reason: "record count does not match last_offset_delta + 1" });
+    }
+    Ok(())
 }
 
 /// Writes the base offset into a batch's first 8 bytes (outside the CRC).

@@ -63,9 +63,20 @@ pub struct Log {
 /// memory and (with a log dir) a directory, and a request must not be able to ask for two billion.
 pub const MAX_PARTITIONS: i32 = 10_000;
 
-/// Kafka's rule for topic names: 1-249 characters from `[a-zA-Z0-9._-]`, and not `.` or `..`.
+/// Kafka's internal topics. Clients may not create them; `__cluster_metadata` would also share its
+/// directory (`__cluster_metadata-0`) with the metadata log.
+pub const INTERNAL_TOPICS: &[&str] = &["__cluster_metadata", "__consumer_offsets", "__transaction_state"];
+
+/// Whether a topic is one of Kafka's internal topics (Metadata's `is_internal`).
+pub fn is_internal(name: &str) -> bool {
+    INTERNAL_TOPICS.contains(&name)
+}
+
+/// Kafka's rule for topic names: 1-249 characters from `[a-zA-Z0-9._-]`, not `.` or `..`, and not
+/// an internal topic's name.
 pub fn valid_topic_name(name: &str) -> bool {
     !name.is_empty()
+        && !is_internal(name)
         && name.len() <= 249
         && name != "."
         && name != ".."

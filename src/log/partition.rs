@@ -157,57 +157,54 @@ impl Partition {
         lock(&self.state).producers.keys().copied().max().unwrap_or(-1)
     }
 
-    /// Validates and appends the batches of a Produce request's RECORDS field.
+    /// Validates and appends the record batch of a Produce request's RECORDS field.
     ///
-    /// Every batch is checked (length, magic, CRC, size) before anything is stored, so a request
-    /// is appended whole or not at all. Offsets are assigned under the lock, the bytes are written
-    /// through to the segment file, and waiting fetchers are woken. The batches are stored as
-    /// views into `records` — the request's own buffer — so nothing is copied.
+    /// Produce v3+ carries exactly one batch per partition (Kafka refuses more with
+    /// INVALID_RECORD). It is checked (length, magic, CRC, record count, size) before anything is
+    /// stored. Its offsets are assigned under the lock, it is written through to the segment file,
+    /// and waiting fetchers are woken. It is stored as a view into `records` — the request's own
+    /// buffer — so nothing is copied.
     pub fn append(&self, records: &SharedBytes, max_batch_bytes: usize) -> Result<Appended, AppendError> {
-        let mut checked: Vec<(BatchHeader, SharedBytes)> = Vec::with_capacity(1);
-        for item in batch::batches(records) {
-            let (header, bytes) = item.map_err(AppendError::Corrupt)?;
-            if bytes.len() > max_batch_bytes {
-                return Err(AppendError::Refused(ErrorCode::MessageTooLarge));
-            }
-            let view = records.view_of(bytes).ok_or(AppendError::Corrupt(BatchError::Truncated { at: 0 }))?;
-            checked.push((header, view));
+        let mut batches = batch::batches(records);
+        let (header, bytes) = match batches.next() {
+            None => return Err(AppendError::Corrupt(BatchError::Truncated { at: 0 })),
+            Some(first) => first.map_err(AppendError::Corrupt)?,
+        };
+        match batches.next() {
+            None => {}
+            Some(Ok(_)) => return Err(AppendError::Refused(ErrorCode::InvalidRecord)),
+            Some(Err(e)) => return Err(AppendError::Corrupt(e)),
         }
-        if checked.is_empty() {
-            return Err(AppendError::Corrupt(BatchError::Truncated { at: 0 }));
+        batch::check_record_count(&header).map_err(AppendError::Corrupt)?;
+        if bytes.len() > max_batch_bytes {
+            return Err(AppendError::Refused(ErrorCode::MessageTooLarge));
         }
+        let bytes = records.view_of(bytes).ok_or(AppendError::Corrupt(BatchError::Truncated { at: 0 }))?;
 
         let mut state = lock(&self.state);
+        let idempotent = header.producer_id >= 0 && header.base_sequence >= 0;
         // Idempotent producers: a batch seen before is acknowledged again with its first offset.
-        if let Some(offset) = check_sequences(&state.producers, &checked)? {
+        if idempotent && let Some(offset) = check_sequence(state.producers.get(&header.producer_id), &header)? {
             return Ok(Appended { base_offset: offset, log_start_offset: state.log_start_offset });
         }
         let base_offset = state.next_offset;
-        let mut stored = Vec::with_capacity(checked.len());
-        for (header, bytes) in &checked {
-            let offset = state.next_offset;
-            state.next_offset = offset.saturating_add(i64::from(header.last_offset_delta) + 1);
-            stored.push(StoredBatch {
-                base_offset: offset,
-                last_offset: state.next_offset - 1,
-                max_timestamp: header.max_timestamp,
-                bytes: bytes.clone(),
-            });
-        }
+        let stored = StoredBatch {
+            base_offset,
+            last_offset: base_offset.saturating_add(i64::from(header.last_offset_delta)),
+            max_timestamp: header.max_timestamp,
+            bytes,
+        };
         if let Some(segment) = &mut state.segment
             && let Err(e) = segment.append(&stored)
         {
             log::error!("{}-{}: cannot write segment: {e}", self.topic, self.index);
-            state.next_offset = base_offset;
             return Err(AppendError::Refused(ErrorCode::KafkaStorageError));
         }
-        for ((header, _), b) in checked.iter().zip(&stored) {
-            if header.producer_id >= 0 && header.base_sequence >= 0 {
-                let entry = state.producers.entry(header.producer_id).or_default();
-                remember(entry, header, b.base_offset);
-            }
+        state.next_offset = stored.last_offset.saturating_add(1);
+        if idempotent {
+            remember(state.producers.entry(header.producer_id).or_default(), &header, base_offset);
         }
-        state.batches.extend(stored);
+        state.batches.push(stored);
         for waiter in state.waiters.drain(..) {
             if let Some(waiter) = waiter.upgrade() {
                 waiter.wake();
@@ -328,39 +325,28 @@ fn remember(entry: &mut ProducerEntry, h: &BatchHeader, base_offset: i64) {
 /// - a batch equal to one of the last five is a retry: `Ok(Some(its first offset))`;
 /// - otherwise the first sequence must follow the last one (0 after a new epoch), or it is
 ///   OUT_OF_ORDER_SEQUENCE_NUMBER. A producer never seen before may start anywhere, as in Kafka.
-fn check_sequences(
-    producers: &HashMap<i64, ProducerEntry>,
-    batches: &[(BatchHeader, SharedBytes)],
-) -> Result<Option<i64>, AppendError> {
-    let mut expected: HashMap<i64, (i16, i32)> = HashMap::new();
-    for (h, _) in batches {
-        if h.producer_id < 0 || h.base_sequence < 0 {
-            continue;
-        }
-        if let Some(&(epoch, next)) = expected.get(&h.producer_id) {
-            if h.producer_epoch != epoch || h.base_sequence != next {
-                return Err(AppendError::Refused(ErrorCode::OutOfOrderSequenceNumber));
-            }
-        } else if let Some(entry) = producers.get(&h.producer_id) {
-            if h.producer_epoch < entry.epoch {
-                return Err(AppendError::Refused(ErrorCode::InvalidProducerEpoch));
-            }
-            if h.producer_epoch == entry.epoch {
-                if let Some(&(_, _, offset)) =
-                    entry.recent.iter().find(|(first, last, _)| *first == h.base_sequence && *last == h.last_sequence())
-                {
-                    return Ok(Some(offset));
-                }
-                let next = entry.recent.back().map_or(0, |&(_, last, _)| if last == i32::MAX { 0 } else { last + 1 });
-                if h.base_sequence != next {
-                    return Err(AppendError::Refused(ErrorCode::OutOfOrderSequenceNumber));
-                }
-            } else if h.base_sequence != 0 {
-                return Err(AppendError::Refused(ErrorCode::OutOfOrderSequenceNumber));
-            }
-        }
-        let last = h.last_sequence();
-        expected.insert(h.producer_id, (h.producer_epoch, if last == i32::MAX { 0 } else { last + 1 }));
+fn check_sequence(entry: Option<&ProducerEntry>, h: &BatchHeader) -> Result<Option<i64>, AppendError> {
+    let Some(entry) = entry else {
+        return Ok(None);
+    };
+    if h.producer_epoch < entry.epoch {
+        return Err(AppendError::Refused(ErrorCode::InvalidProducerEpoch));
+    }
+    if h.producer_epoch > entry.epoch {
+        return if h.base_sequence == 0 {
+            Ok(None)
+        } else {
+            Err(AppendError::Refused(ErrorCode::OutOfOrderSequenceNumber))
+        };
+    }
+    let retry = entry.recent.iter().find(|(first, last, _)| *first == h.base_sequence && *last == h.last_sequence());
+    if let Some(&(_, _, offset)) = retry {
+        return Ok(Some(offset));
+    }
+    // Sequences wrap from i32::MAX to 0.
+    let next = entry.recent.back().map_or(0, |&(_, last, _)| if last == i32::MAX { 0 } else { last + 1 });
+    if h.base_sequence != next {
+        return Err(AppendError::Refused(ErrorCode::OutOfOrderSequenceNumber));
     }
     Ok(None)
 }

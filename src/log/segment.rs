@@ -24,6 +24,8 @@ pub const FIRST_SEGMENT: &str = "00000000000000000000.log";
 pub struct Segment {
     path: PathBuf,
     file: File,
+    /// Bytes of whole batches in the file: where a failed write is cut back to.
+    len: u64,
 }
 
 impl Segment {
@@ -32,7 +34,7 @@ impl Segment {
         fs::create_dir_all(dir)?;
         let meta = dir.join("partition.metadata");
         if !meta.exists() {
-            fs::write(&meta, format!("version: 0\ntopic_id: {}", topic_id.to_base64()))?;
+            fs::write(&meta, format!("version: 0\ntopic_id: {}", topic_id.to_kafka_string()))?;
         }
         let mut files: Vec<PathBuf> = fs::read_dir(dir)?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -64,16 +66,22 @@ impl Segment {
             }
         }
         let file = OpenOptions::new().create(true).append(true).open(&last)?;
-        Ok((batches, Segment { path: last, file }))
+        let len = file.metadata()?.len();
+        Ok((batches, Segment { path: last, file, len }))
     }
 
     /// Appends batches and hands them to the operating system before returning (no fsync: like
     /// Kafka by default, durability across a machine crash comes from replication, which a
     /// one-broker cluster does not have).
-    pub fn append(&mut self, batches: &[StoredBatch]) -> io::Result<()> {
-        for b in batches {
-            b.write_to(&mut self.file)?;
+    ///
+    /// A write that fails half-way (disk full) is cut back off the file, so the file never holds
+    /// a torn batch that a restart would stop at.
+    pub fn append(&mut self, batch: &StoredBatch) -> io::Result<()> {
+        if let Err(e) = batch.write_to(&mut self.file) {
+            let _ = self.file.set_len(self.len);
+            return Err(e);
         }
+        self.len += batch.len() as u64;
         Ok(())
     }
 

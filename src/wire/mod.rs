@@ -57,20 +57,18 @@ impl Uuid {
         Uuid(bytes)
     }
 
-    /// Kafka prints topic ids as URL-safe base64 without padding (`partition.metadata` files use
-    /// the padded standard alphabet; see [`Uuid::to_base64`]).
-    pub fn to_base64(&self) -> String {
-        const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut out = String::with_capacity(24);
+    /// The form Kafka prints ids in (`Uuid.toString()`): URL-safe base64 without padding, 22
+    /// characters. Kafka writes topic ids this way in `partition.metadata` and cluster ids in
+    /// `meta.properties`.
+    pub fn to_kafka_string(&self) -> String {
+        const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut out = String::with_capacity(22);
         for chunk in self.0.chunks(3) {
             let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
             let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-            for i in 0..4 {
-                if i <= chunk.len() {
-                    out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-                } else {
-                    out.push('=');
-                }
+            // A chunk of k bytes carries k + 1 significant characters.
+            for i in 0..=chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
             }
         }
         out
@@ -121,7 +119,13 @@ mod tests {
     fn uuid_text_and_base64() {
         let id = Uuid([0x10, 0, 0, 0, 0, 0, 0x40, 0, 0x80, 0, 0, 0, 0, 0, 0, 1]);
         assert_eq!(id.to_string(), "10000000-0000-4000-8000-000000000001");
-        assert_eq!(id.to_base64(), "EAAAAAAAQACAAAAAAAAAAQ==");
+        assert_eq!(id.to_kafka_string(), "EAAAAAAAQACAAAAAAAAAAQ");
+        // The URL-safe alphabet: 0xfb 0xff → "-_" where standard base64 has "+/".
+        assert!(
+            Uuid([0xfb, 0xff, 0xbf, 0xfb, 0xff, 0xbf, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+                .to_kafka_string()
+                .starts_with("-_-_-_-_")
+        );
         let r = Uuid::random();
         assert_ne!(r, Uuid::random());
         assert_eq!(r.0[6] >> 4, 4);

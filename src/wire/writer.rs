@@ -92,9 +92,18 @@ impl Writer {
         }
     }
 
-    /// STRING or COMPACT_STRING. Names longer than 32767 bytes never reach here: topic names are
-    /// limited to 249 and error messages are ours.
+    /// STRING or COMPACT_STRING. A classic STRING holds at most 32767 bytes; a longer one (a
+    /// group id that arrived in a flexible request, an error message quoting a client's input) is
+    /// cut at a character boundary, so the frame stays well-formed.
     pub fn string_v(&mut self, s: &str, flexible: bool) {
+        let mut s = s;
+        if !flexible && s.len() > i16::MAX as usize {
+            let mut end = i16::MAX as usize;
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            s = &s[..end];
+        }
         self.string_len(Some(s.len()), flexible);
         self.buf.extend_from_slice(s.as_bytes());
     }
@@ -278,6 +287,19 @@ mod tests {
         let mut w = Writer::new();
         w.string_v("foo", true);
         assert_eq!(&w.finish().to_vec()[4..], &[0x04, b'f', b'o', b'o']);
+    }
+
+    #[test]
+    fn a_classic_string_longer_than_32767_bytes_is_cut_and_stays_well_formed() {
+        let long = "é".repeat(20_000); // 40,000 bytes
+        let mut w = Writer::new();
+        w.string_v(&long, false);
+        w.i8(7);
+        let bytes = w.finish().to_vec();
+        let mut r = Reader::new(&bytes[4..]);
+        let read = r.string_v("s", false).unwrap();
+        assert_eq!(read.len(), 32766, "cut at a character boundary");
+        assert_eq!(r.i8("after").unwrap(), 7);
     }
 
     #[test]

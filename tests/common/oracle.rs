@@ -50,6 +50,17 @@ where
 
 /// One uncompressed batch of `(key, value)` records, timestamps 1_700_000_000_000 + i.
 pub fn batch(records: &[(&str, &str)], offset: i64) -> Bytes {
+    producer_batch(records, offset, -1, -1, 0)
+}
+
+/// One batch from an idempotent producer: its id, epoch and the first record's sequence.
+pub fn producer_batch(
+    records: &[(&str, &str)],
+    offset: i64,
+    producer_id: i64,
+    producer_epoch: i16,
+    first_sequence: i32,
+) -> Bytes {
     let records: Vec<Record> = records
         .iter()
         .enumerate()
@@ -58,12 +69,12 @@ pub fn batch(records: &[(&str, &str)], offset: i64) -> Bytes {
             control: false,
             delete_horizon: false,
             partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
+            producer_id,
+            producer_epoch,
             timestamp_type: TimestampType::Creation,
             offset: offset + i as i64,
             // Records whose offset - sequence agree go into one batch.
-            sequence: i as i32,
+            sequence: first_sequence + i as i32,
             timestamp: 1_700_000_000_000 + i as i64,
             key: Some(Bytes::from(k.to_string())),
             value: Some(Bytes::from(v.to_string())),
