@@ -32,6 +32,8 @@ use std::time::Instant;
 
 /// The smallest request: api_key, api_version, correlation_id and a client_id length (10 bytes).
 const MIN_FRAME: usize = 10;
+/// Threads accepting connections in `Server::run`.
+const ACCEPTORS: usize = 4;
 /// Frames up to this size get their whole buffer as soon as their size is read.
 const TRUSTED_FRAME: usize = 1024 * 1024;
 /// Stack size of connection threads. Request handling is shallow; 256 KiB is plenty and lets a
@@ -62,31 +64,26 @@ impl Server {
     }
 
     /// Accepts connections forever.
+    ///
+    /// Several threads accept on the same socket: starting a connection's thread takes tens of
+    /// microseconds, and a burst of connects faster than one acceptor can start threads would
+    /// overflow the kernel's queue of pending connections (128 with std), making clients wait
+    /// about a second to retry.
     pub fn run(self) -> io::Result<()> {
-        self.run_until(&AtomicBool::new(false))
+        log::info!("listening on {}", self.local_addr()?);
+        let never = AtomicBool::new(false);
+        thread::scope(|scope| {
+            for _ in 1..ACCEPTORS {
+                scope.spawn(|| accept_loop(&self.listener, &self.broker, &never));
+            }
+            accept_loop(&self.listener, &self.broker, &never);
+        });
+        Ok(())
     }
 
     fn run_until(&self, stop: &AtomicBool) -> io::Result<()> {
         log::info!("listening on {}", self.local_addr()?);
-        for stream in self.listener.incoming() {
-            if stop.load(Ordering::SeqCst) {
-                break;
-            }
-            match stream {
-                Ok(stream) => {
-                    let broker = Arc::clone(&self.broker);
-                    let spawned = thread::Builder::new()
-                        .name("connection".into())
-                        .stack_size(CONNECTION_STACK)
-                        .spawn(move || serve_connection(&broker, stream));
-                    if let Err(e) = spawned {
-                        log::error!("cannot start a connection thread: {e}");
-                    }
-                }
-                // A connection reset before accept, or out of file descriptors: keep serving.
-                Err(e) => log::warn!("accept failed: {e}"),
-            }
-        }
+        accept_loop(&self.listener, &self.broker, stop);
         Ok(())
     }
 
@@ -103,6 +100,29 @@ impl Server {
             }
         })?;
         Ok(ServerHandle { addr, stop, thread: Some(thread), broker })
+    }
+}
+
+/// Accepts connections and starts a thread for each, until `stop` is set.
+fn accept_loop(listener: &TcpListener, broker: &Arc<Broker>, stop: &AtomicBool) {
+    for stream in listener.incoming() {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        match stream {
+            Ok(stream) => {
+                let broker = Arc::clone(broker);
+                let spawned = thread::Builder::new()
+                    .name("connection".into())
+                    .stack_size(CONNECTION_STACK)
+                    .spawn(move || serve_connection(&broker, stream));
+                if let Err(e) = spawned {
+                    log::error!("cannot start a connection thread: {e}");
+                }
+            }
+            // A connection reset before accept, or out of file descriptors: keep serving.
+            Err(e) => log::warn!("accept failed: {e}"),
+        }
     }
 }
 
