@@ -6,7 +6,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::oracle::{batch, call, s, topic_name};
+use common::oracle::{batch, call, create_topic, s, topic_name};
 use common::{connect, start_default};
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
@@ -24,17 +24,6 @@ use std::net::TcpStream;
 fn versions(api_key: i16) -> std::ops::RangeInclusive<i16> {
     let spec = spec(api_key).unwrap();
     spec.min..=spec.max
-}
-
-fn create_topic(stream: &mut TcpStream, name: &str, partitions: i32) {
-    let request = CreateTopicsRequest::default().with_topics(vec![
-        CreatableTopic::default()
-            .with_name(topic_name(name))
-            .with_num_partitions(partitions)
-            .with_replication_factor(1),
-    ]);
-    let response: CreateTopicsResponse = call(stream, 19, 7, &request);
-    assert_eq!(response.topics[0].error_code, 0);
 }
 
 #[test]
