@@ -159,3 +159,14 @@ def wait_until(predicate, timeout, interval=0.1, what="condition"):
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
         time.sleep(interval)
+
+
+def assert_same_records(expected, got, n_records):
+    """Every record came back exactly once, as sent: `expected` and `got` map
+    (partition, offset) to (key, value, headers, timestamp)."""
+    assert len(got) == n_records, f"got {len(got)} of {n_records} records"
+    mismatched = [k for k in expected if got.get(k) != expected[k]]
+    assert not mismatched, (
+        f"{len(mismatched)} records differ, e.g. {mismatched[0]}: "
+        f"sent {expected[mismatched[0]]}, got {got.get(mismatched[0])}"
+    )

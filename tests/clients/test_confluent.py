@@ -7,7 +7,7 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic, ResourceType
 
-from harness import unique, wait_until
+from harness import assert_same_records, unique, wait_until
 
 pytestmark = pytest.mark.confluent
 
@@ -130,9 +130,7 @@ def test_10000_keyed_records_with_headers_come_back_exactly_once_in_order(broker
         ts_type, ts = m.timestamp()
         assert ts_type == 1, "CreateTime expected"  # TIMESTAMP_CREATE_TIME
         got[(p, o)] = (m.key(), m.value(), [(k, v if v is not None else b"") for k, v in m.headers() or []], ts)
-    assert len(got) == N_RECORDS, f"got {len(got)} of {N_RECORDS}"
-    mismatched = [k for k in expected if got.get(k) != expected[k]]
-    assert not mismatched, f"{len(mismatched)} records differ, e.g. {mismatched[0]}: sent {expected[mismatched[0]]}, got {got.get(mismatched[0])}"
+    assert_same_records(expected, got, N_RECORDS)
 
 
 @pytest.mark.parametrize("codec", ["gzip", "snappy", "lz4", "zstd"])

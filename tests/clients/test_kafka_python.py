@@ -10,7 +10,7 @@ import time
 import pytest
 
 import kp
-from harness import unique, wait_until
+from harness import assert_same_records, unique, wait_until
 from kp import Errors, KafkaConsumer, KafkaProducer, TopicPartition
 
 pytestmark = pytest.mark.kafka_python
@@ -94,9 +94,7 @@ def test_10000_keyed_records_with_headers_come_back_exactly_once_in_order(broker
         next_offset[r.partition] += 1
         assert r.timestamp_type == 0, "CreateTime expected"
         got[(r.partition, r.offset)] = (r.key, r.value, list(r.headers), r.timestamp)
-    assert len(got) == N_RECORDS, f"got {len(got)} of {N_RECORDS} records"
-    mismatched = [k for k in expected if got.get(k) != expected[k]]
-    assert not mismatched, f"{len(mismatched)} records differ, e.g. {mismatched[0]}: sent {expected[mismatched[0]]}, got {got.get(mismatched[0])}"
+    assert_same_records(expected, got, N_RECORDS)
 
 
 @pytest.mark.parametrize("codec", ["gzip", "snappy", "lz4", "zstd"])
