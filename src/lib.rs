@@ -30,7 +30,8 @@
 //! The `stages/` folder of the repository has a guide per stage, with annotated bytes.
 //!
 //! ## Modules
-//! - [`wire`] — the primitive types (integers, varints, strings, arrays, tagged fields).
+//! - [`wire`] — the primitive types (integers, varints, strings, arrays, tagged fields), and
+//!   `SharedBytes`, the request buffer that stored batches are views into.
 //! - [`header`] — request and response headers.
 //! - [`api`] — the version table and one module per API.
 //! - [`log`] — record batches, partition logs, segment files, the cluster metadata log.

@@ -1,7 +1,8 @@
 //! Fetch (key 1), versions 4-16 — stages dh6, hn6, cm4, eg2, fd8, and every consumer.
 //!
 //! A consumer asks for records from given offsets of given partitions; the broker answers with
-//! the stored record batches, byte for byte as they were produced.
+//! the stored record batches, byte for byte as they were produced except for the base offset,
+//! which is the one the log gave each batch.
 //!
 //! ```text
 //! request                                     response
