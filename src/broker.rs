@@ -1,34 +1,46 @@
-//! The broker's shared state: configuration, the log, and the coordinators. One `Arc<Broker>` is
-//! shared by every connection thread; everything inside does its own fine-grained locking.
+//! The broker's shared state (from stage ea7): its configuration and its log. One `Broker` is
+//! shared by every connection thread; everything inside does its own fine-grained
+//! locking.
 
 use crate::config::Config;
-use crate::log::Log;
-use crate::wire::Uuid;
+use crate::log::Log; //> ea7
+use crate::wire::Uuid; //> clients
 use std::io;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering}; //> clients
 
 pub struct Broker {
     pub config: Config,
+    pub log: Log, //> ea7
+    //> clients
     /// Host and port told to clients in Metadata and FindCoordinator.
     pub advertised_host: String,
     pub advertised_port: u16,
     /// The cluster id, from `meta.properties` when there is one.
     pub cluster_id: String,
-    pub log: Log,
-    /// Consumer groups and their committed offsets.
-    pub groups: crate::group::Coordinator,
     /// The next producer id handed out by InitProducerId.
     next_producer_id: AtomicI64,
+    //< clients
+    /// Consumer groups and their committed offsets.
+    pub groups: crate::group::Coordinator, //> groups
 }
 
 impl Broker {
-    /// Opens the log (loading it from `log.dirs` when set). `bound_port` is the port the listener
-    /// actually got, advertised unless `advertised.listeners` says otherwise.
-    pub fn open(config: Config, bound_port: u16) -> io::Result<Broker> {
+    /// Opens the broker: this loads the log from `log.dirs` when it is set.
+    //> clients
+    /// `bound_port` is the port the listener actually got, advertised unless
+    /// `advertised.listeners` says otherwise.
+    //< clients
+    pub fn open(
+        config: Config,
+        bound_port: u16, //> clients
+    ) -> io::Result<Broker> {
+        //> ea7
         let log = match &config.log_dir {
-            Some(dir) => Log::open(dir, config.node_id)?,
-            None => Log::in_memory(config.node_id),
+            Some(dir) => Log::open(dir)?,
+            None => Log::in_memory(),
         };
+        //< ea7
+        //> clients
         let (advertised_host, advertised_port) = match &config.advertised {
             Some((host, port)) => (host.clone(), *port),
             None => {
@@ -46,9 +58,21 @@ impl Broker {
             .unwrap_or_else(|| Uuid::random().to_kafka_string());
         // Producer ids in the log come from clients' batches, so guard against one near i64::MAX.
         let next_producer_id = AtomicI64::new(log.max_producer_id().saturating_add(1).max(0));
-        let groups = crate::group::Coordinator::open(&config)?;
-        Ok(Broker { config, advertised_host, advertised_port, cluster_id, log, groups, next_producer_id })
+        //< clients
+        let groups = crate::group::Coordinator::open(&config)?; //> groups
+        Ok(Broker {
+            config,
+            log, //> ea7
+            //> clients
+            advertised_host,
+            advertised_port,
+            cluster_id,
+            next_producer_id,
+            //< clients
+            groups, //> groups
+        })
     }
+    //> clients
 
     pub fn node_id(&self) -> i32 {
         self.config.node_id
@@ -61,4 +85,5 @@ impl Broker {
             self.next_producer_id.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |id| Some(id.saturating_add(1)));
         next.unwrap_or(i64::MAX)
     }
+    //< clients
 }

@@ -7,24 +7,37 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     None = 0,
+    //> eg2
     /// The fetch offset is outside the partition's log.
     OffsetOutOfRange = 1,
+    //< eg2
+    //> zf2
     /// A record batch failed its CRC, magic or length check.
     CorruptMessage = 2,
+    //< zf2
+    //> vt6
     /// The topic or partition does not exist on this broker.
     UnknownTopicOrPartition = 3,
+    //< vt6
+    //> clients
     /// A batch larger than `message.max.bytes`.
     MessageTooLarge = 10,
+    //< clients
+    //> groups
     /// Commit metadata longer than `offset.metadata.max.bytes` (4096).
     OffsetMetadataTooLarge = 12,
     /// The coordinator is not available.
     CoordinatorNotAvailable = 15,
     /// The request went to a broker that is not the group's coordinator.
     NotCoordinator = 16,
+    //< groups
+    //> clients
     /// A topic name that is empty, too long or has characters outside `[a-zA-Z0-9._-]`.
     InvalidTopicException = 17,
     /// acks other than 0, 1 or -1.
     InvalidRequiredAcks = 21,
+    //< clients
+    //> groups
     /// The member's generation is not the group's current one.
     IllegalGeneration = 22,
     /// The member supports none of the group's protocols.
@@ -35,8 +48,10 @@ pub enum ErrorCode {
     InvalidSessionTimeout = 26,
     /// The group is rebalancing: rejoin.
     RebalanceInProgress = 27,
+    //< groups
     /// The broker does not support this version of the API.
     UnsupportedVersion = 35,
+    //> clients
     TopicAlreadyExists = 36,
     InvalidPartitions = 37,
     InvalidReplicationFactor = 38,
@@ -45,30 +60,41 @@ pub enum ErrorCode {
     InvalidConfig = 40,
     /// The request is malformed in a way the schema cannot express.
     InvalidRequest = 42,
-    /// Not allowed by the broker's configuration (e.g. auto-creation disabled).
-    PolicyViolation = 44,
     /// An idempotent batch whose sequence number does not follow the last one.
     OutOfOrderSequenceNumber = 45,
     /// The producer's epoch is older than the current one: a newer instance fenced it.
     InvalidProducerEpoch = 47,
     /// Transactions are not supported by this broker.
     TransactionalIdAuthorizationFailed = 53,
+    //< clients
+    //> ls8
     /// The log could not be written (disk full, I/O error).
     KafkaStorageError = 56,
+    //< ls8
+    //> groups
     /// The group still has members.
     NonEmptyGroup = 68,
     GroupIdNotFound = 69,
+    //< groups
+    //> clients
     /// An incremental fetch named a fetch session this broker does not have.
     FetchSessionIdNotFound = 70,
+    //< clients
+    //> groups
     /// JoinGroup v4+: the broker hands out a member id and the member must rejoin with it.
     MemberIdRequired = 79,
     /// A static member whose instance id is held by another member id.
     FencedInstanceId = 82,
+    //< groups
+    //> ls8
     /// A produce request whose records are not what the version allows (here: more than one
     /// batch for a partition).
     InvalidRecord = 87,
+    //< ls8
+    //> dh6
     /// A topic id this broker does not know.
     UnknownTopicId = 100,
+    //< dh6
 }
 
 impl ErrorCode {

@@ -1,4 +1,4 @@
-//! Request and response headers (stages nv3, wa6, nc5).
+//! Request and response headers (stages wa6, nc5, and vt6 for the rest of the request header).
 //!
 //! Every request frame starts with a header that says what it is:
 //!
@@ -18,31 +18,21 @@
 
 use crate::wire::{DecodeError, Reader, Writer};
 
-/// The decoded request header. `client_id` borrows from the request frame.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestHeader<'a> {
-    pub api_key: i16,
-    pub api_version: i16,
-    pub correlation_id: i32,
-    pub client_id: Option<&'a str>,
-}
-
 /// The fixed part every header version shares: key, version and correlation id (8 bytes).
 /// Read first because the rest of the header depends on them.
 pub fn decode_prefix(r: &mut Reader<'_>) -> Result<(i16, i16, i32), DecodeError> {
     Ok((r.i16("request_api_key")?, r.i16("request_api_version")?, r.i32("correlation_id")?))
 }
+//> vt6
 
-/// Reads the rest of the header: `client_id`, and the tagged fields of header v2.
-pub fn decode_rest<'a>(
-    r: &mut Reader<'a>,
-    (api_key, api_version, correlation_id): (i16, i16, i32),
-    header_v2: bool,
-) -> Result<RequestHeader<'a>, DecodeError> {
+/// Reads the rest of the header: `client_id`, and the tagged fields of header v2. The body
+/// starts after it.
+pub fn decode_client_id<'a>(r: &mut Reader<'a>, header_v2: bool) -> Result<Option<&'a str>, DecodeError> {
     let client_id = r.nullable_string("client_id")?;
     r.tagged_fields_v("header_tagged_fields", header_v2)?;
-    Ok(RequestHeader { api_key, api_version, correlation_id, client_id })
+    Ok(client_id)
 }
+//< vt6
 
 /// Writes a response header: v0 is the correlation id; v1 adds an empty tag buffer.
 pub fn encode_response(w: &mut Writer, correlation_id: i32, header_v1: bool) {
@@ -61,23 +51,34 @@ mod tests {
             b's', b't', b'e', b'r', 0x00, 0xaa,
         ];
         let mut r = Reader::new(&bytes);
-        let prefix = decode_prefix(&mut r).unwrap();
-        let h = decode_rest(&mut r, prefix, true).unwrap();
-        assert_eq!(
-            h,
-            RequestHeader { api_key: 18, api_version: 4, correlation_id: 0x4a3b2c1d, client_id: Some("kafka-tester") }
-        );
-        assert_eq!(r.rest(), &[0xaa]);
+        assert_eq!(decode_prefix(&mut r).unwrap(), (18, 4, 0x4a3b2c1d));
+        //> vt6
+        assert_eq!(decode_client_id(&mut r, true).unwrap(), Some("kafka-tester"));
+        assert_eq!(r.remaining(), 1, "the body starts right after the header");
+        //< vt6
     }
+    //> vt6
 
     #[test]
     fn null_client_id_and_truncation() {
         let bytes = [0, 3, 0, 1, 0, 0, 0, 9, 0xff, 0xff];
-        let mut r = Reader::new(&bytes);
-        let prefix = decode_prefix(&mut r).unwrap();
-        assert_eq!(decode_rest(&mut r, prefix, false).unwrap().client_id, None);
-        let mut r = Reader::new(&bytes[..9]);
-        let prefix = decode_prefix(&mut r).unwrap();
-        assert!(decode_rest(&mut r, prefix, false).is_err());
+        let mut r = Reader::new(&bytes[8..]);
+        assert_eq!(decode_client_id(&mut r, false).unwrap(), None);
+        assert!(decode_client_id(&mut Reader::new(&bytes[8..9]), false).is_err());
+    }
+    //< vt6
+
+    #[test]
+    fn response_headers_v0_and_v1() {
+        let mut w = Writer::new();
+        encode_response(&mut w, 7, false);
+        let mut bytes = Vec::new();
+        w.finish().write_to(&mut bytes).unwrap();
+        assert_eq!(bytes, [0, 0, 0, 4, 0, 0, 0, 7]);
+        let mut w = Writer::new();
+        encode_response(&mut w, 7, true);
+        let mut bytes = Vec::new();
+        w.finish().write_to(&mut bytes).unwrap();
+        assert_eq!(bytes, [0, 0, 0, 5, 0, 0, 0, 7, 0]);
     }
 }

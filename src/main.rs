@@ -1,33 +1,41 @@
 //! `mini-kafka [path/to/server.properties]`: load the configuration, start the server.
 
+//> ea7
 use mini_kafka::config::Config;
-use mini_kafka::server::Server;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let config = match std::env::args_os().nth(1) {
-        Some(path) => match Config::load(std::path::Path::new(&path)) {
-            Ok(config) => config,
-            Err(e) => {
-                eprintln!("mini-kafka: {e}");
-                return ExitCode::from(2);
-            }
-        },
-        None => Config::default(),
+    let path = std::env::args_os().nth(1);
+    let config = match Config::load(path.as_deref().map(std::path::Path::new)) {
+        Ok(config) => config,
+        Err(e) => return fail(2, e),
     };
-    let server = match Server::bind(config) {
-        Ok(server) => server,
-        Err(e) => {
-            eprintln!("mini-kafka: cannot start: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match server.run() {
+    match mini_kafka::server::run(config) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("mini-kafka: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => fail(1, e),
     }
 }
+
+/// One line on stderr, and the exit status: 2 for a bad configuration, 1 when serving failed.
+fn fail(status: u8, error: impl std::fmt::Display) -> ExitCode {
+    eprintln!("mini-kafka: {error}");
+    ExitCode::from(status)
+}
+//< ea7
+/*> vi6 < ea7
+fn main() -> std::io::Result<()> {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    // The runner starts the broker with the path of a Kafka-style server.properties file, whose
+    // `listeners` says where to listen: `PLAINTEXT://:9092` means port 9092 on every interface.
+    // (From stage ea7 on, src/config.rs reads that file.)
+    let properties = std::env::args_os().nth(1).map(std::fs::read_to_string).transpose()?.unwrap_or_default();
+    let listeners = properties.lines().filter_map(|line| line.trim().strip_prefix("listeners=")).last();
+    let address = match listeners.and_then(|l| l.split(',').next()?.split_once("://")) {
+        Some((_, address)) if address.starts_with(':') => format!("0.0.0.0{address}"),
+        Some((_, address)) => address.to_string(),
+        None => "127.0.0.1:9092".to_string(),
+    };
+    mini_kafka::server::run(&address)
+}
+*/

@@ -1,52 +1,68 @@
-//! CodeCrafters consuming-messages stages (gs0, dh6, hn6, cm4, eg2, fd8): Fetch v16 served from
+//> gs0
+//! The CodeCrafters consuming-messages stages (gs0, dh6, hn6, cm4, eg2, fd8): Fetch v16 served from
 //! the partition logs the runner writes. Each test writes the runner's files into a temporary log
 //! dir, starts the broker on it and compares the answer with `stages/<stage>/response.hex`.
-//!
-//! Also: the worked examples §6.5 (a record batch) and §6.6 (Fetch exchanges) of the contract.
 
 mod common;
 
-use common::runner_files::*;
+use common::runner_files::*; //> fd8
 use common::*;
-
-/// Writes the runner's files for the stage's data set (`runner_files::stage_topics`; for dh6
-/// only meta.properties, no metadata log), starts a broker on them, sends the stage's request
-/// and compares the whole response.
-fn assert_stage(stage: &str) {
-    assert_stage_matches_fixture(stage);
-}
+use std::io::Write; //> dh6
 
 #[test]
 fn gs0_api_versions_lists_fetch_v16() {
     let broker = start_default();
     let stage = "13-gs0-fetch-in-api-versions";
     let response = round_trip(&mut connect(&broker), &fixture(stage, "request.hex"));
-    assert_api_versions(&response, &fixture(stage, "response.hex"), true, &[(18, 4), (75, 0), (1, 16)]);
+    assert_eq!(hex(&response), hex(&api_versions_answer(0x4a3b2c1d)));
+    // What the runner checks: an entry for Fetch (1) that includes v16.
+    assert_api_listed(&response, 1, 16);
 }
+//> dh6
 
 #[test]
 fn dh6_fetch_without_topics_answers_an_empty_array() {
-    assert_stage("14-dh6-fetch-no-topics");
+    assert_stage_matches_fixture("14-dh6-fetch-no-topics");
 }
+
+#[test]
+fn an_unsupported_fetch_version_closes_the_connection() {
+    let broker = start_default();
+    // Fetch v17: unlike ApiVersions there is no error format every client reads, so the
+    // connection is closed, as Kafka does.
+    let mut request = fixture("14-dh6-fetch-no-topics", "request.hex");
+    request[6..8].copy_from_slice(&17i16.to_be_bytes());
+    let mut bad = connect(&broker);
+    bad.write_all(&request).unwrap();
+    assert_closed(&mut bad, "Fetch v17");
+}
+//< dh6
+//> hn6
 
 #[test]
 fn hn6_unknown_topic_id_gets_error_100() {
-    assert_stage("15-hn6-fetch-unknown-topic");
+    assert_stage_matches_fixture("15-hn6-fetch-unknown-topic");
 }
+//< hn6
+//> cm4
 
 #[test]
 fn cm4_empty_topic_answers_no_records() {
-    assert_stage("16-cm4-fetch-empty-topic");
+    assert_stage_matches_fixture("16-cm4-fetch-empty-topic");
 }
+//< cm4
+//> eg2
 
 #[test]
 fn eg2_single_message_is_served_from_disk() {
-    assert_stage("17-eg2-fetch-single-message");
+    assert_stage_matches_fixture("17-eg2-fetch-single-message");
 }
+//< eg2
+//> fd8
 
 #[test]
 fn fd8_multiple_messages_are_served_in_file_order() {
-    assert_stage("18-fd8-fetch-multiple-messages");
+    assert_stage_matches_fixture("18-fd8-fetch-multiple-messages");
 }
 
 #[test]
@@ -66,10 +82,10 @@ fn fetch_fixture_records_are_the_runner_log_bytes() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Worked examples §6.5-6.6
+// The worked example of stages/REFERENCE.md: a log of two batches, "hello" and "world"
 
-/// §6.5's two batches ("hello" and "world", header count 0).
-fn example_6_5_batches() -> Vec<u8> {
+/// The two batches ("hello" and "world", header count 0).
+fn hello_world_batches() -> Vec<u8> {
     parse_hex(
         "00 00 00 00 00 00 00 00  00 00 00 3d  00 00 00 00  02  a2 24 75 59
          00 00  00 00 00 00  00 00 01 91 e0 5b 6d 8b  00 00 01 91 e0 5b 6d 8b
@@ -81,8 +97,8 @@ fn example_6_5_batches() -> Vec<u8> {
 }
 
 #[test]
-fn worked_example_6_5_record_batch() {
-    let batches = example_6_5_batches();
+fn the_reference_batches_are_what_the_test_encoder_writes() {
+    let batches = hello_world_batches();
     let fields = |base_offset| BatchFields {
         base_offset,
         partition_leader_epoch: 0,
@@ -97,7 +113,7 @@ fn worked_example_6_5_record_batch() {
     assert_eq!(hex(&world), hex(&batches[73..]));
 }
 
-const EXAMPLE_6_6_REQUEST: &str = "
+const EXAMPLE_REQUEST: &str = "
     00 00 00 63  00 01 00 10  4a 3b 2c 1d  00 0c 6b 61 66 6b 61 2d 74 65 73 74 65 72  00
     00 00 01 f4  00 00 00 01  7f ff ff ff  00  00 00 00 00  00 00 00 00
     02  71 a5 9a 51 89 68 4f 8b 93 7e 00 00 00 00 0b 2e
@@ -106,14 +122,14 @@ const EXAMPLE_6_6_REQUEST: &str = "
     01  01  00";
 
 #[test]
-fn worked_example_6_6_fetch_exchanges() {
-    let request = parse_hex(EXAMPLE_6_6_REQUEST);
+fn a_partition_log_of_two_batches_is_served_whole() {
+    let request = parse_hex(EXAMPLE_REQUEST);
     assert_eq!(request.len(), 103);
-    assert_eq!(request, fixture("15-hn6-fetch-unknown-topic", "request.hex"), "§6.6 request is hn6's");
+    assert_eq!(request, fixture("15-hn6-fetch-unknown-topic", "request.hex"), "the request is hn6's");
 
     // No topics (dh6).
     let no_topics = parse_hex("00 00 00 11  4a 3b 2c 1d 00  00 00 00 00  00 00  00 00 00 00  01  00");
-    assert_eq!(no_topics, fixture("14-dh6-fetch-no-topics", "response.hex"), "§6.6 empty answer is dh6's");
+    assert_eq!(no_topics, fixture("14-dh6-fetch-no-topics", "response.hex"), "the empty answer is dh6's");
 
     // Unknown topic id (hn6): 76 bytes.
     let unknown = parse_hex(
@@ -124,13 +140,13 @@ fn worked_example_6_6_fetch_exchanges() {
              00
          00",
     );
-    assert_eq!(unknown, fixture("15-hn6-fetch-unknown-topic", "response.hex"), "§6.6 unknown-id answer is hn6's");
+    assert_eq!(unknown, fixture("15-hn6-fetch-unknown-topic", "response.hex"), "the unknown-id answer is hn6's");
 
-    // The topic exists and its log holds the two batches of §6.5: 223 bytes, batches verbatim.
+    // The topic exists and its log holds the two batches: 223 bytes, the batches verbatim.
     let dir = TempDir::new("example-6-6");
     let topics = [RunnerTopic { name: "apple", id: topic_id(0x0b2e), partitions: vec![vec![]] }];
     write_runner_files(dir.path(), &topics);
-    std::fs::write(dir.path().join("apple-0/00000000000000000000.log"), example_6_5_batches()).unwrap();
+    std::fs::write(dir.path().join("apple-0/00000000000000000000.log"), hello_world_batches()).unwrap();
     let broker = start_with_log_dir(dir.path());
     let response = round_trip(&mut connect(&broker), &request);
     let mut expected = parse_hex(
@@ -139,8 +155,10 @@ fn worked_example_6_6_fetch_exchanges() {
              02  00 00 00 00  00 00  00 00 00 00 00 00 00 02  00 00 00 00 00 00 00 02  00 00 00 00 00 00 00 00
                  01  ff ff ff ff  93 01",
     );
-    expected.extend(example_6_5_batches());
+    expected.extend(hello_world_batches());
     expected.extend([0, 0, 0]);
     assert_eq!(expected.len(), 223);
     assert_eq!(hex(&response), hex(&expected));
 }
+//< fd8
+//< gs0

@@ -1,14 +1,14 @@
-//! CodeCrafters producing-messages stages (xz1, zf2, gg1, ls8, yd8, ct4, ov0): Produce v11, the
-//! answer compared with `stages/<stage>/response.hex`, then the runner's disk check (§5): each
-//! partition's first segment must begin with the batch that was sent, CRC included.
-//!
-//! Also: the worked example §6.7 of the contract.
+//> xz1
+//! The CodeCrafters producing-messages stages (xz1, zf2, gg1, ls8, yd8, ct4, ov0): Produce v11, the
+//! answer compared with `stages/<stage>/response.hex`, then (from ls8 on) the runner's disk check:
+//! each partition's first segment must begin with the batch that was sent, CRC included.
 
 mod common;
 
-use common::runner_files::*;
+use common::runner_files::*; //> zf2
 use common::*;
-use std::path::Path;
+use std::path::Path; //> ls8
+//> ls8
 
 /// One (topic, partition, values) the request of a stage produces to.
 type Produced = (&'static str, i32, &'static [&'static str]);
@@ -34,14 +34,18 @@ fn assert_stage(stage: &str, produced: &[Produced]) -> TempDir {
     assert_on_disk(dir.path(), &request, produced);
     dir
 }
+//< ls8
 
 #[test]
 fn xz1_api_versions_lists_produce_v11() {
     let broker = start_default();
     let stage = "19-xz1-produce-in-api-versions";
     let response = round_trip(&mut connect(&broker), &fixture(stage, "request.hex"));
-    assert_api_versions(&response, &fixture(stage, "response.hex"), true, &[(18, 4), (75, 0), (1, 16), (0, 11)]);
+    assert_eq!(hex(&response), hex(&api_versions_answer(0x4a3b2c1d)));
+    // What the runner checks: an entry for Produce (0) that includes v11.
+    assert_api_listed(&response, 0, 11);
 }
+//> zf2
 
 #[test]
 fn zf2_unknown_partition_and_unknown_topic_get_error_3() {
@@ -62,11 +66,16 @@ fn zf2_unknown_partition_and_unknown_topic_get_error_3() {
     assert_eq!(apple0, partition_log(&["orange"]));
 }
 
+//< zf2
+//> gg1
+
 #[test]
 fn gg1_valid_topic_and_partition_get_a_success_row() {
-    // The runner does not look at the disk in gg1, but the batch is appended all the same.
-    assert_stage("21-gg1-produce-valid-topic-and-partition", &[("orange", 0, &["mango"])]);
+    // The runner does not look at the disk in gg1 (from ls8 on the batch is on disk as well).
+    assert_stage_matches_fixture("21-gg1-produce-valid-topic-and-partition");
 }
+//< gg1
+//> ls8
 
 #[test]
 fn ls8_single_record_is_written_to_disk() {
@@ -74,9 +83,19 @@ fn ls8_single_record_is_written_to_disk() {
 }
 
 #[test]
+fn gg1_batch_is_on_disk_too() {
+    assert_stage("21-gg1-produce-valid-topic-and-partition", &[("orange", 0, &["mango"])]);
+}
+//< ls8
+//> yd8
+
+#[test]
 fn yd8_multiple_records_are_written_as_one_batch() {
     assert_stage("23-yd8-produce-multiple-records", &[("apple", 0, &["pear", "mango"])]);
 }
+
+//< yd8
+//> ct4
 
 #[test]
 fn ct4_each_partition_gets_its_own_batch() {
@@ -88,6 +107,9 @@ fn ct4_each_partition_gets_its_own_batch() {
     assert_stage("24-ct4-produce-multiple-partitions", &produced);
 }
 
+//< ct4
+//> ov0
+
 #[test]
 fn ov0_partitions_of_several_topics_get_their_batches() {
     let produced: [Produced; 3] = [
@@ -98,29 +120,35 @@ fn ov0_partitions_of_several_topics_get_their_batches() {
     assert_stage("25-ov0-produce-multiple-topics", &produced);
 }
 
+//< ov0
+//> gg1
+
 #[test]
 fn produced_batches_are_served_by_fetch() {
-    // ls8 then a Fetch of the same partition: the batch comes back byte for byte.
+    // gg1's produce, then a Fetch of the same partition: the batch comes back byte for byte.
     let dir = TempDir::new("produce-then-fetch");
-    write_stage_files(dir.path(), "ls8"); // pear, one empty partition, id ...0158
+    write_stage_files(dir.path(), "gg1"); // orange, one empty partition, id ...0991
     let broker = start_with_log_dir(dir.path());
     let mut client = connect(&broker);
-    round_trip(&mut client, &fixture("22-ls8-produce-single-record", "request.hex"));
-    let mut fetch = fixture("17-eg2-fetch-single-message", "request.hex");
-    // eg2's request names topic id ...0e62 at bytes 49..65 (27 bytes of size and header, 21 of
-    // fetch fields, the topics count); point it at pear's id instead.
-    assert_eq!(&fetch[49..65], &topic_id(0x0e62));
-    fetch[49..65].copy_from_slice(&topic_id(0x0158));
+    round_trip(&mut client, &fixture("21-gg1-produce-valid-topic-and-partition", "request.hex"));
+    let mut fetch = fixture("15-hn6-fetch-unknown-topic", "request.hex");
+    // hn6's request names topic id ...0b2e at bytes 49..65 (27 bytes of size and header, 21 of
+    // fetch fields, the topics count); point it at orange's id instead.
+    assert_eq!(&fetch[49..65], &topic_id(0x0b2e));
+    fetch[49..65].copy_from_slice(&topic_id(0x0991));
     let response = round_trip(&mut client, &fetch);
-    let batch = producer_batch(&["apple"]);
+    let batch = producer_batch(&["mango"]);
     assert!(response.windows(batch.len()).any(|w| w == batch), "produced batch not in the Fetch answer");
 }
+//< gg1
+//> yd8
 
 // ---------------------------------------------------------------------------------------------
-// Worked example §6.7
+// The worked example of stages/REFERENCE.md: two records, and the same request for a topic that
+// does not exist
 
 #[test]
-fn worked_example_6_7_produce_exchanges() {
+fn two_records_and_an_unknown_topic() {
     let request = parse_hex(
         "00 00 00 82  00 00 00 0b  4a 3b 2c 1d  00 0c 6b 61 66 6b 61 2d 74 65 73 74 65 72  00
          00  ff ff  00 00 75 30
@@ -135,7 +163,7 @@ fn worked_example_6_7_produce_exchanges() {
          00",
     );
     assert_eq!(request.len(), 134);
-    assert_eq!(request, fixture("23-yd8-produce-multiple-records", "request.hex"), "§6.7 request is yd8's");
+    assert_eq!(request, fixture("23-yd8-produce-multiple-records", "request.hex"), "the request is yd8's");
     let success = parse_hex(
         "00 00 00 34  4a 3b 2c 1d 00
          02  06 61 70 70 6c 65
@@ -144,7 +172,7 @@ fn worked_example_6_7_produce_exchanges() {
          00 00 00 00  00",
     );
     assert_eq!(success.len(), 56);
-    assert_eq!(success, fixture("23-yd8-produce-multiple-records", "response.hex"), "§6.7 success is yd8's");
+    assert_eq!(success, fixture("23-yd8-produce-multiple-records", "response.hex"), "the answer is yd8's");
 
     // The same request for topic "kiwi", which does not exist: the error row, 55 bytes.
     let dir = TempDir::new("example-6-7");
@@ -168,3 +196,5 @@ fn worked_example_6_7_produce_exchanges() {
     assert_eq!(hex(&response), hex(&error));
     assert!(!dir.path().join("kiwi-0").exists(), "nothing is created for an unknown topic");
 }
+//< yd8
+//< xz1

@@ -1,5 +1,5 @@
-//! ApiVersions (key 18), versions 0-4 — stages nv3, wa6, nc5, pv1 (and yk1, gs0, xz1, which check
-//! that new APIs appear in it).
+//! ApiVersions (key 18), versions 0-4 — stages nc5 and pv1 (and yk1, gs0, xz1, which add their
+//! API to the list).
 //!
 //! The first request every client sends: "which APIs and versions do you speak?"
 //!
@@ -20,10 +20,12 @@
 //! UNSUPPORTED_VERSION (35) and the versions it does support; the client retries with one of them
 //! (KIP-511). That is stage nc5.
 
-use super::{Reply, Request, SUPPORTED_APIS};
-use crate::broker::Broker;
+use super::SUPPORTED_APIS; //> pv1
+use super::{Reply, Request}; //> vt6
 use crate::errors::ErrorCode;
-use crate::wire::{DecodeError, Reader, Writer};
+use crate::wire::Writer;
+use crate::wire::{DecodeError, Reader}; //> vt6
+//> clients
 
 /// ApiVersionsRequest. The software name and version are only logged.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -41,11 +43,13 @@ pub fn decode<'a>(r: &mut Reader<'a>, version: i16) -> Result<ApiVersionsRequest
     r.tagged_fields("tagged_fields")?;
     Ok(ApiVersionsRequest { client_software_name, client_software_version })
 }
+//< clients
 
 /// Writes the response body for `version` (0-4) with `error`.
 pub fn encode(w: &mut Writer, version: i16, error: ErrorCode) {
-    let flexible = version >= 3;
     w.i16(error.code());
+    //> pv1
+    let flexible = version >= 3;
     w.array_len_v(SUPPORTED_APIS.len(), flexible);
     for api in SUPPORTED_APIS {
         w.i16(api.key);
@@ -57,16 +61,29 @@ pub fn encode(w: &mut Writer, version: i16, error: ErrorCode) {
         w.i32(0); // throttle_time_ms
     }
     w.tagged_fields_v(flexible);
+    //< pv1
+    /*> nc5 < pv1
+    let _ = version; // the body arrives in pv1
+    */
 }
 
-pub fn handle(_broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
+//> vt6
+
+/// ApiVersions needs nothing from the broker's state: the table is all it tells.
+pub fn handle(req: &Request, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
+    //> clients
     let request = decode(r, req.version)?;
     if let Some(name) = request.client_software_name {
         log::debug!("client software: {name} {}", request.client_software_version.unwrap_or(""));
     }
+    //< clients
+    /*> vt6 < clients
+    let _ = r; // the body (the client's name and version) is read from stage clients on
+    */
     encode(w, req.version, ErrorCode::None);
     Ok(Reply::Send)
 }
+//< vt6
 
 /// The answer to an ApiVersions version this broker does not know: v0 format, error 35.
 pub fn encode_unsupported(w: &mut Writer) {

@@ -93,7 +93,7 @@ fn grow(broker: &Broker, t: &PartitionsTopic<'_>, validate_only: bool) -> Result
         .map_err(|code| (code, format!("cannot add partitions to '{}'", t.name)))
 }
 
-pub fn handle(broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
+pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
     let (topics, validate_only) = decode(r, req.flexible)?;
     let flexible = req.flexible;
     w.i32(0); // throttle_time_ms

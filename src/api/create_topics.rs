@@ -138,7 +138,7 @@ fn plan(broker: &Broker, t: &CreatableTopic<'_>, duplicate: bool) -> Result<Plan
     Ok(Plan { partitions, configs })
 }
 
-pub fn handle(broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
+pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
     let (topics, validate_only) = decode(r, req.flexible)?;
     let (version, flexible) = (req.version, req.flexible);
     w.i32(0); // throttle_time_ms

@@ -32,7 +32,7 @@ pub fn decode<'a>(r: &mut Reader<'a>, flexible: bool) -> Result<DeleteGroupsRequ
     Ok(DeleteGroupsRequest { groups_names })
 }
 
-pub fn handle(broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
+pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
     let flexible = req.flexible;
     let q = decode(r, flexible)?;
     w.i32(0); // throttle_time_ms

@@ -40,7 +40,7 @@ pub fn decode<'a>(
     Ok(topics)
 }
 
-pub fn handle(broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
+pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
     let topics = decode(r, req.version, req.flexible)?;
     let (version, flexible) = (req.version, req.flexible);
     w.i32(0); // throttle_time_ms

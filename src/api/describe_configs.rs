@@ -162,7 +162,7 @@ fn broker_entries(broker: &Broker) -> Vec<Entry> {
         .collect()
 }
 
-pub fn handle(broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
+pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
     let (resources, include_synonyms) = decode(r, req.version, req.flexible)?;
     let (version, flexible) = (req.version, req.flexible);
     w.i32(0); // throttle_time_ms

@@ -22,16 +22,19 @@
 //!                                                 next_cursor               nullable struct (as in the request)
 //!                                                 TAG_BUFFER
 //! ```
+//> clients
 //!
 //! Pagination: at most `response_partition_limit` partitions are returned; if more remain,
 //! `next_cursor` names the topic and partition to continue from, and the client asks again with it.
+//< clients
 
 use super::{Reply, Request};
-use crate::broker::Broker;
+use crate::broker::Broker; //> ea7
 use crate::errors::ErrorCode;
-use crate::log::Topic;
+use crate::log::Topic; //> ea7
 use crate::wire::{DecodeError, Reader, Uuid, Writer};
-use std::sync::Arc;
+use std::ops::Range; //> ea7
+use std::sync::Arc; //> clients
 
 /// Kafka's value for "every operation a topic supports" (READ, WRITE, CREATE, DELETE, ALTER,
 /// DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS), as a bit field.
@@ -62,13 +65,7 @@ pub fn decode<'a>(r: &mut Reader<'a>) -> Result<DescribeTopicPartitionsRequest<'
         })?);
     }
     let response_partition_limit = r.i32("response_partition_limit")?;
-    let cursor = read_cursor(r)?;
-    r.tagged_fields("tagged_fields")?;
-    Ok(DescribeTopicPartitionsRequest { topics, response_partition_limit, cursor })
-}
-
-fn read_cursor(r: &mut Reader<'_>) -> Result<Option<Cursor>, DecodeError> {
-    r.nested("cursor", |r| {
+    let cursor = r.nested("cursor", |r| {
         if r.i8("present")? < 0 {
             return Ok(None);
         }
@@ -76,32 +73,59 @@ fn read_cursor(r: &mut Reader<'_>) -> Result<Option<Cursor>, DecodeError> {
         let partition_index = r.i32("partition_index")?;
         r.tagged_fields("tagged_fields")?;
         Ok(Some(Cursor { topic_name, partition_index }))
-    })
+    })?;
+    r.tagged_fields("tagged_fields")?;
+    Ok(DescribeTopicPartitionsRequest { topics, response_partition_limit, cursor })
 }
+//> clients
 
 /// One topic of the answer: known (with the partitions to list) or not.
 enum TopicAnswer<'a> {
-    Known { topic: Arc<Topic>, first_partition: usize, count: usize },
+    Known { topic: Arc<Topic>, partitions: Range<usize> },
     Unknown { name: &'a str },
 }
+//< clients
 
-pub fn handle(broker: &Broker, _req: &Request<'_>, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
+pub fn handle(
+    broker: &Broker, //> ea7
+    _req: &Request,
+    r: &mut Reader<'_>,
+    w: &mut Writer,
+) -> Result<Reply, DecodeError> {
     let request = decode(r)?;
-    // The requested names, sorted and deduplicated; none means "every topic".
-    let mut names: Vec<&str> = if request.topics.is_empty() {
-        Vec::new()
-    } else {
-        let mut names = request.topics.clone();
-        names.sort_unstable();
-        names.dedup();
-        names
-    };
+    //> wq2
+    // Topics are answered in name order, each once.
+    let mut names = request.topics.clone();
+    names.sort_unstable();
+    names.dedup();
+    //< wq2
+    /*> vt6 < wq2
+    let names = &request.topics;
+    */
+    w.i32(0); // throttle_time_ms
+    /*> vt6 < clients
+    w.array_len_v(names.len(), true);
+    for name in names {
+        /*> vt6 < ea7
+        // This broker does not read the cluster metadata yet (stage ea7 does): it knows no topic.
+        encode_unknown(w, name);
+        */
+        //> ea7
+        match broker.log.topic(name) {
+            Some(topic) => encode_topic(w, topic, 0..topic.partitions.len()),
+            None => encode_unknown(w, name),
+        }
+        //< ea7
+    }
+    w.i8(-1); // next_cursor: null, everything was answered
+    */
+    //> clients
+    // No topics named: every topic.
     let all_topics;
     if request.topics.is_empty() {
         all_topics = broker.log.topics();
         names = all_topics.iter().map(|t| t.name.as_str()).collect();
     }
-
     let mut budget = request.response_partition_limit.max(0) as usize;
     let mut answers = Vec::new();
     let mut next_cursor = None;
@@ -130,50 +154,21 @@ pub fn handle(broker: &Broker, _req: &Request<'_>, r: &mut Reader<'_>, w: &mut W
         }
         let count = available.min(budget);
         budget -= count;
+        let partitions = first..first + count;
         if count < available {
             next_cursor =
                 Some(Cursor { topic_name: name.to_string(), partition_index: topic.partitions[first + count].index });
-            answers.push(TopicAnswer::Known { topic, first_partition: first, count });
+            answers.push(TopicAnswer::Known { topic, partitions });
             break;
         }
-        answers.push(TopicAnswer::Known { topic, first_partition: first, count });
+        answers.push(TopicAnswer::Known { topic, partitions });
     }
-
-    w.i32(0); // throttle_time_ms
     w.array_len_v(answers.len(), true);
     for answer in &answers {
         match answer {
-            TopicAnswer::Unknown { name } => {
-                w.i16(ErrorCode::UnknownTopicOrPartition.code());
-                w.nullable_string_v(Some(name), true);
-                w.uuid(Uuid::ZERO);
-                w.bool(false);
-                w.array_len_v(0, true);
-            }
-            TopicAnswer::Known { topic, first_partition, count } => {
-                w.i16(ErrorCode::None.code());
-                w.nullable_string_v(Some(&topic.name), true);
-                w.uuid(topic.id);
-                w.bool(crate::log::is_internal(&topic.name));
-                w.array_len_v(*count, true);
-                for p in &topic.partitions[*first_partition..first_partition + count] {
-                    w.i16(ErrorCode::None.code());
-                    w.i32(p.index);
-                    w.i32(p.leader);
-                    w.i32(p.leader_epoch);
-                    for list in [&p.replicas, &p.isr] {
-                        w.array_len_v(list.len(), true);
-                        list.iter().for_each(|n| w.i32(*n));
-                    }
-                    w.array_len_v(0, true); // eligible_leader_replicas
-                    w.array_len_v(0, true); // last_known_elr
-                    w.array_len_v(0, true); // offline_replicas
-                    w.tagged_fields_v(true);
-                }
-            }
+            TopicAnswer::Known { topic, partitions } => encode_topic(w, topic, partitions.clone()),
+            TopicAnswer::Unknown { name } => encode_unknown(w, name),
         }
-        w.i32(ALL_TOPIC_OPERATIONS);
-        w.tagged_fields_v(true);
     }
     match next_cursor {
         None => w.i8(-1),
@@ -184,6 +179,48 @@ pub fn handle(broker: &Broker, _req: &Request<'_>, r: &mut Reader<'_>, w: &mut W
             w.tagged_fields_v(true);
         }
     }
+    //< clients
     w.tagged_fields_v(true);
     Ok(Reply::Send)
 }
+
+/// A topic this broker does not have: error 3, the name echoed, a zero id, no partitions.
+fn encode_unknown(w: &mut Writer, name: &str) {
+    w.i16(ErrorCode::UnknownTopicOrPartition.code());
+    w.string_v(name, true); // COMPACT_NULLABLE_STRING, never null here
+    w.uuid(Uuid::ZERO);
+    w.bool(false); // is_internal
+    w.array_len_v(0, true); // partitions
+    w.i32(ALL_TOPIC_OPERATIONS);
+    w.tagged_fields_v(true);
+}
+//> ea7
+
+/// A topic and the given range of its partitions, from the metadata.
+fn encode_topic(w: &mut Writer, topic: &Topic, partitions: Range<usize>) {
+    w.i16(ErrorCode::None.code());
+    w.string_v(&topic.name, true);
+    w.uuid(topic.id);
+    w.bool(crate::log::is_internal(&topic.name)); //> clients
+    /*> ea7 < clients
+    w.bool(false); // is_internal: the topics of the course are never Kafka's own
+    */
+    w.array_len_v(partitions.len(), true);
+    for p in &topic.partitions[partitions] {
+        w.i16(ErrorCode::None.code());
+        w.i32(p.index);
+        w.i32(p.leader);
+        w.i32(p.leader_epoch);
+        for list in [&p.replicas, &p.isr] {
+            w.array_len_v(list.len(), true);
+            list.iter().for_each(|n| w.i32(*n));
+        }
+        w.array_len_v(0, true); // eligible_leader_replicas
+        w.array_len_v(0, true); // last_known_elr
+        w.array_len_v(0, true); // offline_replicas
+        w.tagged_fields_v(true);
+    }
+    w.i32(ALL_TOPIC_OPERATIONS);
+    w.tagged_fields_v(true);
+}
+//< ea7

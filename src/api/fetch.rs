@@ -1,4 +1,5 @@
-//! Fetch (key 1), versions 4-16 — stages dh6, hn6, cm4, eg2, fd8, and every consumer.
+//! Fetch (key 1) — stages dh6, hn6, cm4, eg2, fd8 (version 16), and every consumer (versions
+//! 4-16, from stage clients on).
 //!
 //! A consumer asks for records from given offsets of given partitions; the broker answers with
 //! the stored record batches, byte for byte as they were produced except for the base offset,
@@ -22,6 +23,7 @@
 //!   forgotten_topics_data (v7+), rack_id (v11+)
 //! ```
 //! From v12 on every string, array and RECORDS is compact and every struct ends in TAG_BUFFER.
+//> clients
 //!
 //! **Long-poll.** If fewer than `min_bytes` are available, the broker waits — up to `max_wait_ms` —
 //! for a producer to append, instead of answering "nothing" and being asked again at once. The
@@ -29,37 +31,42 @@
 //!
 //! **Sessions** (KIP-227) let a consumer send only what changed. This broker answers every fetch in
 //! full with `session_id` 0, which clients take as "no session" and keep sending full requests.
+//< clients
 
 use super::{Reply, Request};
 use crate::broker::Broker;
 use crate::errors::ErrorCode;
 use crate::log::Topic;
-use crate::log::partition::{Partition, Slice, Waiter};
+use crate::log::partition::Slice;
+use crate::log::partition::Waiter; //> clients
 use crate::wire::{DecodeError, Reader, Uuid, Writer};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::Arc; //> clients
+use std::time::{Duration, Instant}; //> clients
 
 #[derive(Debug, PartialEq, Eq)]
-pub struct FetchRequest<'a> {
+pub struct FetchRequest {
     pub max_wait_ms: i32,
     pub min_bytes: i32,
     pub max_bytes: i32,
     pub isolation_level: i8,
     pub session_id: i32,
     pub session_epoch: i32,
-    pub topics: Vec<FetchTopic<'a>>,
+    pub topics: Vec<FetchTopic>,
 }
 
-/// A topic is named by name before v13 and by id from v13.
+/// How a request names a topic: by id.
+//> clients
+/// Versions before 13 name it by name.
+//< clients
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TopicRef<'a> {
-    Name(&'a str),
+pub enum TopicRef {
     Id(Uuid),
+    Name(String), //> clients
 }
 
 #[derive(Debug, PartialEq, Eq)]
-pub struct FetchTopic<'a> {
-    pub topic: TopicRef<'a>,
+pub struct FetchTopic {
+    pub topic: TopicRef,
     pub partitions: Vec<FetchPartition>,
 }
 
@@ -70,37 +77,51 @@ pub struct FetchPartition {
     pub partition_max_bytes: i32,
 }
 
-pub fn decode<'a>(r: &mut Reader<'a>, version: i16, flexible: bool) -> Result<FetchRequest<'a>, DecodeError> {
+pub fn decode(
+    r: &mut Reader<'_>,
+    version: i16, //> clients
+    flexible: bool,
+) -> Result<FetchRequest, DecodeError> {
+    //> clients
     if version <= 14 {
         r.i32("replica_id")?;
     }
+    //< clients
     let max_wait_ms = r.i32("max_wait_ms")?;
     let min_bytes = r.i32("min_bytes")?;
     let max_bytes = r.i32("max_bytes")?;
     let isolation_level = r.i8("isolation_level")?;
+    /*> dh6 < clients
+    let (session_id, session_epoch) = (r.i32("session_id")?, r.i32("session_epoch")?);
+    */
+    //> clients
     let (session_id, session_epoch) =
         if version >= 7 { (r.i32("session_id")?, r.i32("session_epoch")?) } else { (0, -1) };
+    //< clients
     let n = r.array_len_v("topics", flexible)?;
     let mut topics = Vec::with_capacity(n);
     for _ in 0..n {
         topics.push(r.nested("topic", |r| {
-            let topic = if version >= 13 {
-                TopicRef::Id(r.uuid("topic_id")?)
-            } else {
-                TopicRef::Name(r.string_v("topic", flexible)?)
-            };
+            let topic = read_topic(
+                r,
+                version, //> clients
+                flexible, //> clients
+            )?;
             let n = r.array_len_v("partitions", flexible)?;
             let mut partitions = Vec::with_capacity(n);
             for _ in 0..n {
                 partitions.push(r.nested("partition", |r| {
                     let partition = r.i32("partition")?;
+                    //> clients {}
                     if version >= 9 {
                         r.i32("current_leader_epoch")?;
                     }
                     let fetch_offset = r.i64("fetch_offset")?;
+                    //> clients {}
                     if version >= 12 {
                         r.i32("last_fetched_epoch")?;
                     }
+                    //> clients {}
                     if version >= 5 {
                         r.i64("log_start_offset")?;
                     }
@@ -113,16 +134,17 @@ pub fn decode<'a>(r: &mut Reader<'a>, version: i16, flexible: bool) -> Result<Fe
             Ok(FetchTopic { topic, partitions })
         })?);
     }
+    // Forgotten topics only matter to incremental sessions, which this broker does not keep.
+    //> clients {}
     if version >= 7 {
-        // Forgotten topics only matter to incremental sessions, which this broker does not keep.
         let n = r.array_len_v("forgotten_topics_data", flexible)?;
         for _ in 0..n {
             r.nested("forgotten_topic", |r| {
-                if version >= 13 {
-                    r.uuid("topic_id").map(drop)?
-                } else {
-                    r.string_v("topic", flexible).map(drop)?
-                }
+                read_topic(
+                    r,
+                    version, //> clients
+                    flexible, //> clients
+                )?;
                 let n = r.array_len_v("partitions", flexible)?;
                 for _ in 0..n {
                     r.i32("partition")?;
@@ -131,11 +153,26 @@ pub fn decode<'a>(r: &mut Reader<'a>, version: i16, flexible: bool) -> Result<Fe
             })?;
         }
     }
+    //> clients {}
     if version >= 11 {
         r.string_v("rack_id", flexible)?;
     }
     r.tagged_fields_v("tagged_fields", flexible)?;
     Ok(FetchRequest { max_wait_ms, min_bytes, max_bytes, isolation_level, session_id, session_epoch, topics })
+}
+
+/// A topic's id (or, before v13, its name).
+fn read_topic(
+    r: &mut Reader<'_>,
+    version: i16, //> clients
+    flexible: bool, //> clients
+) -> Result<TopicRef, DecodeError> {
+    //> clients
+    if version < 13 {
+        return Ok(TopicRef::Name(r.string_v("topic", flexible)?.to_string()));
+    }
+    //< clients
+    Ok(TopicRef::Id(r.uuid("topic_id")?))
 }
 
 /// The answer for one partition: data, or an error.
@@ -144,31 +181,43 @@ struct PartitionAnswer {
     result: Result<Slice, ErrorCode>,
 }
 
-struct TopicAnswer<'a> {
-    topic: TopicRef<'a>,
+struct TopicAnswer {
+    topic: TopicRef,
     partitions: Vec<PartitionAnswer>,
 }
 
-pub fn handle(broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
-    let request = decode(r, req.version, req.flexible)?;
+/// A requested topic, and the log's topic of that name or id.
+/*> dh6 < clients
+type Resolved<'r> = (Option<&'r Topic>, &'r FetchTopic);
+*/
+type Resolved<'r> = (Option<Arc<Topic>>, &'r FetchTopic); //> clients
+
+pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
+    let request = decode(
+        r,
+        req.version, //> clients
+        req.flexible,
+    )?;
+    //> clients
     if request.session_id != 0 {
         // An incremental fetch for a session we never created: the client falls back to full fetches.
         encode_session_error(w, req, ErrorCode::FetchSessionIdNotFound);
         return Ok(Reply::Send);
     }
-    // Resolve topics and partitions once; they do not change while we wait.
-    let resolved: Vec<(Option<Arc<Topic>>, &FetchTopic<'_>)> = request
+    //< clients
+    // Topics are looked up once: they do not change while a fetch waits.
+    let resolved: Vec<Resolved<'_>> = request
         .topics
         .iter()
-        .map(|t| {
-            let topic = match &t.topic {
-                TopicRef::Name(name) => broker.log.topic(name),
-                TopicRef::Id(id) => broker.log.topic_by_id(*id),
-            };
-            (topic, t)
+        .map(|t| match &t.topic {
+            TopicRef::Id(id) => (broker.log.topic_by_id(*id), t),
+            TopicRef::Name(name) => (broker.log.topic(name), t), //> clients
         })
         .collect();
-
+    /*> dh6 < clients
+    let answers = read_all(&resolved, &request);
+    */
+    //> clients
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let waiter = Arc::new(Waiter::default());
     let answers = loop {
@@ -184,77 +233,86 @@ pub fn handle(broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Wr
                 }
             }
         }
-        let (answers, bytes, any_error) = read_all(&resolved, &request);
+        let answers = read_all(&resolved, &request);
+        let results = || answers.iter().flat_map(|t| &t.partitions).map(|p| &p.result);
+        let bytes: usize = results().map(|r| r.as_ref().map_or(0, |slice| slice.bytes)).sum();
+        let any_error = results().any(|r| r.as_ref().map_or(true, |slice| slice.error != ErrorCode::None));
         if !will_wait || any_error || bytes >= request.min_bytes.max(0) as usize {
             break answers;
         }
         if !waiter.wait_until(deadline) {
             // Timed out: answer with whatever there is now.
-            break read_all(&resolved, &request).0;
+            break read_all(&resolved, &request);
         }
     };
+    //< clients
     encode(w, req, &answers);
     Ok(Reply::Send)
 }
 
-/// Reads every requested partition, honouring `partition_max_bytes` and the response's
-/// `max_bytes`; the first batch found is returned even if it is larger than both (KIP-74), or a
-/// consumer could never get past it.
-fn read_all<'a>(
-    resolved: &[(Option<Arc<Topic>>, &FetchTopic<'a>)],
-    request: &FetchRequest<'a>,
-) -> (Vec<TopicAnswer<'a>>, usize, bool) {
+/// Reads every requested partition.
+//> fd8
+/// `partition_max_bytes` and the response's `max_bytes` are honoured, but the first batch found
+/// is returned even if it is larger than both (KIP-74), or a consumer could never get past it.
+//< fd8
+fn read_all(resolved: &[Resolved<'_>], request: &FetchRequest) -> Vec<TopicAnswer> {
+    //> fd8
     let mut remaining = request.max_bytes.max(0) as usize;
     let mut total = 0;
-    let mut any_error = false;
+    //< fd8
+    /*> dh6 < fd8
+    let _ = request;
+    */
     let mut answers = Vec::with_capacity(resolved.len());
     for (topic, t) in resolved {
         let mut partitions = Vec::with_capacity(t.partitions.len());
         for p in &t.partitions {
             let result = match topic {
-                None if matches!(t.topic, TopicRef::Id(_)) => Err(ErrorCode::UnknownTopicId),
-                None => Err(ErrorCode::UnknownTopicOrPartition),
+                None => match t.topic {
+                    TopicRef::Id(_) => Err(ErrorCode::UnknownTopicId),
+                    TopicRef::Name(_) => Err(ErrorCode::UnknownTopicOrPartition), //> clients
+                },
                 Some(topic) => match topic.partition(p.partition) {
                     None => Err(ErrorCode::UnknownTopicOrPartition),
-                    Some(partition) => read_partition(partition, p, remaining, total == 0),
+                    //> fd8
+                    Some(partition) => {
+                        let limit = (p.partition_max_bytes.max(0) as usize).min(remaining);
+                        let slice = partition.read(p.fetch_offset, limit, total == 0);
+                        total += slice.bytes;
+                        remaining = remaining.saturating_sub(slice.bytes);
+                        Ok(slice)
+                    }
+                    //< fd8
+                    /*> eg2 < fd8
+                    Some(partition) => Ok(partition.read(p.fetch_offset)),
+                    */
+                    /*> dh6 < eg2
+                    Some(partition) => Ok(partition.read()),
+                    */
                 },
             };
-            match &result {
-                Ok(slice) => {
-                    total += slice.bytes;
-                    remaining = remaining.saturating_sub(slice.bytes);
-                    any_error |= slice.error != ErrorCode::None;
-                }
-                Err(_) => any_error = true,
-            }
             partitions.push(PartitionAnswer { index: p.partition, result });
         }
         answers.push(TopicAnswer { topic: t.topic.clone(), partitions });
     }
-    (answers, total, any_error)
+    answers
 }
+//> clients
 
-fn read_partition(
-    partition: &Partition,
-    p: &FetchPartition,
-    remaining: usize,
-    first: bool,
-) -> Result<Slice, ErrorCode> {
-    let limit = (p.partition_max_bytes.max(0) as usize).min(remaining);
-    Ok(partition.read(p.fetch_offset, limit, first))
-}
-
-fn encode_session_error(w: &mut Writer, req: &Request<'_>, error: ErrorCode) {
+fn encode_session_error(w: &mut Writer, req: &Request, error: ErrorCode) {
     w.i32(0); // throttle_time_ms
     w.i16(error.code());
     w.i32(0); // session_id
     w.array_len_v(0, req.flexible);
     w.tagged_fields_v(req.flexible);
 }
+//< clients
 
-fn encode(w: &mut Writer, req: &Request<'_>, answers: &[TopicAnswer<'_>]) {
-    let (version, flexible) = (req.version, req.flexible);
+fn encode(w: &mut Writer, req: &Request, answers: &[TopicAnswer]) {
+    let flexible = req.flexible;
+    let version = req.version; //> clients
     w.i32(0); // throttle_time_ms
+    //> clients {}
     if version >= 7 {
         w.i16(ErrorCode::None.code());
         w.i32(0); // session_id: no session, every fetch is a full one
@@ -262,17 +320,21 @@ fn encode(w: &mut Writer, req: &Request<'_>, answers: &[TopicAnswer<'_>]) {
     w.array_len_v(answers.len(), flexible);
     for t in answers {
         match &t.topic {
-            TopicRef::Name(name) => w.string_v(name, flexible),
             TopicRef::Id(id) => w.uuid(*id),
+            TopicRef::Name(name) => w.string_v(name, flexible), //> clients
         }
         w.array_len_v(t.partitions.len(), flexible);
         for p in &t.partitions {
             w.i32(p.index);
             match &p.result {
                 Ok(slice) => {
-                    w.i16(slice.error.code());
+                    w.i16(slice.error.code()); //> eg2
+                    /*> dh6 < eg2
+                    w.i16(ErrorCode::None.code());
+                    */
                     w.i64(slice.high_watermark);
                     w.i64(slice.high_watermark); // last_stable_offset: no open transactions
+                    //> clients {}
                     if version >= 5 {
                         w.i64(slice.log_start_offset);
                     }
@@ -281,24 +343,38 @@ fn encode(w: &mut Writer, req: &Request<'_>, answers: &[TopicAnswer<'_>]) {
                     w.i16(code.code());
                     w.i64(-1);
                     w.i64(-1);
+                    //> clients {}
                     if version >= 5 {
                         w.i64(-1);
                     }
                 }
             }
             w.array_len_v(0, flexible); // aborted_transactions
+            //> clients {}
             if version >= 11 {
                 w.i32(-1); // preferred_read_replica: read from the leader, i.e. here
             }
             match &p.result {
+                //> eg2
                 Ok(slice) => {
                     w.records_len_v(slice.bytes, flexible);
+                    //> clients
                     // Each batch: the offset the log gave it, then the producer's bytes, unchanged.
                     for batch in &slice.batches {
                         w.i64(batch.base_offset);
                         w.shared(batch.after_base_offset());
                     }
+                    //< clients
+                    /*> eg2 < clients
+                    // Each batch as the log holds it, base offset included.
+                    slice.batches.iter().for_each(|batch| w.raw(&batch.bytes));
+                    */
                 }
+                //< eg2
+                /*> dh6 < eg2
+                // The records themselves arrive in stage eg2; until then, none.
+                Ok(_) => w.records_len_v(0, flexible),
+                */
                 Err(_) => w.records_len_v(0, flexible),
             }
             w.tagged_fields_v(flexible);

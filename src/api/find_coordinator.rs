@@ -63,7 +63,7 @@ fn message(error: ErrorCode) -> Option<&'static str> {
     }
 }
 
-pub fn handle(broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
+pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
     let request = decode(r, req.version, req.flexible)?;
     let (version, flexible) = (req.version, req.flexible);
     let (error, node_id, host, port) = answer(broker, request.key_type);

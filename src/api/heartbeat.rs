@@ -34,7 +34,7 @@ pub fn decode<'a>(r: &mut Reader<'a>, version: i16, flexible: bool) -> Result<He
     Ok(HeartbeatRequest { group_id, generation_id, member_id, group_instance_id })
 }
 
-pub fn handle(broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
+pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
     let (version, flexible) = (req.version, req.flexible);
     let q = decode(r, version, flexible)?;
     let error = broker.groups.heartbeat(q.group_id, q.member_id, q.group_instance_id, q.generation_id);

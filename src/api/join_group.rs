@@ -77,7 +77,7 @@ fn millis(ms: i32) -> Duration {
     Duration::from_millis(ms.max(0) as u64)
 }
 
-pub fn handle(broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
+pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
     let (version, flexible) = (req.version, req.flexible);
     let request = decode(r, version, flexible)?;
     if let Some(reason) = request.reason {

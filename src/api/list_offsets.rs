@@ -75,7 +75,7 @@ fn lookup(partition: &Partition, timestamp: i64) -> (i64, i64) {
     }
 }
 
-pub fn handle(broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
+pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
     let topics = decode(r, req.version, req.flexible)?;
     let (version, flexible) = (req.version, req.flexible);
     if version >= 2 {

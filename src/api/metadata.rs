@@ -91,7 +91,7 @@ enum TopicAnswer {
     Error { code: ErrorCode, name: Option<String>, id: Uuid },
 }
 
-pub fn handle(broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
+pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
     let request = decode(r, req.version, req.flexible)?;
     let answers: Vec<TopicAnswer> = match &request.topics {
         None => broker.log.topics().into_iter().map(TopicAnswer::Found).collect(),
@@ -101,7 +101,7 @@ pub fn handle(broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Wr
     Ok(Reply::Send)
 }
 
-fn resolve(broker: &Broker, t: &TopicRequest<'_>, allow_auto_create: bool) -> TopicAnswer {
+fn resolve(broker: &Broker, t: &TopicRequest, allow_auto_create: bool) -> TopicAnswer {
     let Some(name) = t.name else {
         return match broker.log.topic_by_id(t.topic_id) {
             Some(topic) => TopicAnswer::Found(topic),
@@ -136,7 +136,7 @@ const NOT_REQUESTED: i32 = i32::MIN;
 /// field indexed by Kafka's AclOperation codes.
 const CLUSTER_OPERATIONS: i32 = (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
 
-fn encode(broker: &Broker, w: &mut Writer, req: &Request<'_>, request: &MetadataRequest<'_>, answers: &[TopicAnswer]) {
+fn encode(broker: &Broker, w: &mut Writer, req: &Request, request: &MetadataRequest, answers: &[TopicAnswer]) {
     let (version, flexible) = (req.version, req.flexible);
     if version >= 3 {
         w.i32(0); // throttle_time_ms

@@ -1,4 +1,5 @@
-//! The APIs this broker speaks: one table of versions, and a dispatcher to one module per API.
+//! The APIs this broker speaks: one table of versions, and a dispatcher to one module per API
+//! (from stage nc5).
 //!
 //! Every API module has the same shape, so reading one teaches them all:
 //!
@@ -12,34 +13,43 @@
 //! ever lists what the modules implement.
 
 pub mod api_versions;
+//> clients
 pub mod create_partitions;
 pub mod create_topics;
-pub mod delete_groups;
-pub mod delete_topics;
-pub mod describe_configs;
-pub mod describe_groups;
-pub mod describe_topic_partitions;
-pub mod fetch;
+//< clients
+pub mod delete_groups; //> groups
+pub mod delete_topics; //> clients
+pub mod describe_configs; //> clients
+pub mod describe_groups; //> groups
+pub mod describe_topic_partitions; //> vt6
+pub mod fetch; //> dh6
+//> groups
 pub mod find_coordinator;
 pub mod heartbeat;
-pub mod init_producer_id;
+//< groups
+pub mod init_producer_id; //> clients
+//> groups
 pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
+//< groups
+//> clients
 pub mod list_offsets;
 pub mod metadata;
+//< clients
+//> groups
 pub mod offset_commit;
 pub mod offset_fetch;
-pub mod produce;
-pub mod sync_group;
+//< groups
+pub mod produce; //> zf2
+pub mod sync_group; //> groups
 
-use crate::broker::Broker;
-use crate::header::RequestHeader;
-use crate::wire::{DecodeError, Reader, SharedBytes, Writer};
+use crate::broker::Broker; //> ea7
+use crate::wire::{DecodeError, Reader, Writer}; //> vt6
+use crate::wire::SharedBytes; //> clients
 
 /// One supported API: its key, the version range, and the first "flexible" version (compact
 /// strings and arrays, tagged fields; KIP-482).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ApiSpec {
     pub key: i16,
     pub name: &'static str,
@@ -50,10 +60,19 @@ pub struct ApiSpec {
 
 /// Every API and version this broker implements, by key.
 pub const SUPPORTED_APIS: &[ApiSpec] = &[
+    /*> xz1 < clients
+    ApiSpec { key: 0, name: "Produce", min: 11, max: 11, flexible_from: 9 },
+    */
+    /*> gs0 < clients
+    ApiSpec { key: 1, name: "Fetch", min: 16, max: 16, flexible_from: 12 },
+    */
+    //> clients
     ApiSpec { key: 0, name: "Produce", min: 3, max: 11, flexible_from: 9 },
     ApiSpec { key: 1, name: "Fetch", min: 4, max: 16, flexible_from: 12 },
     ApiSpec { key: 2, name: "ListOffsets", min: 1, max: 8, flexible_from: 6 },
     ApiSpec { key: 3, name: "Metadata", min: 0, max: 12, flexible_from: 9 },
+    //< clients
+    //> groups
     ApiSpec { key: 8, name: "OffsetCommit", min: 2, max: 8, flexible_from: 8 },
     ApiSpec { key: 9, name: "OffsetFetch", min: 1, max: 8, flexible_from: 6 },
     ApiSpec { key: 10, name: "FindCoordinator", min: 0, max: 4, flexible_from: 3 },
@@ -63,61 +82,70 @@ pub const SUPPORTED_APIS: &[ApiSpec] = &[
     ApiSpec { key: 14, name: "SyncGroup", min: 0, max: 5, flexible_from: 4 },
     ApiSpec { key: 15, name: "DescribeGroups", min: 0, max: 5, flexible_from: 5 },
     ApiSpec { key: 16, name: "ListGroups", min: 0, max: 4, flexible_from: 3 },
+    //< groups
     ApiSpec { key: 18, name: "ApiVersions", min: 0, max: 4, flexible_from: 3 },
+    //> clients
     ApiSpec { key: 19, name: "CreateTopics", min: 2, max: 7, flexible_from: 5 },
     ApiSpec { key: 20, name: "DeleteTopics", min: 1, max: 6, flexible_from: 4 },
     ApiSpec { key: 22, name: "InitProducerId", min: 0, max: 4, flexible_from: 2 },
     ApiSpec { key: 32, name: "DescribeConfigs", min: 1, max: 4, flexible_from: 4 },
     ApiSpec { key: 37, name: "CreatePartitions", min: 0, max: 3, flexible_from: 2 },
-    ApiSpec { key: 42, name: "DeleteGroups", min: 0, max: 2, flexible_from: 2 },
-    ApiSpec { key: 75, name: "DescribeTopicPartitions", min: 0, max: 0, flexible_from: 0 },
+    //< clients
+    ApiSpec { key: 42, name: "DeleteGroups", min: 0, max: 2, flexible_from: 2 }, //> groups
+    ApiSpec { key: 75, name: "DescribeTopicPartitions", min: 0, max: 0, flexible_from: 0 }, //> yk1
 ];
 
 pub const API_VERSIONS_KEY: i16 = 18;
 
-/// The table entry for an API key.
-pub fn spec(key: i16) -> Option<&'static ApiSpec> {
-    SUPPORTED_APIS.iter().find(|s| s.key == key)
-}
-
+//> vt6
 /// A request whose header has been decoded and whose version is supported.
 pub struct Request<'a> {
-    pub header: RequestHeader<'a>,
+    pub api_key: i16,
     pub version: i16,
     /// Whether this version uses the flexible (compact, tagged) encoding.
     pub flexible: bool,
+    pub client_id: Option<&'a str>,
+    //> groups
     /// The client's address as Kafka shows it (`/127.0.0.1`), for DescribeGroups.
     pub client_host: &'a str,
+    //< groups
+    //> clients
     /// The whole request frame, shared: Produce stores its batches as views into it.
     pub frame: &'a SharedBytes,
+    //< clients
 }
 
 /// What the connection should do after a handler ran.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Reply {
     /// Send the response the handler wrote.
     Send,
+    //> clients
     /// Send nothing: Produce with acks=0, where the client does not read a response.
     Nothing,
     /// Send nothing and close the connection: an acks=0 Produce failed. The client cannot be told
     /// in a response, so, as Kafka does, the broker hangs up; the client reconnects and refreshes
     /// its metadata.
     Close(String),
+    //< clients
 }
 
 /// Routes a request to its API module. The body reader is positioned after the header; the
 /// writer already holds the response header.
 pub fn dispatch(
-    broker: &Broker,
-    req: &Request<'_>,
+    broker: &Broker, //> ea7
+    req: &Request,
     body: &mut Reader<'_>,
     w: &mut Writer,
 ) -> Result<Reply, DecodeError> {
-    match req.header.api_key {
-        0 => produce::handle(broker, req, body, w),
-        1 => fetch::handle(broker, req, body, w),
+    match req.api_key {
+        0 => produce::handle(broker, req, body, w), //> zf2
+        1 => fetch::handle(broker, req, body, w), //> dh6
+        //> clients
         2 => list_offsets::handle(broker, req, body, w),
         3 => metadata::handle(broker, req, body, w),
+        //< clients
+        //> groups
         8 => offset_commit::handle(broker, req, body, w),
         9 => offset_fetch::handle(broker, req, body, w),
         10 => find_coordinator::handle(broker, req, body, w),
@@ -127,14 +155,23 @@ pub fn dispatch(
         14 => sync_group::handle(broker, req, body, w),
         15 => describe_groups::handle(broker, req, body, w),
         16 => list_groups::handle(broker, req, body, w),
-        18 => api_versions::handle(broker, req, body, w),
+        //< groups
+        18 => api_versions::handle(req, body, w),
+        //> clients
         19 => create_topics::handle(broker, req, body, w),
         20 => delete_topics::handle(broker, req, body, w),
         22 => init_producer_id::handle(broker, req, body, w),
         32 => describe_configs::handle(broker, req, body, w),
         37 => create_partitions::handle(broker, req, body, w),
-        42 => delete_groups::handle(broker, req, body, w),
-        75 => describe_topic_partitions::handle(broker, req, body, w),
-        _ => Err(DecodeError::Invalid { field: "request_api_key", at: 0, reason: "no handler" }),
+        //< clients
+        42 => delete_groups::handle(broker, req, body, w), //> groups
+        /*> vt6 < ea7
+        75 => describe_topic_partitions::handle(req, body, w),
+        */
+        75 => describe_topic_partitions::handle(broker, req, body, w), //> ea7
+        // In the table but without a module: the stages that advertise an API (yk1, gs0, xz1) come
+        // before the ones that answer it, and in between the connection is closed.
+        _ => Err(DecodeError::Invalid { field: "request_api_key", at: 0, reason: "no handler for this API yet" }),
     }
 }
+//< vt6

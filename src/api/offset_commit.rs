@@ -91,7 +91,7 @@ pub fn decode<'a>(r: &mut Reader<'a>, version: i16, flexible: bool) -> Result<Of
     Ok(OffsetCommitRequest { group_id, generation_id, member_id, group_instance_id, topics })
 }
 
-pub fn handle(broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
+pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
     let (version, flexible) = (req.version, req.flexible);
     let q = decode(r, version, flexible)?;
 

@@ -1,4 +1,5 @@
-//! Produce (key 0), versions 3-11 — stages zf2, gg1, ls8, yd8, ct4, ov0, and every producer.
+//! Produce (key 0) — stages zf2, gg1, ls8, yd8, ct4, ov0 (version 11), and every producer
+//! (versions 3-11, from stage clients on).
 //!
 //! A producer sends record batches for some partitions; the broker checks each batch, gives it
 //! offsets, stores it (and writes it to the partition's segment file) and answers with the first
@@ -20,9 +21,12 @@
 //! ```
 //! From v9 on the encodings are compact and every struct ends in TAG_BUFFER.
 //!
+//! `acks=1` and `acks=-1` (all in-sync replicas) are the same on a single broker: the batch is
+//! stored before the answer is sent.
+//> clients
 //! `acks=0` means "don't answer": the client does not read a response, so sending one would be
-//! taken as the answer to its next request. `acks=1` and `acks=-1` (all in-sync replicas) are the
-//! same on a single broker: the batch is stored before the answer is sent.
+//! taken as the answer to its next request.
+//< clients
 
 use super::{Reply, Request};
 use crate::broker::Broker;
@@ -81,34 +85,44 @@ pub fn decode<'a>(r: &mut Reader<'a>, flexible: bool) -> Result<ProduceRequest<'
 /// Appends one partition's batches, or says why not.
 fn produce_partition(
     broker: &Broker,
-    req: &Request<'_>,
+    req: &Request, //> clients
     topic: &str,
     p: &PartitionData<'_>,
 ) -> Result<Appended, ErrorCode> {
     let Some(partition) = broker.log.partition(topic, p.index) else {
         return Err(ErrorCode::UnknownTopicOrPartition);
     };
+    //> clients
     // The batches stay where they arrived: the log keeps a view into the request's buffer.
     let Some(records) = p.records.and_then(|r| req.frame.view_of(r)) else {
         return Err(ErrorCode::CorruptMessage);
     };
-    partition.append(&records, broker.config.message_max_bytes).map_err(|e| {
+    let appended = partition.append(&records, broker.config.message_max_bytes);
+    //< clients
+    /*> zf2 < clients
+    let appended = partition.append(p.records.unwrap_or_default());
+    */
+    appended.map_err(|e| {
         log::info!("produce to {topic}-{} refused: {e:?}", p.index);
         e.code()
     })
 }
 
-pub fn handle(broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
+pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
     let request = decode(r, req.flexible)?;
-    let (version, flexible) = (req.version, req.flexible);
+    let flexible = req.flexible;
+    //> clients
+    let version = req.version;
     let invalid_acks = !matches!(request.acks, -1..=1);
     let mut first_error: Option<(String, ErrorCode)> = None;
+    //< clients
 
     w.array_len_v(request.topic_data.len(), flexible);
     for topic in &request.topic_data {
         w.string_v(topic.name, flexible);
         w.array_len_v(topic.partition_data.len(), flexible);
         for p in &topic.partition_data {
+            //> clients
             let result = if invalid_acks {
                 Err(ErrorCode::InvalidRequiredAcks)
             } else if request.transactional_id.is_some() {
@@ -117,26 +131,28 @@ pub fn handle(broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Wr
             } else {
                 produce_partition(broker, req, topic.name, p)
             };
-            w.i32(p.index);
-            match result {
-                Ok(appended) => {
-                    w.i16(ErrorCode::None.code());
-                    w.i64(appended.base_offset);
-                    w.i64(-1); // log_append_time_ms: -1 = the producer's timestamps are kept
-                    if version >= 5 {
-                        w.i64(appended.log_start_offset);
-                    }
-                }
+            //< clients
+            /*> zf2 < clients
+            let result = produce_partition(broker, topic.name, p);
+            */
+            // The error row is (error, -1, -1, -1): no offset, no append time, no log start.
+            let (error, base_offset, log_start_offset) = match result {
+                Ok(appended) => (ErrorCode::None, appended.base_offset, appended.log_start_offset),
                 Err(code) => {
-                    first_error.get_or_insert_with(|| (format!("{}-{}", topic.name, p.index), code));
-                    w.i16(code.code());
-                    w.i64(-1);
-                    w.i64(-1);
-                    if version >= 5 {
-                        w.i64(-1);
-                    }
+                    first_error.get_or_insert_with(|| (format!("{}-{}", topic.name, p.index), code)); //> clients
+                    (code, -1, -1)
                 }
+            };
+            w.i32(p.index);
+            w.i16(error.code());
+            w.i64(base_offset);
+            // log_append_time_ms: -1 = the producer's timestamps are kept (none if an error)
+            w.i64(-1);
+            //> clients {}
+            if version >= 5 {
+                w.i64(log_start_offset);
             }
+            //> clients {}
             if version >= 8 {
                 w.array_len_v(0, flexible); // record_errors
                 w.nullable_string_v(None, flexible); // error_message
@@ -147,9 +163,14 @@ pub fn handle(broker: &Broker, req: &Request<'_>, r: &mut Reader<'_>, w: &mut Wr
     }
     w.i32(0); // throttle_time_ms
     w.tagged_fields_v(flexible);
+    /*> zf2 < clients
+    Ok(Reply::Send)
+    */
+    //> clients
     Ok(match (request.acks, first_error) {
         (0, Some((partition, code))) => Reply::Close(format!("acks=0 produce to {partition} failed with {code:?}")),
         (0, None) => Reply::Nothing,
         _ => Reply::Send,
     })
+    //< clients
 }

@@ -1,4 +1,5 @@
-//! Record batches (magic v2): the unit a producer sends, the log stores and a consumer fetches.
+//! Record batches (magic v2): the unit a producer sends, the log stores and a consumer fetches
+//! (stage ea7 reads them first: the cluster metadata log is made of them).
 //!
 //! ```text
 //! offset  field                   type     note
@@ -18,18 +19,27 @@
 //! 61      records...                       (compressed as a whole if attributes say so)
 //! ```
 //!
+//! Each record: `length` VARINT, `attributes` INT8, `timestamp_delta` VARLONG, `offset_delta`
+//! VARINT, `key` and `value` (VARINT length, -1 = null, then the bytes), `headers` (VARINT count,
+//! then a key and a value per header).
+//> ls8
+//!
 //! The CRC starts at `attributes`, so the broker may give a batch its own `base_offset` without
-//! recomputing the CRC: mini-kafka keeps the producer's bytes untouched and writes the assigned
-//! offset in front of `bytes[8..]` whenever it sends or stores the batch
-//! (`log::partition::StoredBatch`). Compressed batches are never opened: their header says all
-//! the broker needs.
+//! recomputing the CRC.
+//< ls8
+//> clients
+//! mini-kafka keeps the producer's bytes untouched and writes the assigned offset in front of
+//! `bytes[8..]` whenever it sends or stores the batch (`log::partition::StoredBatch`). Compressed
+//! batches are never opened: their header says all the broker needs.
+//< clients
 
-use crate::wire::{DecodeError, Reader, Writer};
+use crate::wire::Writer; //> clients
+use crate::wire::{DecodeError, Reader};
 
 /// Size of the batch header, up to the first record.
 pub const HEADER_LEN: usize = 61;
 /// Where the CRC-covered bytes start.
-const CRC_START: usize = 21;
+const CRC_START: usize = 21; //> ls8
 
 /// The fixed header of a record batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,11 +83,14 @@ impl BatchHeader {
     pub fn total_len(&self) -> usize {
         self.batch_length as usize + 12
     }
+    //> dh6
 
     /// Offset of the batch's last record.
     pub fn last_offset(&self) -> i64 {
         self.base_offset.saturating_add(i64::from(self.last_offset_delta))
     }
+    //< dh6
+    //> clients
 
     /// Compression codec: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd.
     pub fn compression(&self) -> i16 {
@@ -93,55 +106,52 @@ impl BatchHeader {
         let last = i64::from(self.base_sequence) + i64::from(self.last_offset_delta);
         if last > i64::from(i32::MAX) { (last - i64::from(i32::MAX) - 1) as i32 } else { last as i32 }
     }
+    //< clients
 }
 
-/// Why bytes are not a valid record batch. All of these are CORRUPT_MESSAGE to a producer.
+/// Why bytes are not a valid record batch.
+//> ls8
+/// All of these are CORRUPT_MESSAGE to a producer.
+//< ls8
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BatchError {
     /// Fewer bytes than the header or than `batch_length` announces.
-    Truncated {
-        at: usize,
-    },
+    Truncated { at: usize },
     /// `batch_length` too small to hold a header.
-    BadLength {
-        at: usize,
-        batch_length: i32,
-    },
+    BadLength { at: usize, batch_length: i32 },
     /// Not magic 2 (older message formats are not supported).
-    BadMagic {
-        at: usize,
-        magic: i8,
-    },
-    BadCrc {
-        at: usize,
-        stored: u32,
-        computed: u32,
-    },
+    BadMagic { at: usize, magic: i8 },
+    BadCrc { at: usize, stored: u32, computed: u32 }, //> ls8
+    //> yd8
     /// Header fields that contradict each other (e.g. record count vs. offset delta).
-    Inconsistent {
-        at: usize,
-        reason: &'static str,
-    },
+    Inconsistent { at: usize, reason: &'static str },
+    //< yd8
 }
 
 impl std::fmt::Display for BatchError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             BatchError::Truncated { at } => write!(f, "batch at byte {at} is cut off"),
-            BatchError::BadLength { at, batch_length } => {
-                write!(f, "batch at byte {at}: bad batch_length {batch_length}")
-            }
+            BatchError::BadLength { at, batch_length } => write!(f, "batch at byte {at}: bad batch_length {batch_length}"),
             BatchError::BadMagic { at, magic } => write!(f, "batch at byte {at}: magic {magic}, only 2 is supported"),
+            //> ls8
             BatchError::BadCrc { at, stored, computed } => {
                 write!(f, "batch at byte {at}: crc {stored:#010x} stored, {computed:#010x} computed")
             }
-            BatchError::Inconsistent { at, reason } => write!(f, "batch at byte {at}: {reason}"),
+            //< ls8
+            BatchError::Inconsistent { at, reason } => write!(f, "batch at byte {at}: {reason}"), //> yd8
         }
     }
 }
 
+/*> ea7 < ls8
+/// Splits a RECORDS field (or a log file) into its batches and checks each one's length and magic.
+*/
+//> ls8
 /// Splits a RECORDS field (or a log file) into its batches and checks each one: length, magic and
-/// CRC-32C. Yields `(header, batch bytes)`. Stops at the first bad batch with its error.
+/// CRC-32C.
+//< ls8
+/// Yields `(header, batch bytes)`. Stops at the first bad batch with its error.
 pub fn batches(bytes: &[u8]) -> Batches<'_> {
     Batches { bytes, pos: 0 }
 }
@@ -188,15 +198,20 @@ fn check_batch(bytes: &[u8], at: usize) -> Result<(BatchHeader, &[u8]), BatchErr
     let Some(batch) = bytes.get(..header.total_len()) else {
         return Err(BatchError::Truncated { at });
     };
+    //> ls8
     let computed = crc32c::crc32c(&batch[CRC_START..]);
     if computed != header.crc {
         return Err(BatchError::BadCrc { at, stored: header.crc, computed });
     }
+    //< ls8
+    //> yd8
     if header.last_offset_delta < 0 || header.records_count < 0 {
         return Err(BatchError::Inconsistent { at, reason: "negative record count or offset delta" });
     }
+    //< yd8
     Ok((header, batch))
 }
+//> yd8
 
 /// A producer's batch must say what it holds: `last_offset_delta + 1` records. Only checked on
 /// produce: compacted logs (Kafka's, on disk) may legitimately hold fewer records than that.
@@ -206,11 +221,14 @@ pub fn check_record_count(header: &BatchHeader) -> Result<(), BatchError> {
     }
     Ok(())
 }
+//< yd8
+//> ls8
 
 /// Writes the base offset into a batch's first 8 bytes (outside the CRC).
 pub fn set_base_offset(batch: &mut [u8], base_offset: i64) {
     batch[..8].copy_from_slice(&base_offset.to_be_bytes());
 }
+//< ls8
 
 /// One record of an uncompressed batch, borrowing from the batch bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,6 +264,7 @@ pub fn records(batch: &[u8]) -> Result<Vec<Record<'_>>, DecodeError> {
     }
     Ok(out)
 }
+//> clients
 
 /// The first record of a batch with a timestamp at or after `timestamp`: `(offset delta,
 /// timestamp)`. Only uncompressed batches can be looked into; for a compressed one the answer is
@@ -270,6 +289,7 @@ pub fn max_timestamp_record(batch: &[u8]) -> Option<(i64, i64)> {
     let header = BatchHeader::decode(&mut Reader::new(batch)).ok()?;
     first_record_at_or_after(batch, header.max_timestamp)
 }
+//< clients
 
 fn varint_bytes<'a>(r: &mut Reader<'a>, field: &'static str) -> Result<Option<&'a [u8]>, DecodeError> {
     let len = r.varint(field)?;
@@ -278,6 +298,7 @@ fn varint_bytes<'a>(r: &mut Reader<'a>, field: &'static str) -> Result<Option<&'
     }
     r.bytes_exact(field, len as usize).map(Some)
 }
+//> clients
 
 /// Builds an uncompressed batch of records with null keys and no headers (what the broker writes
 /// to its cluster metadata log).
@@ -316,12 +337,13 @@ pub fn build(base_offset: i64, timestamp: i64, values: &[Vec<u8>]) -> Vec<u8> {
     batch[17..21].copy_from_slice(&crc.to_be_bytes());
     batch
 }
+//< clients
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The "hello" batch of the CodeCrafters contract (§6.5).
+    /// A batch holding one record, "hello" (stages/REFERENCE.md shows it byte by byte).
     pub const HELLO: &str = "0000000000000000 0000003d 00000000 02 a2247559 0000 00000000 0000019 1e05b6d8b \
         000001 91e05b6d8b 0000000000000000 0000 00000000 00000001 16 00 00 00 01 0a 68656c6c6f 00";
 
@@ -331,12 +353,7 @@ mod tests {
     }
 
     #[test]
-    fn crc32c_check_value() {
-        assert_eq!(crc32c::crc32c(b"123456789"), 0xE3069283);
-    }
-
-    #[test]
-    fn parses_and_checks_the_contract_batch() {
+    fn parses_a_batch_and_its_record() {
         let bytes = hex(HELLO);
         assert_eq!(bytes.len(), 73);
         let all: Vec<_> = batches(&bytes).collect();
@@ -350,23 +367,6 @@ mod tests {
     }
 
     #[test]
-    fn any_flipped_bit_after_the_crc_start_is_caught() {
-        let good = hex(HELLO);
-        for byte in CRC_START..good.len() {
-            let mut bad = good.clone();
-            bad[byte] ^= 0x10;
-            assert!(matches!(batches(&bad).next(), Some(Err(BatchError::BadCrc { .. }))), "byte {byte}");
-        }
-        let mut bad = good.clone();
-        bad[16] = 1;
-        assert!(matches!(batches(&bad).next(), Some(Err(BatchError::BadMagic { .. }))));
-        // base_offset is outside the CRC on purpose.
-        let mut moved = good.clone();
-        set_base_offset(&mut moved, 42);
-        assert_eq!(batches(&moved).next().unwrap().unwrap().0.base_offset, 42);
-    }
-
-    #[test]
     fn truncation_is_detected_at_every_length() {
         let good = hex(HELLO);
         for len in 1..good.len() {
@@ -374,7 +374,32 @@ mod tests {
             assert!(matches!(it.next(), Some(Err(_))), "len {len}");
             assert_eq!(it.next(), None);
         }
+        let mut bad = good.clone();
+        bad[16] = 1;
+        assert!(matches!(batches(&bad).next(), Some(Err(BatchError::BadMagic { .. }))));
     }
+    //> ls8
+
+    #[test]
+    fn crc32c_check_value() {
+        assert_eq!(crc32c::crc32c(b"123456789"), 0xE3069283);
+    }
+
+    #[test]
+    fn any_flipped_bit_after_the_crc_start_is_caught() {
+        let good = hex(HELLO);
+        for byte in CRC_START..good.len() {
+            let mut bad = good.clone();
+            bad[byte] ^= 0x10;
+            assert!(matches!(batches(&bad).next(), Some(Err(BatchError::BadCrc { .. }))), "byte {byte}");
+        }
+        // base_offset is outside the CRC on purpose.
+        let mut moved = good.clone();
+        set_base_offset(&mut moved, 42);
+        assert_eq!(batches(&moved).next().unwrap().unwrap().0.base_offset, 42);
+    }
+    //< ls8
+    //> clients
 
     #[test]
     fn built_batches_are_valid() {
@@ -385,4 +410,5 @@ mod tests {
         assert_eq!(recs[1].value, Some(&b"bc"[..]));
         assert_eq!(recs[1].offset_delta, 1);
     }
+    //< clients
 }

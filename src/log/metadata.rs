@@ -1,8 +1,10 @@
-//! The KRaft cluster metadata log, `<log.dirs>/__cluster_metadata-0/00000000000000000000.log`
-//! (stages vt6 → ov0 read it; topics created at run time are appended to it).
+//! The KRaft cluster metadata log, `<log.dirs>/__cluster_metadata-0/00000000000000000000.log`:
+//! stage ea7 reads its topics and their partitions, and from stage clients on the topics created
+//! at run time are appended to it.
 //!
 //! In KRaft mode Kafka keeps the cluster's state — topics, partitions, features — as records in
-//! an internal log. Each record's value is a metadata record:
+//! an internal log: record batches like any partition's, whose records' values are metadata
+//! records:
 //!
 //! ```text
 //! frame_version INT8 (1) | type INT8 | version INT8 | data...
@@ -15,19 +17,25 @@
 //! type  9 RemoveTopicRecord   topic_id UUID, TAG_BUFFER
 //! ```
 //!
-//! Replaying the records in order gives the topic table. Types this broker does not use are skipped.
+//! Replaying the records in order gives the topic table. Types this broker does not use are
+//! skipped. A missing log (the runner writes none in stages without topics) means no topics.
 
 use super::batch;
-use crate::wire::{DecodeError, Reader, Uuid, Writer};
-use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use crate::wire::{DecodeError, Reader, Uuid};
+use crate::wire::Writer; //> clients
+use std::collections::BTreeMap; //> ku4
+use std::fs;
+use std::fs::{File, OpenOptions}; //> clients
+use std::io;
+use std::io::Write; //> clients
+use std::path::Path;
+use std::path::PathBuf; //> clients
 
 pub const TOPIC_RECORD: i8 = 2;
-pub const PARTITION_RECORD: i8 = 3;
-pub const REMOVE_TOPIC_RECORD: i8 = 9;
+pub const PARTITION_RECORD: i8 = 3; //> ea7
+pub const REMOVE_TOPIC_RECORD: i8 = 9; //> clients
 pub const FEATURE_LEVEL_RECORD: i8 = 12;
+//> ea7
 
 /// A partition as the metadata describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,14 +46,22 @@ pub struct PartitionMeta {
     pub replicas: Vec<i32>,
     pub isr: Vec<i32>,
 }
+//< ea7
 
 /// A topic as the metadata describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicMeta {
     pub name: String,
     pub id: Uuid,
+    /*> ea7 < ku4
+    pub partitions: Vec<PartitionMeta>,
+    */
+    //> ku4
+    /// By index: the records may list them in any order, and may record one again.
     pub partitions: BTreeMap<i32, PartitionMeta>,
+    //< ku4
 }
+//> clients
 
 /// The metadata log file, kept open to append records for topics created at run time.
 pub struct MetadataLog {
@@ -53,62 +69,84 @@ pub struct MetadataLog {
     file: Option<File>,
     next_offset: i64,
 }
+//< clients
+
+/// Reads the topics from `<log_dir>/__cluster_metadata-0/`.
+//> clients
+/// Returns them with the log, opened for appends (a damaged tail is cut off first).
+//< clients
+pub fn load(
+    log_dir: &Path,
+//> clients
+) -> io::Result<(MetadataLog, Vec<TopicMeta>)> {
+//< clients
+/*> ea7 < clients
+) -> io::Result<Vec<TopicMeta>> {
+*/
+    let dir = log_dir.join("__cluster_metadata-0");
+    let path = dir.join("00000000000000000000.log");
+    let bytes = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    let mut topics: Vec<TopicMeta> = Vec::new();
+    let mut next_offset = 0; //> clients
+    let mut it = batch::batches(&bytes);
+    let mut valid = 0; //> clients
+    while let Some(item) = it.next() {
+        let (header, b) = match item {
+            Ok(ok) => ok,
+            Err(e) => {
+                log::warn!("{}: {e}; ignoring the rest", path.display());
+                break;
+            }
+        };
+        //> clients
+        valid = it.position();
+        next_offset = header.last_offset() + 1;
+        if header.compression() != 0 {
+            log::warn!("{}: compressed metadata batch skipped", path.display());
+            continue;
+        }
+        //< clients
+        /*> ea7 < clients
+        let _ = header;
+        */
+        match batch::records(b) {
+            Ok(records) => {
+                for rec in records {
+                    if let Some(value) = rec.value
+                        && let Err(e) = apply(&mut topics, value)
+                    {
+                        log::warn!("{}: metadata record skipped: {e}", path.display());
+                    }
+                }
+            }
+            Err(e) => log::warn!("{}: metadata batch skipped: {e}", path.display()),
+        }
+    }
+    /*> ea7 < clients
+    Ok(topics)
+    */
+    //> clients
+    let file = if bytes.is_empty() && !dir.exists() {
+        None // created on the first write, so a read-only start leaves the directory alone
+    } else {
+        if valid < bytes.len() {
+            OpenOptions::new().write(true).open(&path)?.set_len(valid as u64)?;
+        }
+        Some(OpenOptions::new().append(true).open(&path)?)
+    };
+    Ok((MetadataLog { path, file, next_offset }, topics))
+    //< clients
+}
+//> clients
 
 impl MetadataLog {
     /// A metadata log that only lives in memory (no `log.dirs`).
     pub fn in_memory() -> MetadataLog {
         MetadataLog { path: PathBuf::new(), file: None, next_offset: 0 }
-    }
-
-    /// Reads the topics from `<log_dir>/__cluster_metadata-0/`. A missing directory means no topics.
-    pub fn load(log_dir: &Path) -> io::Result<(MetadataLog, Vec<TopicMeta>)> {
-        let dir = log_dir.join("__cluster_metadata-0");
-        let path = dir.join(super::segment::FIRST_SEGMENT);
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(e),
-        };
-        let mut topics: Vec<TopicMeta> = Vec::new();
-        let mut next_offset = 0;
-        let mut it = batch::batches(&bytes);
-        let mut valid = 0;
-        while let Some(item) = it.next() {
-            let (header, b) = match item {
-                Ok(ok) => ok,
-                Err(e) => {
-                    log::warn!("{}: {e}; ignoring the rest", path.display());
-                    break;
-                }
-            };
-            valid = it.position();
-            next_offset = header.last_offset() + 1;
-            if header.compression() != 0 {
-                log::warn!("{}: compressed metadata batch skipped", path.display());
-                continue;
-            }
-            match batch::records(b) {
-                Ok(records) => {
-                    for rec in records {
-                        if let Some(value) = rec.value
-                            && let Err(e) = apply(&mut topics, value)
-                        {
-                            log::warn!("{}: metadata record skipped: {e}", path.display());
-                        }
-                    }
-                }
-                Err(e) => log::warn!("{}: metadata batch skipped: {e}", path.display()),
-            }
-        }
-        let file = if bytes.is_empty() && !dir.exists() {
-            None // created on the first write, so a read-only start leaves the directory alone
-        } else {
-            if valid < bytes.len() {
-                OpenOptions::new().write(true).open(&path)?.set_len(valid as u64)?;
-            }
-            Some(OpenOptions::new().append(true).open(&path)?)
-        };
-        Ok((MetadataLog { path, file, next_offset }, topics))
     }
 
     /// Appends metadata records (values built by [`topic_record`] and friends) as one batch.
@@ -134,6 +172,7 @@ impl MetadataLog {
         Ok(())
     }
 }
+//< clients
 
 /// Applies one metadata record to the topic table being rebuilt.
 fn apply(topics: &mut Vec<TopicMeta>, value: &[u8]) -> Result<(), DecodeError> {
@@ -146,8 +185,16 @@ fn apply(topics: &mut Vec<TopicMeta>, value: &[u8]) -> Result<(), DecodeError> {
             let name = r.string_v("name", true)?.to_string();
             let id = r.uuid("topic_id")?;
             topics.retain(|t| t.name != name);
-            topics.push(TopicMeta { name, id, partitions: BTreeMap::new() });
+            topics.push(TopicMeta {
+                name,
+                id,
+                /*> ea7 < ku4
+                partitions: Vec::new(),
+                */
+                partitions: BTreeMap::new(), //> ku4
+            });
         }
+        //> ea7
         PARTITION_RECORD => {
             let index = r.i32("partition_id")?;
             let topic_id = r.uuid("topic_id")?;
@@ -158,22 +205,32 @@ fn apply(topics: &mut Vec<TopicMeta>, value: &[u8]) -> Result<(), DecodeError> {
             let leader = r.i32("leader")?;
             let leader_epoch = r.i32("leader_epoch")?;
             if let Some(topic) = topics.iter_mut().find(|t| t.id == topic_id) {
-                topic.partitions.insert(index, PartitionMeta { index, leader, leader_epoch, replicas, isr });
+                let partition = PartitionMeta { index, leader, leader_epoch, replicas, isr };
+                /*> ea7 < ku4
+                topic.partitions.push(partition);
+                */
+                topic.partitions.insert(index, partition); //> ku4
             }
         }
+        //< ea7
+        //> clients
         REMOVE_TOPIC_RECORD => {
             let id = r.uuid("topic_id")?;
             topics.retain(|t| t.id != id);
         }
+        //< clients
         _ => {} // FeatureLevelRecord and the many others: nothing this broker needs
     }
     Ok(())
 }
+//> ea7
 
 fn int32_array(r: &mut Reader<'_>, field: &'static str) -> Result<Vec<i32>, DecodeError> {
     let n = r.array_len_v(field, true)?;
     (0..n).map(|_| r.i32(field)).collect()
 }
+//< ea7
+//> clients
 
 fn header(w: &mut Writer, record_type: i8, version: i8) {
     w.i8(1);
@@ -241,3 +298,4 @@ mod tests {
         assert!(apply(&mut topics, &[1, 2]).is_err());
     }
 }
+//< clients

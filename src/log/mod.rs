@@ -1,76 +1,115 @@
-//! The log: topics, their partitions, and the batches in them (stages vt6 → ov0).
+//! The log: topics and their partitions (stage ea7), and the batches in them (dh6 on).
 //!
 //! ```text
 //! Log
-//!  ├── topics (RwLock: read by every request, written only to create or delete a topic)
-//!  │    └── Topic { name, id, partitions: [Arc<Partition>] }
-//!  │              └── Partition (its own Mutex): batches, offsets, segment file, waiting fetchers
-//!  └── metadata log (Mutex): appends Topic/Partition records when topics change
+//!  ├── topics, by name and by id
+//!  │    └── Topic { name, id, partitions }
+//!  │              └── Partition: what the metadata says, and its log (batches, offsets, segment file)
+//!  └── the metadata log: where topics come from
 //! ```
+//> clients
 //!
-//! Modules: [`batch`] (the record batch format), [`partition`] (one partition's log),
-//! [`segment`] (its files), [`metadata`] (the KRaft cluster metadata log).
+//! The topic table sits behind a `RwLock`: read by every request, written only to create or
+//! delete a topic. Each partition has its own lock, and the metadata log a `Mutex` (it appends
+//! Topic and Partition records when topics change).
+//< clients
+//!
+//! Modules: [`batch`] (the record batch format), [`metadata`] (the KRaft cluster metadata log),
+//! `partition` (one partition's log), `segment` (its files).
 
 pub mod batch;
 pub mod metadata;
-pub mod partition;
-pub mod segment;
+pub mod partition; //> dh6
+pub mod segment; //> dh6
 
-use crate::errors::ErrorCode;
-use crate::sync::{lock, read, write};
+use crate::errors::ErrorCode; //> clients
+use crate::sync::{lock, read, write}; //> clients
 use crate::wire::Uuid;
-use metadata::{MetadataLog, PartitionMeta, TopicMeta};
-use partition::Partition;
-use segment::Segment;
-use std::collections::{BTreeMap, HashMap};
+use metadata::TopicMeta; //> dh6
+use metadata::MetadataLog; //> clients
+use metadata::PartitionMeta; //> ea7
+use partition::Partition; //> dh6
+use std::collections::BTreeMap;
+use std::collections::HashMap; //> dh6
 use std::io;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::path::Path;
+use std::path::PathBuf; //> dh6
+use std::sync::{Arc, Mutex, RwLock}; //> clients
 
-/// A topic and its partitions. Immutable: adding partitions replaces the `Arc<Topic>` with a new
-/// one that shares the existing `Arc<Partition>`s.
+/// A topic and its partitions.
+//> clients
+/// Immutable: adding partitions replaces the `Arc<Topic>` with a new one that shares the existing
+/// `Arc<Partition>`s.
+//< clients
 pub struct Topic {
     pub name: String,
     pub id: Uuid,
     /// Sorted by partition index (normally 0..n).
-    pub partitions: Vec<Arc<Partition>>,
+    /*> ea7 < dh6
+    pub partitions: Vec<PartitionMeta>,
+    */
+    /*> dh6 < clients
+    pub partitions: Vec<Partition>,
+    */
+    pub partitions: Vec<Arc<Partition>>, //> clients
+    //> clients
     /// Topic-level configs given at creation (e.g. `cleanup.policy`): reported by DescribeConfigs.
     /// mini-kafka keeps every record forever, so retention and compaction settings are recorded,
     /// not enforced. In memory only: after a restart topics report Kafka's defaults.
     pub configs: BTreeMap<String, String>,
+    //< clients
 }
+//> dh6
 
 impl Topic {
+    /*> dh6 < clients
+    pub fn partition(&self, index: i32) -> Option<&Partition> {
+    */
+    //> clients
     pub fn partition(&self, index: i32) -> Option<&Arc<Partition>> {
+    //< clients
         self.partitions.binary_search_by_key(&index, |p| p.index).ok().map(|i| &self.partitions[i])
     }
 }
+//< dh6
 
 #[derive(Default)]
 struct Topics {
-    by_name: BTreeMap<String, Arc<Topic>>,
-    by_id: HashMap<Uuid, Arc<Topic>>,
+    /*> ea7 < clients
+    by_name: BTreeMap<String, Topic>,
+    */
+    by_name: BTreeMap<String, Arc<Topic>>, //> clients
+    /*> dh6 < clients
+    /// Topic ids, for Fetch (which names topics by id from v13 on).
+    by_id: HashMap<Uuid, String>,
+    */
+    by_id: HashMap<Uuid, Arc<Topic>>, //> clients
 }
 
 pub struct Log {
-    dir: Option<PathBuf>,
-    node_id: i32,
+    dir: Option<PathBuf>, //> dh6
+    /*> ea7 < clients
+    topics: Topics,
+    */
+    //> clients
     topics: RwLock<Topics>,
     metadata: Mutex<MetadataLog>,
+    //< clients
+}
+//> clients
+
+/// Kafka's internal topics. Clients may not create them; `__cluster_metadata` would also share
+/// its directory (`__cluster_metadata-0`) with the metadata log.
+pub const INTERNAL_TOPICS: &[&str] = &["__cluster_metadata", "__consumer_offsets", "__transaction_state"];
+
+/// Whether a topic is one of Kafka's internal topics (`is_internal` in Metadata and friends).
+pub fn is_internal(name: &str) -> bool {
+    INTERNAL_TOPICS.contains(&name)
 }
 
 /// The most partitions one topic may have. Kafka sets no hard limit, but every partition costs
 /// memory and (with a log dir) a directory, and a request must not be able to ask for two billion.
 pub const MAX_PARTITIONS: i32 = 10_000;
-
-/// Kafka's internal topics. Clients may not create them; `__cluster_metadata` would also share its
-/// directory (`__cluster_metadata-0`) with the metadata log.
-pub const INTERNAL_TOPICS: &[&str] = &["__cluster_metadata", "__consumer_offsets", "__transaction_state"];
-
-/// Whether a topic is one of Kafka's internal topics (Metadata's `is_internal`).
-pub fn is_internal(name: &str) -> bool {
-    INTERNAL_TOPICS.contains(&name)
-}
 
 /// Kafka's rule for topic names: 1-249 characters from `[a-zA-Z0-9._-]`, not `.` or `..`, and not
 /// an internal topic's name.
@@ -82,57 +121,141 @@ pub fn valid_topic_name(name: &str) -> bool {
         && name != ".."
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
 }
+//< clients
 
 impl Log {
     /// An empty log in memory.
-    pub fn in_memory(node_id: i32) -> Log {
-        Log { dir: None, node_id, topics: RwLock::default(), metadata: Mutex::new(MetadataLog::in_memory()) }
+    pub fn in_memory() -> Log {
+        Log {
+            dir: None, //> dh6
+            /*> ea7 < clients
+            topics: Topics::default(),
+            */
+            //> clients
+            topics: RwLock::default(),
+            metadata: Mutex::new(MetadataLog::in_memory()),
+            //< clients
+        }
     }
 
-    /// Loads the topics from the metadata log and every partition's segments.
-    pub fn open(dir: &Path, node_id: i32) -> io::Result<Log> {
+    /// Loads the topics from the metadata log.
+    //> dh6
+    /// Every partition's segments are loaded too.
+    //< dh6
+    pub fn open(dir: &Path) -> io::Result<Log> {
         std::fs::create_dir_all(dir)?;
-        let (metadata, metas) = MetadataLog::load(dir)?;
-        let log =
-            Log { dir: Some(dir.to_path_buf()), node_id, topics: RwLock::default(), metadata: Mutex::new(metadata) };
+        /*> ea7 < clients
+        let metas = metadata::load(dir)?;
+        let mut log = Log {
+        */
+        //> clients
+        let (metadata, metas) = metadata::load(dir)?;
+        let log = Log {
+        //< clients
+            dir: Some(dir.to_path_buf()), //> dh6
+            /*> ea7 < clients
+            topics: Topics::default(),
+            */
+            //> clients
+            topics: RwLock::default(),
+            metadata: Mutex::new(metadata),
+            //< clients
+        };
         for meta in metas {
+            /*> ea7 < ku4
+            let partitions = meta.partitions;
+            */
+            /*> ku4 < dh6
+            let partitions = meta.partitions.into_values().collect();
+            */
+            //> dh6
             let mut partitions = Vec::with_capacity(meta.partitions.len());
             for p in meta.partitions.values() {
-                partitions.push(Arc::new(log.open_partition(&meta.name, meta.id, p)?));
+                /*> dh6 < clients
+                partitions.push(log.open_partition(&meta, p)?);
+                */
+                partitions.push(Arc::new(log.open_partition(&meta, p)?)); //> clients
             }
+            //< dh6
+            //> clients
             let batches: usize = partitions.iter().map(|p| p.batch_count()).sum();
-            log::info!(
-                "loaded topic {} ({}) with {} partitions, {batches} batches",
-                meta.name,
-                meta.id,
-                partitions.len()
-            );
-            let topic = Arc::new(Topic { name: meta.name, id: meta.id, partitions, configs: BTreeMap::new() });
-            let mut topics = write(&log.topics);
-            topics.by_id.insert(topic.id, Arc::clone(&topic));
+            log::info!("loaded topic {} ({}) with {} partitions, {batches} batches", meta.name, meta.id, partitions.len());
+            //< clients
+            let topic = Topic {
+                name: meta.name,
+                id: meta.id,
+                partitions,
+                configs: BTreeMap::new(), //> clients
+            };
+            /*> ea7 < clients
+            let topics = &mut log.topics;
+            */
+            let mut topics = write(&log.topics); //> clients
+            let topic = Arc::new(topic); //> clients
+            /*> dh6 < clients
+            topics.by_id.insert(topic.id, topic.name.clone());
+            */
+            topics.by_id.insert(topic.id, Arc::clone(&topic)); //> clients
             topics.by_name.insert(topic.name.clone(), topic);
         }
         Ok(log)
     }
+    //> dh6
 
-    fn open_partition(&self, topic: &str, id: Uuid, meta: &PartitionMeta) -> io::Result<Partition> {
-        let mut partition = match &self.dir {
-            Some(dir) => {
-                let (batches, segment) = Segment::load(&dir.join(format!("{topic}-{}", meta.index)), id)?;
-                Partition::new(topic, meta.index, batches, Some(segment))
-            }
-            None => Partition::new(topic, meta.index, Vec::new(), None),
+    /// A partition of a topic, with its log loaded from `<log.dirs>/<topic>-<index>/`.
+    fn open_partition(&self, topic: &TopicMeta, meta: &PartitionMeta) -> io::Result<Partition> {
+        //> dh6
+        let dir = self.dir.as_ref().map(|d| d.join(format!("{}-{}", topic.name, meta.index)));
+        /*> dh6 < ls8
+        let batches = match dir {
+            Some(dir) => segment::load(&dir)?,
+            None => Vec::new(),
         };
-        partition.leader = meta.leader;
-        partition.leader_epoch = meta.leader_epoch;
-        partition.replicas = meta.replicas.clone();
-        partition.isr = meta.isr.clone();
-        Ok(partition)
+        */
+        //> ls8
+        let (batches, segment) = match dir {
+            Some(dir) => {
+                let (batches, segment) = segment::load(
+                    &dir,
+                    topic.id, //> clients
+                )?;
+                (batches, Some(segment))
+            }
+            None => (Vec::new(), None),
+        };
+        //< ls8
+        //< dh6
+        Ok(Partition::new(
+            &topic.name,
+            meta,
+            batches, //> dh6
+            segment, //> ls8
+        ))
     }
+    //< dh6
 
+    /*> ea7 < clients
+    pub fn topic(&self, name: &str) -> Option<&Topic> {
+        self.topics.by_name.get(name)
+    }
+    */
+    //> clients
     pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
         read(&self.topics).by_name.get(name).cloned()
     }
+    //< clients
+    /*> dh6 < clients
+    pub fn topic_by_id(&self, id: Uuid) -> Option<&Topic> {
+        self.topic(self.topics.by_id.get(&id)?)
+    }
+    */
+    /*> zf2 < clients
+
+    pub fn partition(&self, topic: &str, index: i32) -> Option<&Partition> {
+        self.topic(topic)?.partition(index)
+    }
+    */
+    //> clients
 
     pub fn topic_by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
         read(&self.topics).by_id.get(&id).cloned()
@@ -152,22 +275,17 @@ impl Log {
         self.topics().iter().flat_map(|t| t.partitions.iter()).map(|p| p.max_producer_id()).max().unwrap_or(-1)
     }
 
-    fn partition_meta(&self, index: i32) -> PartitionMeta {
-        PartitionMeta {
-            index,
-            leader: self.node_id,
-            leader_epoch: 0,
-            replicas: vec![self.node_id],
-            isr: vec![self.node_id],
-        }
+    fn partition_meta(node_id: i32, index: i32) -> PartitionMeta {
+        PartitionMeta { index, leader: node_id, leader_epoch: 0, replicas: vec![node_id], isr: vec![node_id] }
     }
 
-    /// Creates a topic with a random id and `partitions` empty partitions, persisting it to the
-    /// metadata log and creating its directories when there is a log dir.
+    /// Creates a topic with a random id and `partitions` empty partitions led by `node_id`,
+    /// persisting it to the metadata log and creating its directories when there is a log dir.
     pub fn create_topic(
         &self,
         name: &str,
         partitions: i32,
+        node_id: i32,
         configs: BTreeMap<String, String>,
     ) -> Result<Arc<Topic>, ErrorCode> {
         if !valid_topic_name(name) {
@@ -183,12 +301,12 @@ impl Log {
         let meta = TopicMeta {
             name: name.to_string(),
             id: Uuid::random(),
-            partitions: (0..partitions).map(|i| (i, self.partition_meta(i))).collect(),
+            partitions: (0..partitions).map(|i| (i, Log::partition_meta(node_id, i))).collect(),
         };
         let mut records = vec![metadata::topic_record(name, meta.id)];
         records.extend(meta.partitions.values().map(|p| metadata::partition_record(meta.id, p)));
         let opened: io::Result<Vec<_>> =
-            meta.partitions.values().map(|p| self.open_partition(name, meta.id, p).map(Arc::new)).collect();
+            meta.partitions.values().map(|p| self.open_partition(&meta, p).map(Arc::new)).collect();
         let persisted = opened.and_then(|parts| lock(&self.metadata).append(&records).map(|_| parts));
         let partitions = persisted.map_err(|e| {
             log::error!("cannot create topic {name}: {e}");
@@ -201,8 +319,8 @@ impl Log {
         Ok(topic)
     }
 
-    /// Grows a topic to `total` partitions.
-    pub fn create_partitions(&self, name: &str, total: i32) -> Result<(), ErrorCode> {
+    /// Grows a topic to `total` partitions, led by `node_id`.
+    pub fn create_partitions(&self, name: &str, total: i32, node_id: i32) -> Result<(), ErrorCode> {
         let mut topics = write(&self.topics);
         let Some(old) = topics.by_name.get(name).cloned() else {
             return Err(ErrorCode::UnknownTopicOrPartition);
@@ -211,13 +329,13 @@ impl Log {
         if total <= current || total > MAX_PARTITIONS {
             return Err(ErrorCode::InvalidPartitions);
         }
+        let meta = TopicMeta { name: old.name.clone(), id: old.id, partitions: BTreeMap::new() };
         let mut partitions = old.partitions.clone();
         let mut records = Vec::new();
         for i in current..total {
-            let meta = self.partition_meta(i);
-            let p = self.open_partition(name, old.id, &meta).map_err(|_| ErrorCode::InvalidPartitions)?;
-            partitions.push(Arc::new(p));
-            records.push(metadata::partition_record(old.id, &meta));
+            let p = Log::partition_meta(node_id, i);
+            partitions.push(Arc::new(self.open_partition(&meta, &p).map_err(|_| ErrorCode::InvalidPartitions)?));
+            records.push(metadata::partition_record(old.id, &p));
         }
         if let Err(e) = lock(&self.metadata).append(&records) {
             log::error!("cannot persist partitions of {name}: {e}");
@@ -246,4 +364,5 @@ impl Log {
         log::info!("deleted topic {name} ({})", topic.id);
         Ok(topic.id)
     }
+    //< clients
 }

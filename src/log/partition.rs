@@ -1,37 +1,52 @@
-//! One partition's log: the batches producers sent, in offset order, behind one lock.
+//! One partition: what the metadata says of it (stage ea7), and its log — the record batches,
+//! in offset order (dh6 on).
+//> zf2
 //!
-//! Each partition has its own `Mutex`, so producers and consumers of different partitions never
-//! wait for each other. The lock is held only to append or to pick batches; the bytes themselves
-//! are [`SharedBytes`] views into the produce request they arrived in, so storing a batch copies
-//! nothing, and a fetch clones a few pointers under the lock and writes to the socket after
-//! releasing it.
+//! Each partition has its own lock, so producers and consumers of different partitions never
+//! wait for each other. The lock is held only to append or to pick batches.
+//< zf2
+//> clients
+//! The bytes themselves are [`SharedBytes`] views into the produce request they arrived in, so
+//! storing a batch copies nothing, and a fetch clones a few pointers under the lock and writes to
+//! the socket after releasing it.
 //!
 //! Consumers waiting for data (long-poll fetch) register a [`Waiter`] with every partition they
 //! read; an append wakes them all. A fetch reads many partitions, and one `Condvar` can only wait
 //! for one of them, so each fetch brings its own `Condvar` and the partitions keep a list.
+//< clients
 
-use super::batch::{self, BatchError, BatchHeader};
-use super::segment::Segment;
-use crate::errors::ErrorCode;
-use crate::sync::lock;
-use crate::wire::SharedBytes;
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Condvar, Mutex, Weak};
-use std::time::Instant;
+use super::batch::{self, BatchError}; //> zf2
+use crate::errors::ErrorCode; //> eg2
+use crate::sync::lock; //> zf2
+use std::sync::{Mutex, MutexGuard}; //> zf2
+use super::batch::BatchHeader; //> clients
+use super::metadata::PartitionMeta;
+use super::segment::Segment; //> ls8
+use crate::wire::SharedBytes; //> clients
+use std::collections::{HashMap, VecDeque}; //> clients
+use std::sync::{Arc, Condvar, Weak}; //> clients
+use std::time::Instant; //> clients
+//> dh6
 
-/// A stored batch: its bytes exactly as produced and the header facts a fetch or offset lookup
-/// needs without parsing it again.
+/// A stored batch: its bytes as produced and the header facts a fetch or offset lookup needs
+/// without parsing it again.
+//> clients
 ///
 /// The bytes are left untouched, so their first 8 bytes still hold the producer's base offset;
 /// `base_offset` is the one the log gave the batch, and whoever sends or writes the batch puts
 /// it in front of `bytes[8..]` (see [`StoredBatch::write_to`]). Only base_offset is rewritten —
 /// it lies outside the CRC.
+//< clients
 #[derive(Clone, Debug)]
 pub struct StoredBatch {
     pub base_offset: i64,
     pub last_offset: i64,
-    pub max_timestamp: i64,
-    pub bytes: SharedBytes,
+    pub max_timestamp: i64, //> clients
+    pub bytes: SharedBytes, //> clients
+    /*> dh6 < clients
+    /// The whole batch, base offset included.
+    pub bytes: Vec<u8>,
+    */
 }
 
 impl StoredBatch {
@@ -42,19 +57,31 @@ impl StoredBatch {
     pub fn is_empty(&self) -> bool {
         self.bytes.is_empty()
     }
+    //> ls8
 
-    /// The batch as the log holds it: the assigned base offset, then the producer's bytes.
+    /// The batch as the log holds it.
     pub fn write_to(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        //> clients
+        // The assigned base offset, then the producer's bytes.
         out.write_all(&self.base_offset.to_be_bytes())?;
         out.write_all(&self.bytes[8..])
+        //< clients
+        /*> ls8 < clients
+        out.write_all(&self.bytes)
+        */
     }
+    //< ls8
+    //> clients
 
     /// The bytes after the base offset (a view, no copy).
     pub fn after_base_offset(&self) -> SharedBytes {
         // Every stored batch passed the header check, so it is longer than 8 bytes.
         self.bytes.slice(8..self.bytes.len()).unwrap_or_else(|| self.bytes.clone())
     }
+    //< clients
 }
+//< dh6
+//> clients
 
 /// What the idempotence check remembers of a producer: its epoch and its last few batches, so a
 /// retried batch is recognised and answered with the offset it was first given.
@@ -67,17 +94,23 @@ struct ProducerEntry {
 
 /// Kafka keeps the last 5 batches per producer: a producer never has more in flight.
 const RECENT_BATCHES: usize = 5;
+//< clients
+//> dh6
 
+/// A partition's log.
 struct State {
-    batches: Vec<StoredBatch>,
+    batches: Vec<StoredBatch>, //> eg2
     log_start_offset: i64,
     /// The offset the next record gets (the log end offset). With one replica it is also the
     /// high watermark: everything appended is committed.
     next_offset: i64,
-    segment: Option<Segment>,
+    segment: Option<Segment>, //> ls8
+    //> clients
     waiters: Vec<Weak<Waiter>>,
     producers: HashMap<i64, ProducerEntry>,
+    //< clients
 }
+//< dh6
 
 pub struct Partition {
     pub topic: String,
@@ -87,8 +120,12 @@ pub struct Partition {
     pub leader_epoch: i32,
     pub replicas: Vec<i32>,
     pub isr: Vec<i32>,
-    state: Mutex<State>,
+    /*> dh6 < zf2
+    state: State,
+    */
+    state: Mutex<State>, //> zf2
 }
+//> zf2
 
 /// The result of a successful append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,23 +133,41 @@ pub struct Appended {
     pub base_offset: i64,
     pub log_start_offset: i64,
 }
+//< zf2
+//> dh6
 
 /// What a fetch gets from one partition.
 #[derive(Debug)]
 pub struct Slice {
+    //> eg2
     /// NONE, or OFFSET_OUT_OF_RANGE (with the offsets filled in so the client can reset).
     pub error: ErrorCode,
+    //< eg2
     pub high_watermark: i64,
     pub log_start_offset: i64,
+    //> eg2
     pub batches: Vec<StoredBatch>,
     pub bytes: usize,
+    //< eg2
 }
+//< dh6
 
 impl Partition {
-    /// A partition holding `batches` (already validated, e.g. loaded from its segment file).
-    pub fn new(topic: &str, index: i32, batches: Vec<StoredBatch>, segment: Option<Segment>) -> Partition {
+    /// A partition as the metadata describes it.
+    //> dh6
+    /// Its log holds `batches`, already validated (loaded from its segment file).
+    //< dh6
+    pub fn new(
+        topic: &str,
+        meta: &PartitionMeta,
+        batches: Vec<StoredBatch>, //> dh6
+        segment: Option<Segment>, //> ls8
+    ) -> Partition {
+        //> dh6
         let log_start_offset = batches.first().map_or(0, |b| b.base_offset);
         let next_offset = batches.last().map_or(log_start_offset, |b| b.last_offset.saturating_add(1));
+        //< dh6
+        //> clients
         let mut producers: HashMap<i64, ProducerEntry> = HashMap::new();
         // Rebuild idempotence state from the log, so a producer that outlives a restart is still
         // deduplicated.
@@ -125,127 +180,202 @@ impl Partition {
                 remember(entry, &h, b.base_offset);
             }
         }
+        //< clients
+        //> dh6
+        let state = State {
+            batches, //> eg2
+            log_start_offset,
+            next_offset,
+            segment, //> ls8
+            //> clients
+            waiters: Vec::new(),
+            producers,
+            //< clients
+        };
+        //< dh6
         Partition {
             topic: topic.to_string(),
-            index,
-            leader: 1,
-            leader_epoch: 0,
-            replicas: vec![1],
-            isr: vec![1],
-            state: Mutex::new(State {
-                batches,
-                log_start_offset,
-                next_offset,
-                segment,
-                waiters: Vec::new(),
-                producers,
-            }),
+            index: meta.index,
+            leader: meta.leader,
+            leader_epoch: meta.leader_epoch,
+            replicas: meta.replicas.clone(),
+            isr: meta.isr.clone(),
+            /*> dh6 < zf2
+            state,
+            */
+            state: Mutex::new(state), //> zf2
         }
     }
+    //> dh6
+
+    /// The partition's log, to read or change it.
+    //> zf2
+    /// Locked until the guard is dropped: keep that short.
+    //< zf2
+    /*> dh6 < zf2
+    fn state(&self) -> &State {
+        &self.state
+    }
+    */
+    //> zf2
+    fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+    //< zf2
+    //< dh6
+    //> clients
 
     /// The high watermark (next offset).
     pub fn high_watermark(&self) -> i64 {
-        lock(&self.state).next_offset
+        self.state().next_offset
     }
 
     pub fn log_start_offset(&self) -> i64 {
-        lock(&self.state).log_start_offset
+        self.state().log_start_offset
     }
 
     /// The largest producer id in this log (to hand out fresh ids after a restart).
     pub fn max_producer_id(&self) -> i64 {
-        lock(&self.state).producers.keys().copied().max().unwrap_or(-1)
+        self.state().producers.keys().copied().max().unwrap_or(-1)
     }
+    //< clients
+    //> zf2
 
     /// Validates and appends the record batch of a Produce request's RECORDS field.
+    //> ls8
     ///
     /// Produce v3+ carries exactly one batch per partition (Kafka refuses more with
-    /// INVALID_RECORD). It is checked (length, magic, CRC, record count, size) before anything is
-    /// stored. Its offsets are assigned under the lock, it is written through to the segment file,
-    /// and waiting fetchers are woken. It is stored as a view into `records` — the request's own
+    /// INVALID_RECORD). It is checked (length, magic, CRC, record count) before anything is
+    /// stored. Its offsets are assigned under the lock, and it is written through to the segment
+    /// file.
+    //< ls8
+    //> clients
+    /// Waiting fetchers are woken. It is stored as a view into `records` — the request's own
     /// buffer — so nothing is copied.
-    pub fn append(&self, records: &SharedBytes, max_batch_bytes: usize) -> Result<Appended, AppendError> {
+    //< clients
+    pub fn append(
+        &self,
+        records: &SharedBytes, //> clients
+        /*> zf2 < clients
+        records: &[u8],
+        */
+        max_batch_bytes: usize, //> clients
+    ) -> Result<Appended, AppendError> {
         let mut batches = batch::batches(records);
         let (header, bytes) = match batches.next() {
             None => return Err(AppendError::Corrupt(BatchError::Truncated { at: 0 })),
             Some(first) => first.map_err(AppendError::Corrupt)?,
         };
+        //> ls8
         match batches.next() {
             None => {}
             Some(Ok(_)) => return Err(AppendError::Refused(ErrorCode::InvalidRecord)),
             Some(Err(e)) => return Err(AppendError::Corrupt(e)),
         }
-        batch::check_record_count(&header).map_err(AppendError::Corrupt)?;
+        //< ls8
+        batch::check_record_count(&header).map_err(AppendError::Corrupt)?; //> yd8
+        //> clients
         if bytes.len() > max_batch_bytes {
             return Err(AppendError::Refused(ErrorCode::MessageTooLarge));
         }
         let bytes = records.view_of(bytes).ok_or(AppendError::Corrupt(BatchError::Truncated { at: 0 }))?;
+        //< clients
 
-        let mut state = lock(&self.state);
+        let mut state = self.state();
+        //> clients
         let idempotent = header.producer_id >= 0 && header.base_sequence >= 0;
         // Idempotent producers: a batch seen before is acknowledged again with its first offset.
         if idempotent && let Some(offset) = check_sequence(state.producers.get(&header.producer_id), &header)? {
             return Ok(Appended { base_offset: offset, log_start_offset: state.log_start_offset });
         }
+        //< clients
         let base_offset = state.next_offset;
+        /*> zf2 < clients
+        // The log gives the batch its offsets: its first 8 bytes, outside the CRC, say where it starts.
+        let mut bytes = bytes.to_vec();
+        bytes[..8].copy_from_slice(&base_offset.to_be_bytes());
+        */
         let stored = StoredBatch {
             base_offset,
             last_offset: base_offset.saturating_add(i64::from(header.last_offset_delta)),
-            max_timestamp: header.max_timestamp,
+            max_timestamp: header.max_timestamp, //> clients
             bytes,
         };
+        //> ls8
         if let Some(segment) = &mut state.segment
             && let Err(e) = segment.append(&stored)
         {
             log::error!("{}-{}: cannot write segment: {e}", self.topic, self.index);
             return Err(AppendError::Refused(ErrorCode::KafkaStorageError));
         }
+        //< ls8
         state.next_offset = stored.last_offset.saturating_add(1);
+        //> clients
         if idempotent {
             remember(state.producers.entry(header.producer_id).or_default(), &header, base_offset);
         }
+        //< clients
         state.batches.push(stored);
+        //> clients
         for waiter in state.waiters.drain(..) {
             if let Some(waiter) = waiter.upgrade() {
                 waiter.wake();
             }
         }
+        //< clients
         Ok(Appended { base_offset, log_start_offset: state.log_start_offset })
     }
+    //< zf2
+    //> dh6
 
-    /// Picks the batches from the one containing `offset` on, up to `max_bytes` — but at least one
-    /// whole batch when `at_least_one` is set (a batch larger than the limit must still be served,
-    /// or the consumer would be stuck behind it forever).
-    pub fn read(&self, offset: i64, max_bytes: usize, at_least_one: bool) -> Slice {
-        let state = lock(&self.state);
-        let mut slice = Slice {
-            error: ErrorCode::None,
-            high_watermark: state.next_offset,
-            log_start_offset: state.log_start_offset,
-            batches: Vec::new(),
-            bytes: 0,
-        };
-        if offset < state.log_start_offset || offset > state.next_offset {
-            slice.error = ErrorCode::OffsetOutOfRange;
-            return slice;
-        }
+    /// What a fetch gets from this partition.
+    //> eg2
+    /// The batches come from the one containing `offset` on.
+    //< eg2
+    //> fd8
+    /// They stop before `max_bytes` is passed — but at least one whole batch is taken when
+    /// `at_least_one` is set: a batch larger than the limit must still be served, or the consumer
+    /// would be stuck behind it forever.
+    //< fd8
+    pub fn read(
+        &self,
+        offset: i64, //> eg2
+        max_bytes: usize, //> fd8
+        at_least_one: bool, //> fd8
+    ) -> Slice {
+        let state = self.state();
+        //> eg2
+        let (mut batches, mut bytes) = (Vec::new(), 0);
+        let in_range = state.log_start_offset <= offset && offset <= state.next_offset;
         // Batches are sorted by offset: binary search for the first one ending at or after `offset`.
-        let first = state.batches.partition_point(|b| b.last_offset < offset);
+        let first = if in_range { state.batches.partition_point(|b| b.last_offset < offset) } else { state.batches.len() };
         for b in &state.batches[first..] {
-            let fits = slice.bytes + b.len() <= max_bytes;
-            let must_take_one = at_least_one && slice.batches.is_empty();
+            //> fd8
+            let fits = bytes + b.len() <= max_bytes;
+            let must_take_one = at_least_one && batches.is_empty();
             if !(fits || must_take_one) {
                 break;
             }
-            slice.bytes += b.len();
-            slice.batches.push(b.clone());
+            //< fd8
+            bytes += b.len();
+            batches.push(b.clone());
         }
-        slice
+        //< eg2
+        Slice {
+            // Out of range: the offsets still tell the consumer where to go on from.
+            error: if in_range { ErrorCode::None } else { ErrorCode::OffsetOutOfRange }, //> eg2
+            high_watermark: state.next_offset,
+            log_start_offset: state.log_start_offset,
+            batches, //> eg2
+            bytes, //> eg2
+        }
     }
+    //< dh6
+    //> clients
 
     /// Bytes available from `offset` on (what long-poll compares with `min_bytes`).
     pub fn bytes_from(&self, offset: i64) -> usize {
-        let state = lock(&self.state);
+        let state = self.state();
         let first = state.batches.partition_point(|b| b.last_offset < offset);
         state.batches[first..].iter().map(StoredBatch::len).sum()
     }
@@ -255,7 +385,7 @@ impl Partition {
     /// need not grow with offsets, so this is a scan, not a binary search); `None` if every record
     /// is older.
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Option<(i64, i64)> {
-        let state = lock(&self.state);
+        let state = self.state();
         let b = state.batches.iter().find(|b| b.max_timestamp >= timestamp)?;
         let (delta, ts) = batch::first_record_at_or_after(&b.bytes, timestamp)?;
         Some((b.base_offset + delta, ts))
@@ -263,7 +393,7 @@ impl Partition {
 
     /// The record with the largest timestamp (ListOffsets -3, MAX_TIMESTAMP): `(offset, timestamp)`.
     pub fn max_timestamp(&self) -> Option<(i64, i64)> {
-        let state = lock(&self.state);
+        let state = self.state();
         // max_by_key keeps the last maximum; Kafka answers the first, so compare strictly.
         let mut best: Option<&StoredBatch> = None;
         for b in &state.batches {
@@ -279,7 +409,7 @@ impl Partition {
     /// Registers a waiter to be woken by the next append (once, however often it is called).
     /// Waiters whose fetch has finished are dropped here, so an idle partition's list stays short.
     pub fn add_waiter(&self, waiter: &Arc<Waiter>) {
-        let mut state = lock(&self.state);
+        let mut state = self.state();
         state.waiters.retain(|w| w.strong_count() > 0);
         let weak = Arc::downgrade(waiter);
         if !state.waiters.iter().any(|w| w.ptr_eq(&weak)) {
@@ -289,25 +419,29 @@ impl Partition {
 
     /// Number of batches (for tests and logging).
     pub fn batch_count(&self) -> usize {
-        lock(&self.state).batches.len()
+        self.state().batches.len()
     }
+    //< clients
 }
+//> zf2
 
 /// Why an append was refused.
 #[derive(Debug)]
 pub enum AppendError {
     Corrupt(BatchError),
-    Refused(ErrorCode),
+    Refused(ErrorCode), //> ls8
 }
 
 impl AppendError {
     pub fn code(&self) -> ErrorCode {
         match self {
             AppendError::Corrupt(_) => ErrorCode::CorruptMessage,
-            AppendError::Refused(code) => *code,
+            AppendError::Refused(code) => *code, //> ls8
         }
     }
 }
+//< zf2
+//> clients
 
 fn remember(entry: &mut ProducerEntry, h: &BatchHeader, base_offset: i64) {
     if h.producer_epoch != entry.epoch {
@@ -382,3 +516,4 @@ impl Waiter {
         true
     }
 }
+//< clients

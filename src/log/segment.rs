@@ -1,4 +1,5 @@
-//! Segment files: a partition's batches on disk, in Kafka's own format.
+//! Segment files: a partition's batches on disk, in Kafka's own format (stage dh6 reads them,
+//! ls8 appends to them).
 //!
 //! A partition directory `<log.dirs>/<topic>-<partition>/` holds `.log` files named after the
 //! first offset they contain (`00000000000000000000.log`), each a plain concatenation of record
@@ -7,69 +8,102 @@
 //! CodeCrafters runner writes before a stage and reads back after a Produce.
 //!
 //! At start the files are read into memory; a batch cut off or corrupted at the end of the last
-//! file (a crash mid-write) is cut away with a warning. After that, every appended batch is
-//! written through before the producer is answered.
+//! file (a crash mid-write) is left out with a warning.
+//> ls8
+//! It is cut away from the file, and after that every appended batch is written through before
+//! the producer is answered.
+//< ls8
 
 use super::batch;
 use super::partition::StoredBatch;
-use crate::wire::{SharedBytes, Uuid};
-use std::fs::{self, File, OpenOptions};
+use crate::wire::{SharedBytes, Uuid}; //> clients
+use std::fs;
+use std::fs::{File, OpenOptions}; //> ls8
 use std::io;
 use std::path::{Path, PathBuf};
+//> ls8
 
 /// The first segment's file name: Kafka names segments by base offset, zero-padded to 20 digits.
 pub const FIRST_SEGMENT: &str = "00000000000000000000.log";
 
 /// The segment file new batches are appended to.
 pub struct Segment {
-    path: PathBuf,
     file: File,
     /// Bytes of whole batches in the file: where a failed write is cut back to.
     len: u64,
 }
+//< ls8
+
+/// Loads the batches of a partition directory (created if missing).
+//> ls8
+/// Its last segment is opened for appending.
+//< ls8
+pub fn load(
+    dir: &Path,
+    topic_id: Uuid, //> clients
+//> ls8
+) -> io::Result<(Vec<StoredBatch>, Segment)> {
+//< ls8
+/*> dh6 < ls8
+) -> io::Result<Vec<StoredBatch>> {
+*/
+    fs::create_dir_all(dir)?;
+    //> clients
+    let meta = dir.join("partition.metadata");
+    if !meta.exists() {
+        fs::write(&meta, format!("version: 0\ntopic_id: {}", topic_id.to_kafka_string()))?;
+    }
+    //< clients
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    files.sort();
+    //> ls8
+    if files.is_empty() {
+        files.push(dir.join(FIRST_SEGMENT));
+    }
+    let mut last = files[files.len() - 1].clone();
+    //< ls8
+    let mut batches: Vec<StoredBatch> = Vec::new();
+    for path in &files {
+        //> clients
+        // The file is read once; its batches are stored as views into that one buffer.
+        let bytes = SharedBytes::from_vec(match fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        });
+        //< clients
+        /*> dh6 < clients
+        let bytes = fs::read(path)?;
+        */
+        let valid = read_batches(&bytes, &mut batches, path);
+        if valid < bytes.len() {
+            log::warn!(
+                "{}: {} bytes of damaged data after byte {valid} left out; the batches before it are kept",
+                path.display(),
+                bytes.len() - valid
+            );
+            //> ls8
+            OpenOptions::new().write(true).open(path)?.set_len(valid as u64)?;
+            last = path.clone();
+            //< ls8
+            break;
+        }
+    }
+    //> ls8
+    let file = OpenOptions::new().create(true).append(true).open(&last)?;
+    let len = file.metadata()?.len();
+    Ok((batches, Segment { file, len }))
+    //< ls8
+    /*> dh6 < ls8
+    Ok(batches)
+    */
+}
+//> ls8
 
 impl Segment {
-    /// Loads a partition directory (created if missing) and opens its last segment for appending.
-    pub fn load(dir: &Path, topic_id: Uuid) -> io::Result<(Vec<StoredBatch>, Segment)> {
-        fs::create_dir_all(dir)?;
-        let meta = dir.join("partition.metadata");
-        if !meta.exists() {
-            fs::write(&meta, format!("version: 0\ntopic_id: {}", topic_id.to_kafka_string()))?;
-        }
-        let mut files: Vec<PathBuf> = fs::read_dir(dir)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "log"))
-            .collect();
-        files.sort();
-        if files.is_empty() {
-            files.push(dir.join(FIRST_SEGMENT));
-        }
-        let mut batches: Vec<StoredBatch> = Vec::new();
-        let mut last = files[files.len() - 1].clone();
-        for path in &files {
-            // The file is read once; its batches are stored as views into that one buffer.
-            let bytes = SharedBytes::from_vec(match fs::read(path) {
-                Ok(bytes) => bytes,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-                Err(e) => return Err(e),
-            });
-            let valid = read_batches(&bytes, &mut batches, path);
-            if valid < bytes.len() {
-                log::warn!(
-                    "{}: cutting {} bytes of damaged data after byte {valid}; batches before it are kept",
-                    path.display(),
-                    bytes.len() - valid
-                );
-                OpenOptions::new().write(true).open(path)?.set_len(valid as u64)?;
-                last = path.clone();
-                break;
-            }
-        }
-        let file = OpenOptions::new().create(true).append(true).open(&last)?;
-        let len = file.metadata()?.len();
-        Ok((batches, Segment { path: last, file, len }))
-    }
-
     /// Appends batches and hands them to the operating system before returning (no fsync: like
     /// Kafka by default, durability across a machine crash comes from replication, which a
     /// one-broker cluster does not have).
@@ -84,14 +118,18 @@ impl Segment {
         self.len += batch.len() as u64;
         Ok(())
     }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
+//< ls8
 
 /// Parses the batches of one file into `out`; returns how many bytes were valid.
-fn read_batches(bytes: &SharedBytes, out: &mut Vec<StoredBatch>, path: &Path) -> usize {
+fn read_batches(
+    bytes: &SharedBytes, //> clients
+    /*> dh6 < clients
+    bytes: &[u8],
+    */
+    out: &mut Vec<StoredBatch>,
+    path: &Path,
+) -> usize {
     let mut it = batch::batches(bytes);
     let mut valid = 0;
     while let Some(item) = it.next() {
@@ -105,8 +143,11 @@ fn read_batches(bytes: &SharedBytes, out: &mut Vec<StoredBatch>, path: &Path) ->
                 out.push(StoredBatch {
                     base_offset: header.base_offset,
                     last_offset: header.last_offset(),
-                    max_timestamp: header.max_timestamp,
-                    bytes: bytes.view_of(b).unwrap_or_else(|| SharedBytes::from_vec(b.to_vec())),
+                    max_timestamp: header.max_timestamp, //> clients
+                    bytes: bytes.view_of(b).unwrap_or_else(|| SharedBytes::from_vec(b.to_vec())), //> clients
+                    /*> dh6 < clients
+                    bytes: b.to_vec(),
+                    */
                 });
                 valid = it.position();
             }

@@ -5,39 +5,55 @@
 //! | type                    | bytes                                                         |
 //! |-------------------------|---------------------------------------------------------------|
 //! | INT8 / INT16 / INT32 / INT64 | 1 / 2 / 4 / 8, two's complement                          |
-//! | BOOLEAN                 | 1 byte, 0 = false                                             |
-//! | UUID                    | 16 raw bytes                                                  |
+//> pv1
 //! | UNSIGNED_VARINT         | 7 bits a byte, low group first, high bit = "more follows" (300 = `ac 02`) |
-//! | VARINT / VARLONG        | zigzag (`(n << 1) ^ (n >> 63)`), then UNSIGNED_VARINT (-1 = `01`) |
-//! | STRING                  | INT16 length, then UTF-8 (`-1` = null for NULLABLE_STRING)    |
-//! | COMPACT_STRING          | UNSIGNED_VARINT length+1, then UTF-8 (`00` = null)            |
-//! | BYTES / COMPACT_BYTES   | as the strings, with an INT32 length for BYTES                |
 //! | ARRAY / COMPACT_ARRAY   | INT32 count (-1 = null) / UNSIGNED_VARINT count+1 (`00` = null) |
 //! | TAGGED_FIELDS           | UNSIGNED_VARINT count, then (tag, size, bytes) for each field |
+//< pv1
+//> vt6
+//! | BOOLEAN                 | 1 byte, 0 = false                                             |
+//! | UUID                    | 16 raw bytes                                                  |
+//! | STRING                  | INT16 length, then UTF-8 (`-1` = null for NULLABLE_STRING)    |
+//! | COMPACT_STRING          | UNSIGNED_VARINT length+1, then UTF-8 (`00` = null)            |
+//< vt6
+//> ea7
+//! | VARINT / VARLONG        | zigzag (`(n << 1) ^ (n >> 63)`), then UNSIGNED_VARINT (-1 = `01`) |
+//< ea7
+//> zf2
+//! | BYTES / COMPACT_BYTES   | as the strings, with an INT32 length for BYTES                |
+//< zf2
+//> pv1
 //!
 //! "Flexible" versions of a message (KIP-482) use the COMPACT_ forms and end every structure with
 //! TAGGED_FIELDS; older versions use the classic forms. [`Reader`] and [`Writer`] offer both, and the
 //! `_v` helpers (`string_v`, `array_len_v`, ...) pick one from a `flexible` flag so that an API's
 //! code reads like its schema.
+//< pv1
 //!
 //! Decoding never panics and never trusts a length: every length is checked against the bytes that
 //! are actually left before anything is sliced or allocated.
 
 mod reader;
-mod shared;
+mod shared; //> clients
 mod writer;
 
-pub use reader::{DecodeError, FieldSpan, Reader, format_spans};
-pub use shared::SharedBytes;
+pub use reader::{DecodeError, Reader};
+pub use reader::{FieldSpan, format_spans}; //> clients
+pub use shared::SharedBytes; //> clients
 pub use writer::{Frame, Writer};
+//> vt6
 
 /// A 16-byte UUID, as Kafka uses for topic ids.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+/*> vt6 < clients
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+*/
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)] //> clients
 pub struct Uuid(pub [u8; 16]);
 
 impl Uuid {
     /// All zeros: Kafka's "no id".
     pub const ZERO: Uuid = Uuid([0; 16]);
+    //> clients
 
     /// A random version-4 UUID. std has no random number generator, but every `RandomState` is
     /// seeded from the operating system's randomness, which is all a topic id needs.
@@ -73,7 +89,9 @@ impl Uuid {
         }
         out
     }
+    //< clients
 }
+//> clients
 
 impl std::fmt::Display for Uuid {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -92,6 +110,9 @@ impl std::fmt::Debug for Uuid {
         std::fmt::Display::fmt(self, f)
     }
 }
+//< clients
+//< vt6
+//> ea7
 
 /// Zigzag encoding maps signed to unsigned so that small magnitudes stay small: 0→0, -1→1, 1→2.
 pub fn zigzag_encode(n: i64) -> u64 {
@@ -102,6 +123,8 @@ pub fn zigzag_encode(n: i64) -> u64 {
 pub fn zigzag_decode(n: u64) -> i64 {
     ((n >> 1) as i64) ^ -((n & 1) as i64)
 }
+//< ea7
+//> ea7
 
 #[cfg(test)]
 mod tests {
@@ -115,8 +138,10 @@ mod tests {
         }
     }
 
+    //> clients
+
     #[test]
-    fn uuid_text_and_base64() {
+    fn uuid_text() {
         let id = Uuid([0x10, 0, 0, 0, 0, 0, 0x40, 0, 0x80, 0, 0, 0, 0, 0, 0, 1]);
         assert_eq!(id.to_string(), "10000000-0000-4000-8000-000000000001");
         assert_eq!(id.to_kafka_string(), "EAAAAAAAQACAAAAAAAAAAQ");
@@ -130,4 +155,6 @@ mod tests {
         assert_ne!(r, Uuid::random());
         assert_eq!(r.0[6] >> 4, 4);
     }
+    //< clients
 }
+//< ea7

@@ -1,6 +1,7 @@
 //! [`Reader`]: decodes primitives from a borrowed byte slice, checking every length first.
 
-use super::{Uuid, zigzag_decode};
+use super::Uuid; //> ea7
+use super::zigzag_decode; //> ea7
 use byteorder::{BigEndian, ByteOrder};
 
 /// Why a message could not be decoded. Every variant names the field being read and the byte offset
@@ -9,14 +10,18 @@ use byteorder::{BigEndian, ByteOrder};
 pub enum DecodeError {
     /// The field needs `need` bytes but only `have` are left.
     Eof { field: &'static str, at: usize, need: usize, have: usize },
+    //> vt6
     /// An UNSIGNED_VARINT ran past its maximum length (5 bytes for 32 bits, 10 for 64).
     VarintTooLong { field: &'static str, at: usize },
     /// A length or count below -1 (or -1 where null is not allowed).
     BadLength { field: &'static str, at: usize, len: i64 },
     /// A string that is not UTF-8.
     BadUtf8 { field: &'static str, at: usize },
+    //< vt6
+    //> nc5
     /// Well-formed bytes with a value the protocol does not allow.
     Invalid { field: &'static str, at: usize, reason: &'static str },
+    //< nc5
 }
 
 impl std::fmt::Display for DecodeError {
@@ -25,15 +30,17 @@ impl std::fmt::Display for DecodeError {
             DecodeError::Eof { field, at, need, have } => {
                 write!(f, "{field} at byte {at}: needs {need} bytes, only {have} left")
             }
+            //> vt6
             DecodeError::VarintTooLong { field, at } => write!(f, "{field} at byte {at}: varint too long"),
             DecodeError::BadLength { field, at, len } => write!(f, "{field} at byte {at}: bad length {len}"),
             DecodeError::BadUtf8 { field, at } => write!(f, "{field} at byte {at}: not UTF-8"),
-            DecodeError::Invalid { field, at, reason } => write!(f, "{field} at byte {at}: {reason}"),
+            //< vt6
+            DecodeError::Invalid { field, at, reason } => write!(f, "{field} at byte {at}: {reason}"), //> nc5
         }
     }
 }
 
-impl std::error::Error for DecodeError {}
+//> clients
 
 /// One decoded field: its schema name and the bytes it occupied. Collected only when tracing is
 /// on ([`Reader::traced`]), this is what an annotated dump of a request is made from: the same
@@ -61,22 +68,33 @@ pub fn format_spans(bytes: &[u8], spans: &[FieldSpan]) -> String {
     }
     out
 }
+//< clients
 
 /// A cursor over a request's bytes. Each method reads one primitive, named after the schema field
 /// it decodes, and advances past it.
 pub struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
+    //> clients
     spans: Option<Vec<FieldSpan>>,
     depth: u16,
+    //< clients
 }
 
 type Result<T> = std::result::Result<T, DecodeError>;
 
 impl<'a> Reader<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
-        Reader { buf, pos: 0, spans: None, depth: 0 }
+        Reader {
+            buf,
+            pos: 0,
+            //> clients
+            spans: None,
+            depth: 0,
+            //< clients
+        }
     }
+    //> clients
 
     /// A reader that also records a [`FieldSpan`] for every field it decodes.
     pub fn traced(buf: &'a [u8]) -> Self {
@@ -92,23 +110,35 @@ impl<'a> Reader<'a> {
         self.pos
     }
 
-    pub fn remaining(&self) -> usize {
-        self.buf.len() - self.pos
-    }
-
-    /// The bytes not read yet, without consuming them.
-    pub fn rest(&self) -> &'a [u8] {
-        &self.buf[self.pos..]
-    }
-
     fn record(&mut self, name: &'static str, start: usize) {
         if let Some(spans) = &mut self.spans {
             spans.push(FieldSpan { name, start, end: self.pos, depth: self.depth });
         }
     }
+    //< clients
 
-    /// Decodes a nested structure (an array element, a struct) one level deeper in the trace.
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+    //> clients
+
+    /// The bytes not read yet, without consuming them.
+    pub fn rest(&self) -> &'a [u8] {
+        &self.buf[self.pos..]
+    }
+    //< clients
+    //> vt6
+
+    /// Decodes a nested structure (an array element, a struct) with `f`.
+    //> clients
+    /// A trace shows its fields one level deeper.
+    //< clients
     pub fn nested<T>(&mut self, name: &'static str, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        /*> vt6 < clients
+        let _ = name;
+        f(self)
+        */
+        //> clients
         let start = self.pos;
         let slot = self.spans.as_ref().map(|s| s.len());
         if let Some(spans) = &mut self.spans {
@@ -121,7 +151,9 @@ impl<'a> Reader<'a> {
             spans[i].end = self.pos;
         }
         result
+        //< clients
     }
+    //< vt6
 
     /// Takes `n` raw bytes.
     pub fn bytes_exact(&mut self, field: &'static str, n: usize) -> Result<&'a [u8]> {
@@ -131,7 +163,7 @@ impl<'a> Reader<'a> {
         }
         let start = self.pos;
         self.pos += n;
-        self.record(field, start);
+        self.record(field, start); //> clients
         Ok(&self.buf[start..self.pos])
     }
 
@@ -140,14 +172,18 @@ impl<'a> Reader<'a> {
         out.copy_from_slice(self.bytes_exact(field, N)?);
         Ok(out)
     }
+    //> vt6
 
     pub fn i8(&mut self, field: &'static str) -> Result<i8> {
         Ok(self.fixed::<1>(field)?[0] as i8)
     }
+    //< vt6
+    //> clients
 
     pub fn bool(&mut self, field: &'static str) -> Result<bool> {
         Ok(self.fixed::<1>(field)?[0] != 0)
     }
+    //< clients
 
     pub fn i16(&mut self, field: &'static str) -> Result<i16> {
         Ok(BigEndian::read_i16(&self.fixed::<2>(field)?))
@@ -156,6 +192,7 @@ impl<'a> Reader<'a> {
     pub fn i32(&mut self, field: &'static str) -> Result<i32> {
         Ok(BigEndian::read_i32(&self.fixed::<4>(field)?))
     }
+    //> ea7
 
     pub fn u32(&mut self, field: &'static str) -> Result<u32> {
         Ok(BigEndian::read_u32(&self.fixed::<4>(field)?))
@@ -168,6 +205,8 @@ impl<'a> Reader<'a> {
     pub fn uuid(&mut self, field: &'static str) -> Result<Uuid> {
         Ok(Uuid(self.fixed::<16>(field)?))
     }
+    //< ea7
+    //> vt6
 
     /// Reads up to `max_bytes` 7-bit groups. Unrecorded: callers record the whole field.
     fn varint_raw(&mut self, field: &'static str, max_bytes: usize) -> Result<u64> {
@@ -185,6 +224,7 @@ impl<'a> Reader<'a> {
         }
         Err(DecodeError::VarintTooLong { field, at: start })
     }
+    //> clients
 
     pub fn unsigned_varint(&mut self, field: &'static str) -> Result<u32> {
         let start = self.pos;
@@ -193,21 +233,24 @@ impl<'a> Reader<'a> {
         self.record(field, start);
         Ok(v)
     }
+    //< clients
+    //> ea7
 
     pub fn varint(&mut self, field: &'static str) -> Result<i32> {
         let start = self.pos;
         let v = self.varint_raw(field, 5)?;
         let v = i32::try_from(zigzag_decode(v)).map_err(|_| DecodeError::VarintTooLong { field, at: start })?;
-        self.record(field, start);
+        self.record(field, start); //> clients
         Ok(v)
     }
 
     pub fn varlong(&mut self, field: &'static str) -> Result<i64> {
-        let start = self.pos;
+        let start = self.pos; //> clients
         let v = zigzag_decode(self.varint_raw(field, 10)?);
-        self.record(field, start);
+        self.record(field, start); //> clients
         Ok(v)
     }
+    //< ea7
 
     /// A length prefix: `None` for null (-1), an error below that or beyond the bytes left.
     fn checked_len(&self, field: &'static str, at: usize, len: i64, nullable: bool) -> Result<Option<usize>> {
@@ -224,44 +267,44 @@ impl<'a> Reader<'a> {
         Ok(Some(len as usize))
     }
 
-    fn utf8(field: &'static str, at: usize, bytes: &'a [u8]) -> Result<&'a str> {
-        std::str::from_utf8(bytes).map_err(|_| DecodeError::BadUtf8 { field, at })
+    /// The `len` bytes after a length prefix (`None` for null). `len` was checked.
+    fn take(&mut self, len: Option<usize>) -> Option<&'a [u8]> {
+        let bytes = len.map(|n| &self.buf[self.pos..self.pos + n]);
+        self.pos += len.unwrap_or(0);
+        bytes
     }
 
-    fn sized(&mut self, field: &'static str, at: usize, len: Option<usize>) -> Result<Option<&'a [u8]>> {
-        match len {
-            None => {
-                self.record(field, at);
-                Ok(None)
-            }
-            Some(n) => {
-                let bytes = &self.buf[self.pos..self.pos + n];
-                self.pos += n;
-                self.record(field, at);
-                Ok(Some(bytes))
-            }
+    /// A length prefix read as INT16 (classic strings), INT32 (classic bytes and arrays) or, in
+    /// flexible versions, as UNSIGNED_VARINT length+1 (0 = null).
+    fn length(&mut self, field: &'static str, classic_bytes: usize, flexible: bool) -> Result<i64> {
+        if flexible {
+            return Ok(i64::try_from(self.varint_raw(field, 5)?).unwrap_or(i64::MAX) - 1);
         }
+        let at = self.pos;
+        let prefix = self.buf.get(at..at + classic_bytes).ok_or(DecodeError::Eof {
+            field,
+            at,
+            need: classic_bytes,
+            have: self.remaining(),
+        })?;
+        self.pos += classic_bytes;
+        Ok(if classic_bytes == 2 { BigEndian::read_i16(prefix).into() } else { BigEndian::read_i32(prefix).into() })
     }
 
     /// NULLABLE_STRING: INT16 length (-1 = null), then UTF-8.
     pub fn nullable_string(&mut self, field: &'static str) -> Result<Option<&'a str>> {
-        let at = self.pos;
-        let len = BigEndian::read_i16(&self.fixed_unrecorded::<2>(field)?);
-        let len = self.checked_len(field, at, len.into(), true)?;
-        self.sized(field, at, len)?.map(|b| Self::utf8(field, at, b)).transpose()
+        self.nullable_string_v(field, false)
     }
 
-    /// COMPACT_NULLABLE_STRING: UNSIGNED_VARINT length+1 (0 = null), then UTF-8.
-    pub fn compact_nullable_string(&mut self, field: &'static str) -> Result<Option<&'a str>> {
-        let at = self.pos;
-        let len = i64::try_from(self.varint_raw(field, 5)?).unwrap_or(i64::MAX) - 1;
-        let len = self.checked_len(field, at, len, true)?;
-        self.sized(field, at, len)?.map(|b| Self::utf8(field, at, b)).transpose()
-    }
-
-    /// A nullable string in the encoding the message version uses.
+    /// A nullable string in the encoding the message version uses: NULLABLE_STRING, or
+    /// COMPACT_NULLABLE_STRING (UNSIGNED_VARINT length+1, 0 = null) when `flexible`.
     pub fn nullable_string_v(&mut self, field: &'static str, flexible: bool) -> Result<Option<&'a str>> {
-        if flexible { self.compact_nullable_string(field) } else { self.nullable_string(field) }
+        let at = self.pos;
+        let len = self.length(field, 2, flexible)?;
+        let len = self.checked_len(field, at, len, true)?;
+        let bytes = self.take(len);
+        self.record(field, at); //> clients
+        bytes.map(|b| std::str::from_utf8(b).map_err(|_| DecodeError::BadUtf8 { field, at })).transpose()
     }
 
     /// A non-null string in the encoding the message version uses.
@@ -273,18 +316,19 @@ impl<'a> Reader<'a> {
             reason: "null where a string is required",
         })
     }
+    //> zf2
 
     /// NULLABLE_BYTES (INT32 length) or COMPACT_NULLABLE_BYTES. Also used for RECORDS.
     pub fn nullable_bytes_v(&mut self, field: &'static str, flexible: bool) -> Result<Option<&'a [u8]>> {
         let at = self.pos;
-        let len = if flexible {
-            i64::try_from(self.varint_raw(field, 5)?).unwrap_or(i64::MAX) - 1
-        } else {
-            BigEndian::read_i32(&self.fixed_unrecorded::<4>(field)?).into()
-        };
+        let len = self.length(field, 4, flexible)?;
         let len = self.checked_len(field, at, len, true)?;
-        self.sized(field, at, len)
+        let bytes = self.take(len);
+        self.record(field, at); //> clients
+        Ok(bytes)
     }
+    //< zf2
+    //> clients
 
     /// Non-null BYTES or COMPACT_BYTES.
     pub fn bytes_v(&mut self, field: &'static str, flexible: bool) -> Result<&'a [u8]> {
@@ -295,29 +339,15 @@ impl<'a> Reader<'a> {
             reason: "null where bytes are required",
         })
     }
-
-    fn fixed_unrecorded<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N]> {
-        let have = self.remaining();
-        if N > have {
-            return Err(DecodeError::Eof { field, at: self.pos, need: N, have });
-        }
-        let mut out = [0u8; N];
-        out.copy_from_slice(&self.buf[self.pos..self.pos + N]);
-        self.pos += N;
-        Ok(out)
-    }
+    //< clients
 
     /// An ARRAY or COMPACT_ARRAY count; `None` for a null array. Every element takes at least one
     /// byte, so a count larger than the bytes left is rejected here, before anyone allocates for it.
     pub fn nullable_array_len_v(&mut self, field: &'static str, flexible: bool) -> Result<Option<usize>> {
         let at = self.pos;
-        let count = if flexible {
-            i64::try_from(self.varint_raw(field, 5)?).unwrap_or(i64::MAX) - 1
-        } else {
-            BigEndian::read_i32(&self.fixed_unrecorded::<4>(field)?).into()
-        };
+        let count = self.length(field, 4, flexible)?;
         let count = self.checked_len(field, at, count, true)?;
-        self.record(field, at);
+        self.record(field, at); //> clients
         Ok(count)
     }
 
@@ -329,7 +359,7 @@ impl<'a> Reader<'a> {
     /// TAGGED_FIELDS: skipped, since this broker reads no optional tagged field. Each field's size
     /// is checked like any other length.
     pub fn tagged_fields(&mut self, field: &'static str) -> Result<()> {
-        let at = self.pos;
+        let at = self.pos; //> clients
         let count = self.varint_raw(field, 5)?;
         for _ in 0..count {
             self.varint_raw("tag", 5)?;
@@ -337,7 +367,7 @@ impl<'a> Reader<'a> {
             let size = self.checked_len("tagged_field", self.pos, size, false)?.unwrap_or(0);
             self.pos += size;
         }
-        self.record(field, at);
+        self.record(field, at); //> clients
         Ok(())
     }
 
@@ -345,6 +375,7 @@ impl<'a> Reader<'a> {
     pub fn tagged_fields_v(&mut self, field: &'static str, flexible: bool) -> Result<()> {
         if flexible { self.tagged_fields(field) } else { Ok(()) }
     }
+    //< vt6
 }
 
 #[cfg(test)]
@@ -353,45 +384,53 @@ mod tests {
 
     #[test]
     fn reads_fixed_width_integers_big_endian() {
-        let bytes = [0x80, 0x01, 0x02, 0xff, 0xff, 0xff, 0xfe, 0, 0, 0, 0, 0, 0, 1, 0, 1];
+        let bytes = [0x80, 0x01, 0x02, 0xff, 0xff, 0xff, 0xfe];
         let mut r = Reader::new(&bytes);
-        assert_eq!(r.i8("a").unwrap(), -128);
-        assert_eq!(r.i16("b").unwrap(), 0x0102);
-        assert_eq!(r.i32("c").unwrap(), -2);
-        assert_eq!(r.i64("d").unwrap(), 256);
-        assert!(r.bool("e").unwrap());
-        assert_eq!(r.remaining(), 0);
-        assert_eq!(r.i8("f"), Err(DecodeError::Eof { field: "f", at: 16, need: 1, have: 0 }));
+        assert_eq!(r.i16("a").unwrap(), -32767);
+        assert_eq!(r.i16("b").unwrap(), 0x02ff);
+        assert_eq!(r.i16("c").unwrap(), -1);
+        assert_eq!(r.remaining(), 1);
+        assert_eq!(r.i16("d"), Err(DecodeError::Eof { field: "d", at: 6, need: 2, have: 1 }));
+        assert_eq!(Reader::new(&[0xff, 0xff, 0xff, 0xfe]).i32("e").unwrap(), -2);
+        assert_eq!(Reader::new(&[0x80]).i8("f").unwrap(), -128); //> vt6
+        assert_eq!(Reader::new(&[0, 0, 0, 0, 0, 0, 1, 0]).i64("g").unwrap(), 256); //> ea7
     }
 
     #[test]
     fn short_input_is_an_error_not_a_panic() {
-        for len in 0..8 {
+        for len in 0..4 {
             let bytes = vec![0xffu8; len];
-            assert!(Reader::new(&bytes).i64("x").is_err());
+            assert!(Reader::new(&bytes).i32("x").is_err());
         }
-        assert!(Reader::new(&[0, 0, 0]).i32("x").is_err());
+        //> ea7
+        assert!(Reader::new(&[0; 7]).i64("x").is_err());
         assert!(Reader::new(&[0; 15]).uuid("x").is_err());
+        //< ea7
     }
+    //> ea7
 
     #[test]
     fn varints_decode_and_reject_overlong_input() {
-        assert_eq!(Reader::new(&[0xac, 0x02]).unsigned_varint("x").unwrap(), 300);
         assert_eq!(Reader::new(&[0x01]).varint("x").unwrap(), -1);
         assert_eq!(Reader::new(&[0x90, 0x01]).varint("x").unwrap(), 72);
-        assert_eq!(Reader::new(&[0xff, 0xff, 0xff, 0xff, 0x0f]).unsigned_varint("x").unwrap(), u32::MAX);
-        assert!(matches!(
-            Reader::new(&[0xff, 0xff, 0xff, 0xff, 0x1f]).unsigned_varint("x"),
-            Err(DecodeError::VarintTooLong { .. })
-        ));
-        assert!(matches!(Reader::new(&[0x80; 6]).unsigned_varint("x"), Err(DecodeError::VarintTooLong { .. })));
-        assert!(matches!(Reader::new(&[0x80, 0x80]).unsigned_varint("x"), Err(DecodeError::Eof { .. })));
+        assert!(matches!(Reader::new(&[0x80; 6]).varint("x"), Err(DecodeError::VarintTooLong { .. })));
+        assert!(matches!(Reader::new(&[0x80, 0x80]).varint("x"), Err(DecodeError::Eof { .. })));
         assert_eq!(
             Reader::new(&[0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]).varlong("x").unwrap(),
             i64::MAX
         );
         assert!(Reader::new(&[0x80; 11]).varlong("x").is_err());
+        //> clients
+        assert_eq!(Reader::new(&[0xac, 0x02]).unsigned_varint("x").unwrap(), 300);
+        assert_eq!(Reader::new(&[0xff, 0xff, 0xff, 0xff, 0x0f]).unsigned_varint("x").unwrap(), u32::MAX);
+        assert!(matches!(
+            Reader::new(&[0xff, 0xff, 0xff, 0xff, 0x1f]).unsigned_varint("x"),
+            Err(DecodeError::VarintTooLong { .. })
+        ));
+        //< clients
     }
+    //< ea7
+    //> vt6
 
     #[test]
     fn strings_in_both_encodings() {
@@ -421,16 +460,6 @@ mod tests {
     }
 
     #[test]
-    fn bytes_and_records() {
-        let mut r = Reader::new(&[0, 0, 0, 2, 9, 8, 0xff, 0xff, 0xff, 0xff, 0x03, 7, 7, 0x00]);
-        assert_eq!(r.bytes_v("a", false).unwrap(), &[9, 8]);
-        assert_eq!(r.nullable_bytes_v("b", false).unwrap(), None);
-        assert_eq!(r.bytes_v("c", true).unwrap(), &[7, 7]);
-        assert_eq!(r.nullable_bytes_v("d", true).unwrap(), None);
-        assert!(Reader::new(&[0, 0, 0, 9, 1]).bytes_v("e", false).is_err());
-    }
-
-    #[test]
     fn tagged_fields_are_skipped_with_their_sizes_checked() {
         let mut r = Reader::new(&[0x02, 0x00, 0x01, 0xaa, 0x05, 0x02, 0xbb, 0xcc, 0x42]);
         r.tagged_fields("t").unwrap();
@@ -438,6 +467,20 @@ mod tests {
         assert!(Reader::new(&[0x01, 0x00, 0x05, 0xaa]).tagged_fields("t").is_err());
         assert!(Reader::new(&[0x01]).tagged_fields("t").is_err());
     }
+    //< vt6
+    //> zf2
+
+    #[test]
+    fn bytes_and_records() {
+        let mut r = Reader::new(&[0, 0, 0, 2, 9, 8, 0xff, 0xff, 0xff, 0xff, 0x03, 7, 7, 0x00]);
+        assert_eq!(r.nullable_bytes_v("a", false).unwrap(), Some(&[9, 8][..]));
+        assert_eq!(r.nullable_bytes_v("b", false).unwrap(), None);
+        assert_eq!(r.nullable_bytes_v("c", true).unwrap(), Some(&[7, 7][..]));
+        assert_eq!(r.nullable_bytes_v("d", true).unwrap(), None);
+        assert!(Reader::new(&[0, 0, 0, 9, 1]).nullable_bytes_v("e", false).is_err());
+    }
+    //< zf2
+    //> clients
 
     #[test]
     fn traced_reader_reports_field_names_and_byte_ranges() {
@@ -463,5 +506,7 @@ mod tests {
         let tree = format_spans(&bytes, r.spans());
         assert_eq!(tree.lines().next(), Some("    0..2     api_key = 00 12"));
         assert!(tree.contains("    5..7       value = 00 07"), "{tree}");
+        assert!(Reader::new(&[0, 0, 0, 2, 9, 8]).bytes_v("b", false).is_ok());
     }
+    //< clients
 }

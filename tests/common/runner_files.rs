@@ -1,21 +1,20 @@
-//! The CodeCrafters runner's side of a stage, rebuilt for the tests (contract
-//! `codecrafters-stages.md`):
+//> vt6
+//! The CodeCrafters runner's side of a stage, rebuilt for the tests (`stages/REFERENCE.md`
+//! describes it):
 //!
-//! 1. the files it writes before starting the broker (§3), byte for byte, so a test can give the
+//! 1. the files it writes before starting the broker, byte for byte, so a test can give the
 //!    broker exactly what the runner gives it: `meta.properties`, the cluster metadata log, the
 //!    partition logs and their `partition.metadata`;
-//! 2. the batches it sends in Produce requests (§4) and how it reads them back from disk (§5);
-//! 3. what it checks in an ApiVersions response (§4), which is looser than "equal to the fixture"
-//!    because the list of APIs grows as the broker learns new ones.
+//! 2. the batches it sends in Produce requests and how it reads them back from disk.
 //!
-//! Written independently of `src/` (only the `crc32c` crate is shared) so that it can serve as an
-//! oracle: a broker bug cannot hide behind a matching bug in the test's own encoder.
+//! Written independently of `src/`, CRC-32C included, so that it can serve as an oracle: a broker
+//! bug cannot hide behind a matching bug in the test's own encoder.
 #![allow(dead_code)]
 
 use std::fs;
 use std::path::Path;
 
-/// Timestamps the runner puts in its batches (§3.3, §3.4).
+/// Timestamps the runner puts in its batches.
 pub const FEATURE_TIMESTAMP: i64 = 1726045943832;
 pub const TOPICS_TIMESTAMP: i64 = 1726045957397;
 pub const MESSAGE_TIMESTAMP: i64 = 1726045973899;
@@ -39,7 +38,19 @@ pub struct RunnerTopic {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Varints and record batches (§3.5)
+// Varints and record batches
+
+/// CRC-32C (Castagnoli), bit by bit: slow and short, and written independently of the broker's.
+pub fn crc32c(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in bytes {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0x82f6_3b78 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
 
 /// UNSIGNED_VARINT: 7 bits per byte, least significant first, high bit = "more follows".
 pub fn unsigned_varint(mut n: u64, out: &mut Vec<u8>) {
@@ -56,7 +67,7 @@ pub fn varint(n: i64, out: &mut Vec<u8>) {
 }
 
 /// One record: null key, `value`, and `headers_count` (the runner writes -1 in partition logs it
-/// generates, 0 in the batches it produces, §3.4).
+/// generates, 0 in the batches it produces).
 pub fn record(offset_delta: i64, value: &[u8], headers_count: i64) -> Vec<u8> {
     let mut body = vec![0u8]; // attributes
     varint(0, &mut body); // timestamp_delta
@@ -101,12 +112,12 @@ pub fn record_batch(f: BatchFields, records: &[Vec<u8>]) -> Vec<u8> {
     batch.extend((4 + 1 + 4 + tail.len() as i32).to_be_bytes()); // batch_length: epoch + magic + crc + tail
     batch.extend(f.partition_leader_epoch.to_be_bytes());
     batch.push(2); // magic
-    batch.extend(crc32c::crc32c(&tail).to_be_bytes());
+    batch.extend(crc32c(&tail).to_be_bytes());
     batch.extend(tail);
     batch
 }
 
-/// The batch the runner writes for message number `offset` of a partition log (§3.4): one record,
+/// The batch the runner writes for message number `offset` of a partition log: one record,
 /// header count -1.
 pub fn runner_message_batch(offset: i64, value: &str) -> Vec<u8> {
     let f = BatchFields {
@@ -120,7 +131,7 @@ pub fn runner_message_batch(offset: i64, value: &str) -> Vec<u8> {
     record_batch(f, &[record(0, value.as_bytes(), -1)])
 }
 
-/// The batch the runner sends in a Produce request (§4): n records, header count 0.
+/// The batch the runner sends in a Produce request: n records, header count 0.
 pub fn producer_batch(values: &[&str]) -> Vec<u8> {
     let f = BatchFields {
         base_offset: 0,
@@ -140,7 +151,7 @@ pub fn partition_log(messages: &[&str]) -> Vec<u8> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The cluster metadata log (§3.3, §6.8)
+// The cluster metadata log
 
 fn compact_string(s: &str, out: &mut Vec<u8>) {
     unsigned_varint(s.len() as u64 + 1, out);
@@ -221,7 +232,7 @@ pub fn metadata_log(topics: &[RunnerTopic]) -> Vec<u8> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The directory (§3.2)
+// The directory
 
 /// Standard base64 with `=` padding, as in `partition.metadata` and `directory.id`.
 pub fn base64(bytes: &[u8]) -> String {
@@ -279,7 +290,7 @@ pub fn write_runner_files(dir: &Path, topics: &[RunnerTopic]) {
 // ---------------------------------------------------------------------------------------------
 // Reading back, as the runner does
 
-/// The runner's disk check after Produce (§5): decode one batch at byte 0 of the partition's
+/// The runner's disk check after Produce: decode one batch at byte 0 of the partition's
 /// first segment, check its length and CRC, and return its CRC.
 pub fn crc_of_first_batch_on_disk(dir: &Path, topic: &str, partition: i32) -> u32 {
     let path = dir.join(format!("{topic}-{partition}")).join("00000000000000000000.log");
@@ -293,71 +304,8 @@ pub fn crc_of_first_batch_on_disk(dir: &Path, topic: &str, partition: i32) -> u3
     );
     let batch = &bytes[..12 + batch_length as usize];
     let stored = u32::from_be_bytes(batch[17..21].try_into().unwrap());
-    assert_eq!(stored, crc32c::crc32c(&batch[21..]), "{}: stored CRC does not match the bytes", path.display());
+    assert_eq!(stored, crc32c(&batch[21..]), "{}: stored CRC does not match the bytes", path.display());
     stored
-}
-
-/// An ApiVersions response body, decoded: (error_code, [(key, min, max)]).
-pub struct ApiVersionsAnswer {
-    pub correlation_id: i32,
-    pub error_code: i16,
-    pub api_keys: Vec<(i16, i16, i16)>,
-    /// Bytes after the entries: throttle_time_ms and tag buffer (v3+), empty for v0.
-    pub trailer: Vec<u8>,
-}
-
-/// Decodes a whole ApiVersions response frame (size prefix included). `flexible`: the v3+ body
-/// (compact array, tag buffers, throttle_time_ms); otherwise the v0 body. Checks Σ: the size
-/// prefix equals the bytes after it.
-pub fn decode_api_versions(frame: &[u8], flexible: bool) -> ApiVersionsAnswer {
-    let size = u32::from_be_bytes(frame[0..4].try_into().unwrap()) as usize;
-    assert_eq!(size, frame.len() - 4, "message_size must equal the bytes after it");
-    let correlation_id = i32::from_be_bytes(frame[4..8].try_into().unwrap());
-    let error_code = i16::from_be_bytes(frame[8..10].try_into().unwrap());
-    let (count, mut at) = if flexible {
-        // One-byte unsigned varint: fine for fewer than 127 APIs.
-        assert!(frame[10] < 0x80, "api_keys count does not fit one byte");
-        (frame[10] as usize - 1, 11)
-    } else {
-        (u32::from_be_bytes(frame[10..14].try_into().unwrap()) as usize, 14)
-    };
-    let entry_len = if flexible { 7 } else { 6 };
-    let mut api_keys = Vec::with_capacity(count);
-    for _ in 0..count {
-        let e = &frame[at..at + entry_len];
-        let word = |i: usize| i16::from_be_bytes([e[i], e[i + 1]]);
-        api_keys.push((word(0), word(2), word(4)));
-        if flexible {
-            assert_eq!(e[6], 0, "entry TAG_BUFFER");
-        }
-        at += entry_len;
-    }
-    ApiVersionsAnswer { correlation_id, error_code, api_keys, trailer: frame[at..].to_vec() }
-}
-
-/// Checks an ApiVersions response against the stage's fixture the way the guide promises: every
-/// byte around the api_keys list equal, every entry of the fixture present with the same versions
-/// (new APIs may be added without touching the fixtures), and the runner's own rule for each
-/// `required` (key, version): min_version ≤ version ≤ max_version.
-pub fn assert_api_versions(response: &[u8], fixture: &[u8], flexible: bool, required: &[(i16, i16)]) {
-    let got = decode_api_versions(response, flexible);
-    let want = decode_api_versions(fixture, flexible);
-    assert_eq!(got.correlation_id, want.correlation_id, "correlation_id");
-    assert_eq!(got.error_code, want.error_code, "error_code");
-    assert_eq!(got.trailer, want.trailer, "throttle_time_ms and TAG_BUFFER");
-    for entry in &want.api_keys {
-        assert!(got.api_keys.contains(entry), "entry {entry:?} of the fixture missing from {:?}", got.api_keys);
-    }
-    let keys: Vec<i16> = got.api_keys.iter().map(|e| e.0).collect();
-    let mut sorted = keys.clone();
-    sorted.sort();
-    sorted.dedup();
-    assert_eq!(keys, sorted, "one entry per key, keys ascending");
-    for &(key, version) in required {
-        let &(_, min, max) =
-            got.api_keys.iter().find(|e| e.0 == key).unwrap_or_else(|| panic!("no entry for key {key}"));
-        assert!(min <= version && version <= max && min >= 0, "key {key}: v{min}..v{max} must include v{version}");
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -415,3 +363,4 @@ pub fn write_try_it_files(slug: &str) {
     fs::write(root.join("server.properties"), server_properties(&logs)).unwrap();
     println!("wrote {} and {}", logs.display(), root.join("server.properties").display());
 }
+//< vt6
