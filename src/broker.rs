@@ -3,10 +3,14 @@
 //! locking.
 
 use crate::config::Config;
-use crate::log::Log; //> ea7
-use crate::wire::Uuid; //> clients
 use std::io;
-use std::sync::atomic::{AtomicI64, Ordering}; //> clients
+//> ea7
+use crate::log::Log;
+//< ea7
+//> clients
+use crate::wire::Uuid;
+use std::sync::atomic::{AtomicI64, Ordering};
+//< clients
 
 pub struct Broker {
     pub config: Config,
@@ -35,10 +39,7 @@ impl Broker {
         bound_port: u16, //> clients
     ) -> io::Result<Broker> {
         //> ea7
-        let log = match &config.log_dir {
-            Some(dir) => Log::open(dir)?,
-            None => Log::in_memory(),
-        };
+        let log = config.log_dir.as_deref().map_or_else(|| Ok(Log::in_memory()), Log::open)?;
         //< ea7
         //> clients
         let (advertised_host, advertised_port) = match &config.advertised {

@@ -22,11 +22,12 @@
 //! | `group.initial.rebalance.delay.ms` | 300            | wait for more members before a new group's first rebalance |
 //< groups
 
-use std::collections::HashMap; //> clients
 use std::path::{Path, PathBuf};
+//> clients
+use std::collections::HashMap;
+//< clients
 
 /// Everything the broker needs to know at start.
-#[derive(Debug, Clone)]
 pub struct Config {
     /// `host:port` to bind, e.g. `0.0.0.0:9092`. Port 0 picks a free port (tests use it).
     pub bind: String,

@@ -28,7 +28,7 @@ pub fn decode_prefix(r: &mut Reader<'_>) -> Result<(i16, i16, i32), DecodeError>
 /// Reads the rest of the header: `client_id`, and the tagged fields of header v2. The body
 /// starts after it.
 pub fn decode_client_id<'a>(r: &mut Reader<'a>, header_v2: bool) -> Result<Option<&'a str>, DecodeError> {
-    let client_id = r.nullable_string("client_id")?;
+    let client_id = r.nullable_string_v("client_id", false)?;
     r.tagged_fields_v("header_tagged_fields", header_v2)?;
     Ok(client_id)
 }

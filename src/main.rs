@@ -7,18 +7,10 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let path = std::env::args_os().nth(1);
-    let config = match Config::load(path.as_deref().map(std::path::Path::new)) {
-        Ok(config) => config,
-        Err(e) => return fail(2, e),
-    };
-    match mini_kafka::server::run(config) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(1, e),
-    }
-}
-
-/// One line on stderr, and the exit status: 2 for a bad configuration, 1 when serving failed.
-fn fail(status: u8, error: impl std::fmt::Display) -> ExitCode {
+    // A failure is one line on stderr, and exit status 2 for a bad configuration, 1 when serving failed.
+    let config = Config::load(path.as_deref().map(std::path::Path::new)).map_err(|e| (2, e));
+    let served = config.and_then(|config| mini_kafka::server::run(config).map_err(|e| (1, e.to_string())));
+    let Err((status, error)) = served else { return ExitCode::SUCCESS };
     eprintln!("mini-kafka: {error}");
     ExitCode::from(status)
 }

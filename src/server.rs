@@ -20,25 +20,39 @@
 //! here because one thread reads, handles and answers them one by one.
 //< sk0
 
-use crate::api::{self, API_VERSIONS_KEY}; //> nc5
-use crate::api::{Reply, Request}; //> vt6
-/*> nc5 < vt6
+//> nc5
 use crate::errors::ErrorCode;
-*/
-use crate::broker::Broker; //> ea7
-use crate::config::Config; //> ea7
-use crate::header; //> wa6
-use crate::wire::{Frame, Reader, Writer}; //> wa6
-use crate::wire::{SharedBytes, format_spans}; //> clients
+//< nc5
 use std::io;
-use std::io::BufReader; //> clients
 /*> nv3 < wa6
 use std::io::Write;
 */
 use std::net::TcpListener;
-use std::net::TcpStream; //> nv3
-use std::thread; //> sk0
-use std::time::Instant; //> clients
+//> nv3
+use std::net::TcpStream;
+//< nv3
+//> wa6
+use crate::header;
+use crate::wire::{Frame, Reader, Writer};
+//< wa6
+//> nc5
+use crate::api::{self, API_VERSIONS_KEY};
+//< nc5
+//> sk0
+use std::thread;
+//< sk0
+//> vt6
+use crate::api::{Reply, Request};
+//< vt6
+//> ea7
+use crate::broker::Broker;
+use crate::config::Config;
+//< ea7
+//> clients
+use crate::wire::{SharedBytes, format_spans};
+use std::io::{BufReader, Read};
+use std::time::Instant;
+//< clients
 //> nv3
 
 /// The smallest request: api_key, api_version, correlation_id and a client_id length (10 bytes).
@@ -78,7 +92,8 @@ pub fn run(config: Config) -> io::Result<()> {
     let broker = Broker::open(config)?;
     */
     let broker = Broker::open(config, listener.local_addr()?.port())?; //> clients
-//< ea7
+
+    //< ea7
     log::info!("listening on {}", listener.local_addr()?);
     /*> vi6 < sk0
     accept_loop(&listener);
@@ -91,11 +106,10 @@ pub fn run(config: Config) -> io::Result<()> {
             scope.spawn(|| accept_loop(scope, &listener, &broker));
         }
         //< clients
-        accept_loop(
-            scope,
-            &listener,
-            &broker, //> ea7
-        );
+        /*> sk0 < ea7
+        accept_loop(scope, &listener);
+        */
+        accept_loop(scope, &listener, &broker); //> ea7
     });
     //< sk0
     Ok(())
@@ -112,7 +126,7 @@ fn accept_loop<'s>(
     listener: &TcpListener,
     broker: &'s Broker, //> ea7
 ) {
-//< sk0
+    //< sk0
     for stream in listener.incoming() {
         match stream {
             /*> vi6 < nv3
@@ -153,11 +167,12 @@ fn serve(
     stream: TcpStream,
 ) {
     let peer = stream.peer_addr().map_or_else(|_| "?".to_string(), |a| a.to_string());
-    let served = serve_requests(
-        broker, //> ea7
-        &stream,
-    );
-    match served {
+    /*> sk0 < ea7
+    match serve_requests(&stream) {
+    */
+    //> ea7
+    match serve_requests(broker, &stream) {
+        //< ea7
         Ok(()) => log::debug!("{peer}: disconnected"),
         // A client that hangs up without a goodbye is ordinary; anything else is worth a line.
         Err(e) if e.kind() == io::ErrorKind::ConnectionReset => log::debug!("{peer}: connection reset"),
@@ -195,7 +210,7 @@ fn serve_requests(
     //> nh4
     // One request after another, answered in order, until the client hangs up.
     while let Some(frame) = read_frame(&mut reader, max)? {
-    //< nh4
+        //< nh4
         /*> nv3 < wa6
         // Any correlation id will do for stage nv3, which sends 7; wa6 reads the real one.
         let _ = frame;
@@ -206,14 +221,15 @@ fn serve_requests(
         let frame = SharedBytes::from_vec(frame);
         //< clients
         //> wa6
-        let handled = handle_frame(
-            broker, //> ea7
-            &frame,
-            &client_host, //> groups
-        );
-        let response = handled.map_err(|reason| io::Error::new(io::ErrorKind::InvalidData, reason))?;
-        //> clients {}
-        if let Some(response) = response {
+        /*> wa6 < ea7
+        let response = handle_frame(&frame);
+        */
+        /*> ea7 < groups
+        let response = handle_frame(broker, &frame);
+        */
+        let response = handle_frame(broker, &frame, &client_host); //> groups
+        // Nothing to send is an answer too: a produce with acks=0 (from stage clients on).
+        if let Some(response) = response.map_err(|reason| io::Error::new(io::ErrorKind::InvalidData, reason))? {
             response.write_to(&mut writer)?;
         }
         //< wa6
@@ -272,21 +288,17 @@ pub fn read_frame(reader: &mut impl io::Read, max: usize) -> io::Result<Option<V
 /// reads, and the request is logged as an annotated field tree.
 //< clients
 pub fn handle_frame(
-    broker: &Broker, //> ea7
+    broker: &Broker,     //> ea7
     frame: &SharedBytes, //> clients
     /*> wa6 < clients
     frame: &[u8],
     */
     client_host: &str, //> groups
-//> clients
 ) -> Result<Option<Frame>, String> {
-//< clients
-/*> wa6 < clients
-) -> Result<Frame, String> {
-*/
     let started = Instant::now(); //> clients
     let tracing = log::log_enabled!(log::Level::Trace); //> clients
     let mut r = if tracing { Reader::traced(frame) } else { Reader::new(frame) }; //> clients
+
     /*> wa6 < clients
     let mut r = Reader::new(frame);
     */
@@ -295,7 +307,7 @@ pub fn handle_frame(
     let mut w = Writer::new();
     /*> wa6 < nc5
     header::encode_response(&mut w, prefix.2, false);
-    Ok(w.finish())
+    Ok(Some(w.finish()))
     */
     //> nc5
     let Some(spec) = api::SUPPORTED_APIS.iter().find(|s| s.key == api_key) else {
@@ -305,12 +317,9 @@ pub fn handle_frame(
         if api_key == API_VERSIONS_KEY {
             // The client will retry with a version from the list: answer in v0, which it can read.
             header::encode_response(&mut w, correlation_id, false);
-            api::api_versions::encode_unsupported(&mut w);
+            api::api_versions::encode(&mut w, 0, ErrorCode::UnsupportedVersion);
             log::debug!("ApiVersions v{api_version} unsupported (corr {correlation_id}): sent error 35");
-            return Ok(Some(w.finish())); //> clients
-            /*> nc5 < clients
-            return Ok(w.finish());
-            */
+            return Ok(Some(w.finish()));
         }
         return Err(format!("{} v{api_version} is not supported (only v{}-v{})", spec.name, spec.min, spec.max));
     }
@@ -319,7 +328,7 @@ pub fn handle_frame(
     header::encode_response(&mut w, correlation_id, false);
     api::api_versions::encode(&mut w, api_version, ErrorCode::None);
     log::debug!("{} v{api_version} corr={correlation_id}", spec.name);
-    Ok(w.finish())
+    Ok(Some(w.finish()))
     */
     //> vt6
     let flexible = api_version >= spec.flexible_from;
@@ -329,19 +338,17 @@ pub fn handle_frame(
     let request = Request {
         api_key,
         version: api_version,
-        flexible, //> vt6
-        client_id, //> vt6
+        flexible,
+        client_id,
         client_host, //> groups
-        frame, //> clients
+        frame,       //> clients
     };
-    let outcome = api::dispatch(
-        broker, //> ea7
-        &request,
-        &mut r,
-        &mut w,
-    );
-    let summary = format!("{} v{api_version} corr={correlation_id}", spec.name);
-    let summary = format!("{summary} client={}", client_id.unwrap_or("-")); //> vt6
+    /*> vt6 < ea7
+    let outcome = api::dispatch(&request, &mut r, &mut w);
+    */
+    let outcome = api::dispatch(broker, &request, &mut r, &mut w); //> ea7
+    let summary = format!("{} v{api_version} corr={correlation_id} client={}", spec.name, client_id.unwrap_or("-"));
+
     //> clients
     if tracing {
         log::trace!(
@@ -351,11 +358,8 @@ pub fn handle_frame(
     }
     //< clients
     let response = match outcome {
-        Ok(Reply::Send) => Some(w.finish()), //> clients
-        /*> vt6 < clients
-        Ok(Reply::Send) => w.finish(),
-        */
-        Ok(Reply::Nothing) => None, //> clients
+        Ok(Reply::Send) => Some(w.finish()),
+        Ok(Reply::Nothing) => None,                                             //> clients
         Ok(Reply::Close(reason)) => return Err(format!("{summary}: {reason}")), //> clients
         Err(e) => return Err(format!("{summary}: malformed request: {e}")),
     };

@@ -4,9 +4,9 @@
 //! decoder would fail or leave bytes over.
 
 mod common;
+mod oracle;
 
 use bytes::Bytes;
-use common::oracle::{batch, call, create_topic, s, topic_name};
 use common::{connect, start_default};
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
@@ -18,11 +18,12 @@ use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::records::RecordBatchDecoder;
-use mini_kafka::api::{SUPPORTED_APIS, spec};
+use mini_kafka::api::SUPPORTED_APIS;
+use oracle::{batch, call, create_topic, high_watermark, metadata_topic, partition_count, s, topic_name};
 use std::net::TcpStream;
 
 fn versions(api_key: i16) -> std::ops::RangeInclusive<i16> {
-    let spec = spec(api_key).unwrap();
+    let spec = SUPPORTED_APIS.iter().find(|s| s.key == api_key).unwrap();
     spec.min..=spec.max
 }
 
@@ -145,8 +146,9 @@ fn create_delete_and_grow_topics_at_every_version() {
                 .with_validate_only(true),
         );
         assert_eq!(dry.topics[0].error_code, 0);
-        assert!(broker.broker.log.topic(&format!("{name}-dry")).is_none());
-        assert_eq!(broker.broker.log.topic(&name).unwrap().partitions.len(), 2);
+        // validate_only created nothing; the real creation made both partitions.
+        assert_eq!(partition_count(&mut stream, &format!("{name}-dry")), None, "v{version}");
+        assert_eq!(partition_count(&mut stream, &name), Some(2), "v{version}");
     }
     for version in versions(37) {
         let name = format!("ct{}", 2 + version);
@@ -156,7 +158,7 @@ fn create_delete_and_grow_topics_at_every_version() {
         ]);
         let response: CreatePartitionsResponse = call(&mut stream, 37, version, &request);
         assert_eq!(response.results.iter().map(|r| r.error_code).collect::<Vec<_>>(), vec![0, 3], "v{version}");
-        assert_eq!(broker.broker.log.topic(&name).unwrap().partitions.len(), 5);
+        assert_eq!(partition_count(&mut stream, &name), Some(5), "v{version}");
         let shrink: CreatePartitionsResponse = call(&mut stream, 37, version, &request);
         assert_eq!(shrink.results[0].error_code, 37);
     }
@@ -170,7 +172,7 @@ fn create_delete_and_grow_topics_at_every_version() {
         };
         let response: DeleteTopicsResponse = call(&mut stream, 20, version, &request);
         assert_eq!(response.responses[0].error_code, 0, "v{version}");
-        assert!(broker.broker.log.topic(&name).is_none());
+        assert_eq!(partition_count(&mut stream, &name), None, "v{version}");
         let again: DeleteTopicsResponse = call(&mut stream, 20, version, &request);
         assert_eq!(again.responses[0].error_code, 3);
     }
@@ -259,7 +261,8 @@ fn produce_fetch_and_list_offsets_at_every_version() {
     let broker = start_default();
     let mut stream = connect(&broker);
     create_topic(&mut stream, "data", 1);
-    let topic_id = uuid::Uuid::from_bytes(broker.broker.log.topic("data").unwrap().id.0);
+    let topic_id = metadata_topic(&mut stream, "data").unwrap().topic_id;
+    assert!(!topic_id.is_nil());
     // Produce one batch of two records at every version; offsets follow each other.
     let mut expected_offset = 0;
     for version in versions(0) {
@@ -415,7 +418,7 @@ fn produce_refuses_what_kafka_refuses() {
     let crc = crc32c::crc32c(&lying[21..]);
     lying[17..21].copy_from_slice(&crc.to_be_bytes());
     assert_eq!(produce_raw(&mut stream, "strict", Bytes::from(lying)), 2);
-    assert_eq!(broker.broker.log.partition("strict", 0).unwrap().high_watermark(), 0, "nothing stored");
+    assert_eq!(high_watermark(&mut stream, "strict", 0), 0, "nothing stored");
     // Internal topic names cannot be created, neither explicitly nor by Metadata's auto-create.
     let internal = CreateTopicsRequest::default().with_topics(vec![
         CreatableTopic::default()
@@ -434,7 +437,7 @@ fn produce_refuses_what_kafka_refuses() {
 
 #[test]
 fn idempotent_producers_get_retries_deduplicated_and_gaps_refused() {
-    use common::oracle::producer_batch;
+    use oracle::producer_batch;
     let broker = start_default();
     let mut stream = connect(&broker);
     create_topic(&mut stream, "idem", 1);
@@ -442,13 +445,13 @@ fn idempotent_producers_get_retries_deduplicated_and_gaps_refused() {
     assert_eq!(produce_raw(&mut stream, "idem", first.clone()), 0);
     // The same batch again (a retry): acknowledged, not stored twice.
     assert_eq!(produce_raw(&mut stream, "idem", first), 0);
-    assert_eq!(broker.broker.log.partition("idem", 0).unwrap().high_watermark(), 2);
+    assert_eq!(high_watermark(&mut stream, "idem", 0), 2);
     // A gap in the sequence: OUT_OF_ORDER_SEQUENCE_NUMBER.
     assert_eq!(produce_raw(&mut stream, "idem", producer_batch(&[("k", "c")], 0, 77, 0, 5)), 45);
     // The next sequence is fine; an older epoch afterwards is fenced.
     assert_eq!(produce_raw(&mut stream, "idem", producer_batch(&[("k", "c")], 0, 77, 1, 0)), 0);
     assert_eq!(produce_raw(&mut stream, "idem", producer_batch(&[("k", "d")], 0, 77, 0, 2)), 47);
-    assert_eq!(broker.broker.log.partition("idem", 0).unwrap().high_watermark(), 3);
+    assert_eq!(high_watermark(&mut stream, "idem", 0), 3);
 }
 
 #[test]

@@ -4,10 +4,10 @@
 //! offsets, and offsets surviving a restart.
 
 mod common;
+mod oracle;
 
 use bytes::Bytes;
-use common::oracle::{call, create_topic, s, topic_name};
-use common::{TempDir, connect, start_broker};
+use common::{Broker, TempDir, connect, start_default};
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
@@ -16,9 +16,8 @@ use kafka_protocol::messages::offset_fetch_request::{
 };
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::*;
-use mini_kafka::api::spec;
-use mini_kafka::config::Config;
-use mini_kafka::server::ServerHandle;
+use mini_kafka::api::SUPPORTED_APIS;
+use oracle::{call, create_topic, s, topic_name};
 use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -35,13 +34,13 @@ const OFFSET_FETCH: i16 = 9;
 const DELETE_GROUPS: i16 = 42;
 
 fn versions(api_key: i16) -> std::ops::RangeInclusive<i16> {
-    let spec = spec(api_key).unwrap();
+    let spec = SUPPORTED_APIS.iter().find(|s| s.key == api_key).unwrap();
     spec.min..=spec.max
 }
 
 /// A broker without the initial rebalance delay, so a lone member's join completes at once.
-fn start_fast() -> ServerHandle {
-    start_broker(Config { group_initial_rebalance_delay_ms: 0, ..Config::default() })
+fn start_fast() -> Broker {
+    Broker::start("group.initial.rebalance.delay.ms=0")
 }
 
 fn gid(name: &str) -> GroupId {
@@ -431,7 +430,7 @@ fn describe_list_and_delete_at_every_version() {
 /// Joins on its own connection (a thread per member, like real consumers) and returns the
 /// JoinGroup answer.
 fn join_on_thread(
-    broker: &ServerHandle,
+    broker: &Broker,
     group: &'static str,
     member_id: String,
     metadata: &'static str,
@@ -451,7 +450,7 @@ fn join_on_thread(
 #[test]
 fn two_members_share_a_generation_and_get_their_assignments() {
     // The default initial delay (300 ms) lets both land in the first generation.
-    let broker = start_broker(Config::default());
+    let broker = start_default();
     let a = join_on_thread(&broker, "pair", String::new(), "meta-a");
     let b = join_on_thread(&broker, "pair", String::new(), "meta-b");
     let (sa, ja) = a.join().unwrap();
@@ -622,10 +621,9 @@ fn a_static_member_keeps_its_assignment_across_a_restart() {
 #[test]
 fn offsets_and_groups_survive_a_restart() {
     let dir = TempDir::new("groups");
-    let config =
-        Config { log_dir: Some(dir.path().to_path_buf()), group_initial_rebalance_delay_ms: 0, ..Config::default() };
+    let properties = format!("log.dirs={}\ngroup.initial.rebalance.delay.ms=0", dir.path().display());
     {
-        let broker = start_broker(config.clone());
+        let broker = Broker::start(&properties);
         let mut stream = connect(&broker);
         create_topic(&mut stream, "kept", 2);
         let (member, generation) = stable_group(&mut stream, "durable");
@@ -635,8 +633,9 @@ fn offsets_and_groups_survive_a_restart() {
         );
         assert_eq!(commit(&mut stream, 2, "simple", "", -1, &[("kept", 1, 3, "")]), [0]);
     }
-    // The first broker is gone once its connections close; a new one reads the same directory.
-    let broker = start_broker(config);
+    // The first broker was killed (SIGKILL) when dropped: what it acknowledged must already be on
+    // disk, for a new one on the same directory to read.
+    let broker = Broker::start(&properties);
     let mut stream = connect(&broker);
     let (_, fetched) = fetch_offsets(&mut stream, 7, "durable", None);
     assert_eq!(fetched, [("kept".into(), 0, 42, "note".into()), ("kept".into(), 1, 7, "".into())]);

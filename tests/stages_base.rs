@@ -9,9 +9,13 @@ mod common;
 
 use common::*;
 use std::time::Duration;
-use std::io::Write; //> nc5
-use std::net::TcpStream; //> sk0
-use std::net::Shutdown; //> sk0
+//> nc5
+use std::io::Write;
+//< nc5
+//> sk0
+use std::net::Shutdown;
+use std::net::TcpStream;
+//< sk0
 
 #[test]
 fn vi6_bind_accepts_connections_and_stays_up() {
@@ -117,7 +121,10 @@ fn nc5_unsupported_api_versions_version_gets_error_35() {
         assert_eq!(&response[8..10], &35i16.to_be_bytes(), "v{version}: error_code must be 35 UNSUPPORTED_VERSION");
     }
     // A supported version: error_code 0.
-    let v4 = round_trip(&mut connect(&broker), &with_correlation_id(&fixture("03-wa6-parse-correlation-id", "request.hex"), 8, 5));
+    let v4 = round_trip(
+        &mut connect(&broker),
+        &with_correlation_id(&fixture("03-wa6-parse-correlation-id", "request.hex"), 8, 5),
+    );
     assert_eq!(hex(&v4), hex(&api_versions_answer(5)));
 }
 

@@ -6,8 +6,10 @@
 
 mod common;
 
-use common::runner_files::*; //> ea7
 use common::*;
+//> ea7
+use common::runner_files::*;
+//< ea7
 
 #[test]
 fn yk1_api_versions_lists_describe_topic_partitions_v0() {

@@ -5,9 +5,13 @@
 
 mod common;
 
-use common::runner_files::*; //> fd8
 use common::*;
-use std::io::Write; //> dh6
+//> dh6
+use std::io::Write;
+//< dh6
+//> fd8
+use common::runner_files::*;
+//< fd8
 
 #[test]
 fn gs0_api_versions_lists_fetch_v16() {

@@ -5,9 +5,13 @@
 
 mod common;
 
-use common::runner_files::*; //> zf2
 use common::*;
-use std::path::Path; //> ls8
+//> zf2
+use common::runner_files::*;
+//< zf2
+//> ls8
+use std::path::Path;
+//< ls8
 //> ls8
 
 /// One (topic, partition, values) the request of a stage produces to.

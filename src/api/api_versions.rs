@@ -20,11 +20,17 @@
 //! UNSUPPORTED_VERSION (35) and the versions it does support; the client retries with one of them
 //! (KIP-511). That is stage nc5.
 
-use super::SUPPORTED_APIS; //> pv1
-use super::{Reply, Request}; //> vt6
 use crate::errors::ErrorCode;
+/*> nc5 < vt6
 use crate::wire::Writer;
-use crate::wire::{DecodeError, Reader}; //> vt6
+*/
+/*> pv1 < vt6
+use super::SUPPORTED_APIS;
+*/
+//> vt6
+use super::{Reply, Request, SUPPORTED_APIS};
+use crate::wire::{DecodeError, Reader, Writer};
+//< vt6
 //> clients
 
 /// ApiVersionsRequest. The software name and version are only logged.
@@ -84,8 +90,3 @@ pub fn handle(req: &Request, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply
     Ok(Reply::Send)
 }
 //< vt6
-
-/// The answer to an ApiVersions version this broker does not know: v0 format, error 35.
-pub fn encode_unsupported(w: &mut Writer) {
-    encode(w, 0, ErrorCode::UnsupportedVersion);
-}

@@ -89,7 +89,7 @@ fn grow(broker: &Broker, t: &PartitionsTopic<'_>, validate_only: bool) -> Result
     }
     broker
         .log
-        .create_partitions(t.name, t.count)
+        .create_partitions(t.name, t.count, broker.node_id())
         .map_err(|code| (code, format!("cannot add partitions to '{}'", t.name)))
 }
 

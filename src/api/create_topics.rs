@@ -156,7 +156,7 @@ pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer
             }
             let topic = broker
                 .log
-                .create_topic(t.name, plan.partitions, plan.configs.clone())
+                .create_topic(t.name, plan.partitions, broker.node_id(), plan.configs.clone())
                 .map_err(|code| (code, format!("cannot create topic '{}'", t.name)))?;
             Ok((topic.id, plan))
         });

@@ -29,18 +29,21 @@
 //< clients
 
 use super::{Reply, Request};
-use crate::broker::Broker; //> ea7
 use crate::errors::ErrorCode;
-use crate::log::Topic; //> ea7
 use crate::wire::{DecodeError, Reader, Uuid, Writer};
-use std::ops::Range; //> ea7
-use std::sync::Arc; //> clients
+//> ea7
+use crate::broker::Broker;
+use crate::log::Topic;
+use std::ops::Range;
+//< ea7
+//> clients
+use std::sync::Arc;
+//< clients
 
 /// Kafka's value for "every operation a topic supports" (READ, WRITE, CREATE, DELETE, ALTER,
 /// DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS), as a bit field.
 pub const ALL_TOPIC_OPERATIONS: i32 = 0x0df8;
 
-#[derive(Debug, PartialEq, Eq)]
 pub struct DescribeTopicPartitionsRequest<'a> {
     pub topics: Vec<&'a str>,
     pub response_partition_limit: i32,
@@ -48,32 +51,27 @@ pub struct DescribeTopicPartitionsRequest<'a> {
 }
 
 /// Where a paginated answer continues.
-#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor {
     pub topic_name: String,
     pub partition_index: i32,
 }
 
 pub fn decode<'a>(r: &mut Reader<'a>) -> Result<DescribeTopicPartitionsRequest<'a>, DecodeError> {
-    let n = r.array_len_v("topics", true)?;
-    let mut topics = Vec::with_capacity(n);
-    for _ in 0..n {
-        topics.push(r.nested("topic", |r| {
-            let name = r.string_v("name", true)?;
-            r.tagged_fields("tagged_fields")?;
-            Ok(name)
-        })?);
-    }
+    let topics = r.array_v("topics", true, |r| {
+        let name = r.string_v("name", true)?;
+        r.tagged_fields("tagged_fields")?;
+        Ok(name)
+    })?;
     let response_partition_limit = r.i32("response_partition_limit")?;
-    let cursor = r.nested("cursor", |r| {
-        if r.i8("present")? < 0 {
-            return Ok(None);
-        }
+    // A nullable struct: -1 for null, 1 and then its fields otherwise.
+    let cursor = if r.i8("cursor")? < 0 {
+        None
+    } else {
         let topic_name = r.string_v("topic_name", true)?.to_string();
         let partition_index = r.i32("partition_index")?;
         r.tagged_fields("tagged_fields")?;
-        Ok(Some(Cursor { topic_name, partition_index }))
-    })?;
+        Some(Cursor { topic_name, partition_index })
+    };
     r.tagged_fields("tagged_fields")?;
     Ok(DescribeTopicPartitionsRequest { topics, response_partition_limit, cursor })
 }
@@ -103,6 +101,7 @@ pub fn handle(
     let names = &request.topics;
     */
     w.i32(0); // throttle_time_ms
+
     /*> vt6 < clients
     w.array_len_v(names.len(), true);
     for name in names {
@@ -202,6 +201,7 @@ fn encode_topic(w: &mut Writer, topic: &Topic, partitions: Range<usize>) {
     w.string_v(&topic.name, true);
     w.uuid(topic.id);
     w.bool(crate::log::is_internal(&topic.name)); //> clients
+
     /*> ea7 < clients
     w.bool(false); // is_internal: the topics of the course are never Kafka's own
     */

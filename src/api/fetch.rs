@@ -38,12 +38,13 @@ use crate::broker::Broker;
 use crate::errors::ErrorCode;
 use crate::log::Topic;
 use crate::log::partition::Slice;
-use crate::log::partition::Waiter; //> clients
 use crate::wire::{DecodeError, Reader, Uuid, Writer};
-use std::sync::Arc; //> clients
-use std::time::{Duration, Instant}; //> clients
+//> clients
+use crate::log::partition::Waiter;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+//< clients
 
-#[derive(Debug, PartialEq, Eq)]
 pub struct FetchRequest {
     pub max_wait_ms: i32,
     pub min_bytes: i32,
@@ -58,19 +59,17 @@ pub struct FetchRequest {
 //> clients
 /// Versions before 13 name it by name.
 //< clients
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub enum TopicRef {
     Id(Uuid),
     Name(String), //> clients
 }
 
-#[derive(Debug, PartialEq, Eq)]
 pub struct FetchTopic {
     pub topic: TopicRef,
     pub partitions: Vec<FetchPartition>,
 }
 
-#[derive(Debug, PartialEq, Eq)]
 pub struct FetchPartition {
     pub partition: i32,
     pub fetch_offset: i64,
@@ -98,60 +97,44 @@ pub fn decode(
     let (session_id, session_epoch) =
         if version >= 7 { (r.i32("session_id")?, r.i32("session_epoch")?) } else { (0, -1) };
     //< clients
-    let n = r.array_len_v("topics", flexible)?;
-    let mut topics = Vec::with_capacity(n);
-    for _ in 0..n {
-        topics.push(r.nested("topic", |r| {
-            let topic = read_topic(
-                r,
-                version, //> clients
-                flexible, //> clients
-            )?;
-            let n = r.array_len_v("partitions", flexible)?;
-            let mut partitions = Vec::with_capacity(n);
-            for _ in 0..n {
-                partitions.push(r.nested("partition", |r| {
-                    let partition = r.i32("partition")?;
-                    //> clients {}
-                    if version >= 9 {
-                        r.i32("current_leader_epoch")?;
-                    }
-                    let fetch_offset = r.i64("fetch_offset")?;
-                    //> clients {}
-                    if version >= 12 {
-                        r.i32("last_fetched_epoch")?;
-                    }
-                    //> clients {}
-                    if version >= 5 {
-                        r.i64("log_start_offset")?;
-                    }
-                    let partition_max_bytes = r.i32("partition_max_bytes")?;
-                    r.tagged_fields_v("tagged_fields", flexible)?;
-                    Ok(FetchPartition { partition, fetch_offset, partition_max_bytes })
-                })?);
+    let topics = r.array_v("topics", flexible, |r| {
+        /*> dh6 < clients
+        let topic = read_topic(r)?;
+        */
+        let topic = read_topic(r, version, flexible)?; //> clients
+        let partitions = r.array_v("partitions", flexible, |r| {
+            let partition = r.i32("partition")?;
+            //> clients {}
+            if version >= 9 {
+                r.i32("current_leader_epoch")?;
             }
+            let fetch_offset = r.i64("fetch_offset")?;
+            //> clients {}
+            if version >= 12 {
+                r.i32("last_fetched_epoch")?;
+            }
+            //> clients {}
+            if version >= 5 {
+                r.i64("log_start_offset")?;
+            }
+            let partition_max_bytes = r.i32("partition_max_bytes")?;
             r.tagged_fields_v("tagged_fields", flexible)?;
-            Ok(FetchTopic { topic, partitions })
-        })?);
-    }
+            Ok(FetchPartition { partition, fetch_offset, partition_max_bytes })
+        })?;
+        r.tagged_fields_v("tagged_fields", flexible)?;
+        Ok(FetchTopic { topic, partitions })
+    })?;
     // Forgotten topics only matter to incremental sessions, which this broker does not keep.
     //> clients {}
     if version >= 7 {
-        let n = r.array_len_v("forgotten_topics_data", flexible)?;
-        for _ in 0..n {
-            r.nested("forgotten_topic", |r| {
-                read_topic(
-                    r,
-                    version, //> clients
-                    flexible, //> clients
-                )?;
-                let n = r.array_len_v("partitions", flexible)?;
-                for _ in 0..n {
-                    r.i32("partition")?;
-                }
-                r.tagged_fields_v("tagged_fields", flexible)
-            })?;
-        }
+        r.array_v("forgotten_topics_data", flexible, |r| {
+            /*> dh6 < clients
+            read_topic(r)?;
+            */
+            read_topic(r, version, flexible)?; //> clients
+            r.array_v("partitions", flexible, |r| r.i32("partition"))?;
+            r.tagged_fields_v("tagged_fields", flexible)
+        })?;
     }
     //> clients {}
     if version >= 11 {
@@ -164,7 +147,7 @@ pub fn decode(
 /// A topic's id (or, before v13, its name).
 fn read_topic(
     r: &mut Reader<'_>,
-    version: i16, //> clients
+    version: i16,   //> clients
     flexible: bool, //> clients
 ) -> Result<TopicRef, DecodeError> {
     //> clients
@@ -193,11 +176,11 @@ type Resolved<'r> = (Option<&'r Topic>, &'r FetchTopic);
 type Resolved<'r> = (Option<Arc<Topic>>, &'r FetchTopic); //> clients
 
 pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
-    let request = decode(
-        r,
-        req.version, //> clients
-        req.flexible,
-    )?;
+    /*> dh6 < clients
+    let request = decode(r, req.flexible)?;
+    */
+    let request = decode(r, req.version, req.flexible)?; //> clients
+
     //> clients
     if request.session_id != 0 {
         // An incremental fetch for a session we never created: the client falls back to full fetches.
@@ -274,6 +257,12 @@ fn read_all(resolved: &[Resolved<'_>], request: &FetchRequest) -> Vec<TopicAnswe
                 },
                 Some(topic) => match topic.partition(p.partition) {
                     None => Err(ErrorCode::UnknownTopicOrPartition),
+                    /*> dh6 < eg2
+                    Some(partition) => Ok(partition.read()),
+                    */
+                    /*> eg2 < fd8
+                    Some(partition) => Ok(partition.read(p.fetch_offset)),
+                    */
                     //> fd8
                     Some(partition) => {
                         let limit = (p.partition_max_bytes.max(0) as usize).min(remaining);
@@ -281,14 +270,7 @@ fn read_all(resolved: &[Resolved<'_>], request: &FetchRequest) -> Vec<TopicAnswe
                         total += slice.bytes;
                         remaining = remaining.saturating_sub(slice.bytes);
                         Ok(slice)
-                    }
-                    //< fd8
-                    /*> eg2 < fd8
-                    Some(partition) => Ok(partition.read(p.fetch_offset)),
-                    */
-                    /*> dh6 < eg2
-                    Some(partition) => Ok(partition.read()),
-                    */
+                    } //< fd8
                 },
             };
             partitions.push(PartitionAnswer { index: p.partition, result });
@@ -312,6 +294,7 @@ fn encode(w: &mut Writer, req: &Request, answers: &[TopicAnswer]) {
     let flexible = req.flexible;
     let version = req.version; //> clients
     w.i32(0); // throttle_time_ms
+
     //> clients {}
     if version >= 7 {
         w.i16(ErrorCode::None.code());
@@ -329,11 +312,13 @@ fn encode(w: &mut Writer, req: &Request, answers: &[TopicAnswer]) {
             match &p.result {
                 Ok(slice) => {
                     w.i16(slice.error.code()); //> eg2
+
                     /*> dh6 < eg2
                     w.i16(ErrorCode::None.code());
                     */
                     w.i64(slice.high_watermark);
                     w.i64(slice.high_watermark); // last_stable_offset: no open transactions
+
                     //> clients {}
                     if version >= 5 {
                         w.i64(slice.log_start_offset);
@@ -350,6 +335,7 @@ fn encode(w: &mut Writer, req: &Request, answers: &[TopicAnswer]) {
                 }
             }
             w.array_len_v(0, flexible); // aborted_transactions
+
             //> clients {}
             if version >= 11 {
                 w.i32(-1); // preferred_read_replica: read from the leader, i.e. here

@@ -86,7 +86,7 @@ pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer
     let params = JoinParams {
         member_id: request.member_id,
         group_instance_id: request.group_instance_id,
-        client_id: req.header.client_id.unwrap_or(""),
+        client_id: req.client_id.unwrap_or(""),
         client_host: req.client_host,
         session_timeout: millis(request.session_timeout_ms),
         rebalance_timeout: millis(request.rebalance_timeout_ms),

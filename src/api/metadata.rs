@@ -118,7 +118,7 @@ fn resolve(broker: &Broker, t: &TopicRequest, allow_auto_create: bool) -> TopicA
     if !(allow_auto_create && broker.config.auto_create_topics) {
         return error(ErrorCode::UnknownTopicOrPartition);
     }
-    match broker.log.create_topic(name, broker.config.num_partitions, BTreeMap::new()) {
+    match broker.log.create_topic(name, broker.config.num_partitions, broker.node_id(), BTreeMap::new()) {
         Ok(topic) => TopicAnswer::Found(topic),
         // Another client created it between our lookup and our create: fine.
         Err(ErrorCode::TopicAlreadyExists) => {

@@ -44,9 +44,17 @@ pub mod offset_fetch;
 pub mod produce; //> zf2
 pub mod sync_group; //> groups
 
-use crate::broker::Broker; //> ea7
-use crate::wire::{DecodeError, Reader, Writer}; //> vt6
-use crate::wire::SharedBytes; //> clients
+//> vt6
+use crate::wire::{DecodeError, Reader, Writer};
+//< vt6
+
+//> ea7
+use crate::broker::Broker;
+//< ea7
+
+//> clients
+use crate::wire::SharedBytes;
+//< clients
 
 /// One supported API: its key, the version range, and the first "flexible" version (compact
 /// strings and arrays, tagged fields; KIP-482).
@@ -116,7 +124,6 @@ pub struct Request<'a> {
 }
 
 /// What the connection should do after a handler ran.
-#[derive(Debug)]
 pub enum Reply {
     /// Send the response the handler wrote.
     Send,
@@ -140,7 +147,7 @@ pub fn dispatch(
 ) -> Result<Reply, DecodeError> {
     match req.api_key {
         0 => produce::handle(broker, req, body, w), //> zf2
-        1 => fetch::handle(broker, req, body, w), //> dh6
+        1 => fetch::handle(broker, req, body, w),   //> dh6
         //> clients
         2 => list_offsets::handle(broker, req, body, w),
         3 => metadata::handle(broker, req, body, w),
@@ -171,7 +178,7 @@ pub fn dispatch(
         75 => describe_topic_partitions::handle(broker, req, body, w), //> ea7
         // In the table but without a module: the stages that advertise an API (yk1, gs0, xz1) come
         // before the ones that answer it, and in between the connection is closed.
-        _ => Err(DecodeError::Invalid { field: "request_api_key", at: 0, reason: "no handler for this API yet" }),
+        _ => Err(DecodeError::new("request_api_key", 0, "no handler for this API yet")),
     }
 }
 //< vt6

@@ -34,7 +34,6 @@ use crate::errors::ErrorCode;
 use crate::log::partition::Appended;
 use crate::wire::{DecodeError, Reader, Writer};
 
-#[derive(Debug, PartialEq, Eq)]
 pub struct ProduceRequest<'a> {
     pub transactional_id: Option<&'a str>,
     pub acks: i16,
@@ -42,13 +41,11 @@ pub struct ProduceRequest<'a> {
     pub topic_data: Vec<TopicData<'a>>,
 }
 
-#[derive(Debug, PartialEq, Eq)]
 pub struct TopicData<'a> {
     pub name: &'a str,
     pub partition_data: Vec<PartitionData<'a>>,
 }
 
-#[derive(Debug, PartialEq, Eq)]
 pub struct PartitionData<'a> {
     pub index: i32,
     /// The record batches, still as bytes: they are checked and stored by the log.
@@ -59,25 +56,17 @@ pub fn decode<'a>(r: &mut Reader<'a>, flexible: bool) -> Result<ProduceRequest<'
     let transactional_id = r.nullable_string_v("transactional_id", flexible)?;
     let acks = r.i16("acks")?;
     let timeout_ms = r.i32("timeout_ms")?;
-    let n = r.array_len_v("topic_data", flexible)?;
-    let mut topic_data = Vec::with_capacity(n);
-    for _ in 0..n {
-        topic_data.push(r.nested("topic", |r| {
-            let name = r.string_v("name", flexible)?;
-            let n = r.array_len_v("partition_data", flexible)?;
-            let mut partition_data = Vec::with_capacity(n);
-            for _ in 0..n {
-                partition_data.push(r.nested("partition", |r| {
-                    let index = r.i32("index")?;
-                    let records = r.nullable_bytes_v("records", flexible)?;
-                    r.tagged_fields_v("tagged_fields", flexible)?;
-                    Ok(PartitionData { index, records })
-                })?);
-            }
+    let topic_data = r.array_v("topic_data", flexible, |r| {
+        let name = r.string_v("name", flexible)?;
+        let partition_data = r.array_v("partition_data", flexible, |r| {
+            let index = r.i32("index")?;
+            let records = r.nullable_bytes_v("records", flexible)?;
             r.tagged_fields_v("tagged_fields", flexible)?;
-            Ok(TopicData { name, partition_data })
-        })?);
-    }
+            Ok(PartitionData { index, records })
+        })?;
+        r.tagged_fields_v("tagged_fields", flexible)?;
+        Ok(TopicData { name, partition_data })
+    })?;
     r.tagged_fields_v("tagged_fields", flexible)?;
     Ok(ProduceRequest { transactional_id, acks, timeout_ms, topic_data })
 }

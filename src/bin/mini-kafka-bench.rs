@@ -654,14 +654,14 @@ fn sink_answer(frame: &[u8], records: &SharedBytes, next_offset: &mut i64) -> Re
     let mut r = Reader::new(frame);
     let (key, version, correlation_id) =
         (r.i16("api_key").map_err(e)?, r.i16("version").map_err(e)?, r.i32("corr").map_err(e)?);
-    r.nullable_string("client_id").map_err(e)?;
+    r.nullable_string_v("client_id", false).map_err(e)?;
     let mut w = Writer::new();
     match (key, version) {
         (0, 9..) => {
             r.tagged_fields("header").map_err(e)?;
             w.i32(correlation_id);
             w.tagged_fields_v(true);
-            r.compact_nullable_string("transactional_id").map_err(e)?;
+            r.nullable_string_v("transactional_id", true).map_err(e)?;
             r.i16("acks").map_err(e)?;
             r.i32("timeout_ms").map_err(e)?;
             let topics = r.array_len_v("topics", true).map_err(e)?;
@@ -934,10 +934,10 @@ fn check_produce_response(body: &[u8], corr: i32, topic: &str, partition: i32) -
     let record_errors = r.array_len_v("record_errors", true).map_err(e)?;
     for _ in 0..record_errors {
         r.i32("batch_index").map_err(e)?;
-        r.compact_nullable_string("batch_index_error_message").map_err(e)?;
+        r.nullable_string_v("batch_index_error_message", true).map_err(e)?;
         r.tagged_fields("record_error").map_err(e)?;
     }
-    let message = r.compact_nullable_string("error_message").map_err(e)?;
+    let message = r.nullable_string_v("error_message", true).map_err(e)?;
     r.tagged_fields("partition").map_err(e)?;
     r.tagged_fields("topic").map_err(e)?;
     r.i32("throttle_time_ms").map_err(e)?;
@@ -1009,8 +1009,11 @@ fn check_fetch_response(body: &[u8], corr: i32, topic_id: Uuid, partition: i32) 
     }
     let mut fetched =
         Fetched { error_code, high_watermark, bytes: records.len() as u64, records: 0, next_offset: None };
-    for item in batch::batches(records) {
-        let (header, _) = item.map_err(|e| format!("fetched records: {e}"))?;
+    let (batches, damage) = batch::split(records);
+    if let Some(e) = damage {
+        return Err(format!("fetched records: {e}"));
+    }
+    for (header, _) in batches {
         fetched.records += header.records_count as u64;
         fetched.next_offset = Some(header.last_offset() + 1);
     }
@@ -1044,7 +1047,7 @@ fn check_metadata_response(body: &[u8], corr: i32) -> Check<()> {
         r.i32("node_id").map_err(e)?;
         r.string_v("host", false).map_err(e)?;
         r.i32("port").map_err(e)?;
-        r.nullable_string("rack").map_err(e)?;
+        r.nullable_string_v("rack", false).map_err(e)?;
     }
     r.i32("controller_id").map_err(e)?;
     for _ in 0..r.array_len_v("topics", false).map_err(e)? {
@@ -1111,7 +1114,7 @@ fn create_topics(addr: SocketAddr) -> Result<Option<(Uuid, Uuid)>, String> {
         let name = r.string_v("name", true).map_err(e)?;
         let id = r.uuid("topic_id").map_err(e)?;
         let code = r.i16("error_code").map_err(e)?;
-        let message = r.compact_nullable_string("error_message").map_err(e)?;
+        let message = r.nullable_string_v("error_message", true).map_err(e)?;
         if code != 0 {
             return Err(format!("CreateTopics {name}: error code {code} {}", message.unwrap_or("")));
         }
@@ -1119,7 +1122,7 @@ fn create_topics(addr: SocketAddr) -> Result<Option<(Uuid, Uuid)>, String> {
         r.i16("replication_factor").map_err(e)?;
         for _ in 0..r.nullable_array_len_v("configs", true).map_err(e)?.unwrap_or(0) {
             r.string_v("name", true).map_err(e)?;
-            r.compact_nullable_string("value").map_err(e)?;
+            r.nullable_string_v("value", true).map_err(e)?;
             r.bool("read_only").map_err(e)?;
             r.i8("config_source").map_err(e)?;
             r.bool("is_sensitive").map_err(e)?;

@@ -33,8 +33,10 @@
 //! batches are never opened: their header says all the broker needs.
 //< clients
 
-use crate::wire::Writer; //> clients
 use crate::wire::{DecodeError, Reader};
+//> clients
+use crate::wire::Writer;
+//< clients
 
 /// Size of the batch header, up to the first record.
 pub const HEADER_LEN: usize = 61;
@@ -109,38 +111,25 @@ impl BatchHeader {
     //< clients
 }
 
-/// Why bytes are not a valid record batch.
-//> ls8
-/// All of these are CORRUPT_MESSAGE to a producer.
-//< ls8
+/// Why bytes are not a valid record batch: where the batch starts, and what is wrong with it.
+//> zf2
+/// Every one of these is CORRUPT_MESSAGE to a producer.
+//< zf2
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BatchError {
-    /// Fewer bytes than the header or than `batch_length` announces.
-    Truncated { at: usize },
-    /// `batch_length` too small to hold a header.
-    BadLength { at: usize, batch_length: i32 },
-    /// Not magic 2 (older message formats are not supported).
-    BadMagic { at: usize, magic: i8 },
-    BadCrc { at: usize, stored: u32, computed: u32 }, //> ls8
-    //> yd8
-    /// Header fields that contradict each other (e.g. record count vs. offset delta).
-    Inconsistent { at: usize, reason: &'static str },
-    //< yd8
+pub struct BatchError {
+    pub at: usize,
+    pub problem: String,
+}
+
+impl BatchError {
+    pub fn new(at: usize, problem: impl Into<String>) -> BatchError {
+        BatchError { at, problem: problem.into() }
+    }
 }
 
 impl std::fmt::Display for BatchError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            BatchError::Truncated { at } => write!(f, "batch at byte {at} is cut off"),
-            BatchError::BadLength { at, batch_length } => write!(f, "batch at byte {at}: bad batch_length {batch_length}"),
-            BatchError::BadMagic { at, magic } => write!(f, "batch at byte {at}: magic {magic}, only 2 is supported"),
-            //> ls8
-            BatchError::BadCrc { at, stored, computed } => {
-                write!(f, "batch at byte {at}: crc {stored:#010x} stored, {computed:#010x} computed")
-            }
-            //< ls8
-            BatchError::Inconsistent { at, reason } => write!(f, "batch at byte {at}: {reason}"), //> yd8
-        }
+        write!(f, "batch at byte {}: {}", self.at, self.problem)
     }
 }
 
@@ -151,62 +140,48 @@ impl std::fmt::Display for BatchError {
 /// Splits a RECORDS field (or a log file) into its batches and checks each one: length, magic and
 /// CRC-32C.
 //< ls8
-/// Yields `(header, batch bytes)`. Stops at the first bad batch with its error.
-pub fn batches(bytes: &[u8]) -> Batches<'_> {
-    Batches { bytes, pos: 0 }
-}
-
-pub struct Batches<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl Batches<'_> {
-    /// How many bytes the valid batches so far have used (where a bad tail starts).
-    pub fn position(&self) -> usize {
-        self.pos
-    }
-}
-
-impl<'a> Iterator for Batches<'a> {
-    type Item = Result<(BatchHeader, &'a [u8]), BatchError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.pos >= self.bytes.len() {
-            return None;
+/// Stops at the first bad batch: returns the good batches before it, as `(header, batch bytes)`,
+/// and what is wrong with the rest.
+pub fn split(bytes: &[u8]) -> (Vec<(BatchHeader, &[u8])>, Option<BatchError>) {
+    let mut batches = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        match check_batch(&bytes[at..], at) {
+            Ok((header, batch)) => {
+                at += batch.len();
+                batches.push((header, batch));
+            }
+            Err(e) => return (batches, Some(e)),
         }
-        let at = self.pos;
-        let result = check_batch(&self.bytes[at..], at);
-        if let Ok((header, _)) = &result {
-            self.pos += header.total_len();
-        } else {
-            self.pos = self.bytes.len(); // stop after the first error
-        }
-        Some(result)
     }
+    (batches, None)
 }
 
 /// Checks the batch at the start of `bytes` (which may hold more after it).
 fn check_batch(bytes: &[u8], at: usize) -> Result<(BatchHeader, &[u8]), BatchError> {
-    let header = BatchHeader::decode(&mut Reader::new(bytes)).map_err(|_| BatchError::Truncated { at })?;
+    let header =
+        BatchHeader::decode(&mut Reader::new(bytes)).map_err(|_| BatchError::new(at, "the header is cut off"))?;
     if header.batch_length < (HEADER_LEN - 12) as i32 {
-        return Err(BatchError::BadLength { at, batch_length: header.batch_length });
+        return Err(BatchError::new(at, format!("batch_length {} is too small", header.batch_length)));
     }
     if header.magic != 2 {
-        return Err(BatchError::BadMagic { at, magic: header.magic });
+        return Err(BatchError::new(at, format!("magic {}: only 2 is supported", header.magic)));
     }
     let Some(batch) = bytes.get(..header.total_len()) else {
-        return Err(BatchError::Truncated { at });
+        return Err(BatchError::new(
+            at,
+            format!("cut off: {} bytes announced, {} there", header.total_len(), bytes.len()),
+        ));
     };
     //> ls8
     let computed = crc32c::crc32c(&batch[CRC_START..]);
     if computed != header.crc {
-        return Err(BatchError::BadCrc { at, stored: header.crc, computed });
+        return Err(BatchError::new(at, format!("crc {:#010x} stored, {computed:#010x} computed", header.crc)));
     }
     //< ls8
     //> yd8
     if header.last_offset_delta < 0 || header.records_count < 0 {
-        return Err(BatchError::Inconsistent { at, reason: "negative record count or offset delta" });
+        return Err(BatchError::new(at, "negative record count or offset delta"));
     }
     //< yd8
     Ok((header, batch))
@@ -217,7 +192,7 @@ fn check_batch(bytes: &[u8], at: usize) -> Result<(BatchHeader, &[u8]), BatchErr
 /// produce: compacted logs (Kafka's, on disk) may legitimately hold fewer records than that.
 pub fn check_record_count(header: &BatchHeader) -> Result<(), BatchError> {
     if i64::from(header.records_count) != i64::from(header.last_offset_delta) + 1 {
-        return Err(BatchError::Inconsistent { at: 0, reason: "record count does not match last_offset_delta + 1" });
+        return Err(BatchError::new(0, "record count does not match last_offset_delta + 1"));
     }
     Ok(())
 }
@@ -231,7 +206,6 @@ pub fn set_base_offset(batch: &mut [u8], base_offset: i64) {
 //< ls8
 
 /// One record of an uncompressed batch, borrowing from the batch bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record<'a> {
     pub offset_delta: i32,
     pub timestamp_delta: i64,
@@ -245,6 +219,9 @@ pub struct Record<'a> {
 pub fn records(batch: &[u8]) -> Result<Vec<Record<'_>>, DecodeError> {
     let mut r = Reader::new(batch);
     let header = BatchHeader::decode(&mut r)?;
+    if header.attributes & 0x07 != 0 {
+        return Err(DecodeError::new("attributes", 21, "the records are compressed"));
+    }
     let mut out = Vec::new();
     for _ in 0..header.records_count.max(0) {
         let length = r.varint("length")?;
@@ -356,9 +333,9 @@ mod tests {
     fn parses_a_batch_and_its_record() {
         let bytes = hex(HELLO);
         assert_eq!(bytes.len(), 73);
-        let all: Vec<_> = batches(&bytes).collect();
-        assert_eq!(all.len(), 1);
-        let (h, b) = all[0].clone().unwrap();
+        let (all, damage) = split(&bytes);
+        assert_eq!((all.len(), damage), (1, None));
+        let (h, b) = all[0];
         assert_eq!(b.len(), 73);
         assert_eq!((h.base_offset, h.batch_length, h.magic, h.crc, h.records_count), (0, 61, 2, 0xa2247559, 1));
         let recs = records(b).unwrap();
@@ -370,13 +347,14 @@ mod tests {
     fn truncation_is_detected_at_every_length() {
         let good = hex(HELLO);
         for len in 1..good.len() {
-            let mut it = batches(&good[..len]);
-            assert!(matches!(it.next(), Some(Err(_))), "len {len}");
-            assert_eq!(it.next(), None);
+            let (all, damage) = split(&good[..len]);
+            assert!(all.is_empty() && damage.is_some_and(|e| e.at == 0), "len {len}");
         }
+        let twice = [&good[..], &good[..10]].concat();
+        assert!(split(&twice).1.is_some_and(|e| e.at == 73), "a cut-off second batch is found where it starts");
         let mut bad = good.clone();
         bad[16] = 1;
-        assert!(matches!(batches(&bad).next(), Some(Err(BatchError::BadMagic { .. }))));
+        assert!(split(&bad).1.is_some_and(|e| e.problem.contains("magic 1")));
     }
     //> ls8
 
@@ -391,12 +369,12 @@ mod tests {
         for byte in CRC_START..good.len() {
             let mut bad = good.clone();
             bad[byte] ^= 0x10;
-            assert!(matches!(batches(&bad).next(), Some(Err(BatchError::BadCrc { .. }))), "byte {byte}");
+            assert!(split(&bad).1.is_some_and(|e| e.problem.contains("crc")), "byte {byte}");
         }
         // base_offset is outside the CRC on purpose.
         let mut moved = good.clone();
         set_base_offset(&mut moved, 42);
-        assert_eq!(batches(&moved).next().unwrap().unwrap().0.base_offset, 42);
+        assert_eq!(split(&moved).0[0].0.base_offset, 42);
     }
     //< ls8
     //> clients
@@ -404,7 +382,7 @@ mod tests {
     #[test]
     fn built_batches_are_valid() {
         let batch = build(5, 1000, &[b"a".to_vec(), b"bc".to_vec()]);
-        let (h, _) = batches(&batch).next().unwrap().unwrap();
+        let (h, _) = split(&batch).0[0];
         assert_eq!((h.base_offset, h.records_count, h.last_offset()), (5, 2, 6));
         let recs = records(&batch).unwrap();
         assert_eq!(recs[1].value, Some(&b"bc"[..]));

@@ -22,19 +22,22 @@
 
 use super::batch;
 use crate::wire::{DecodeError, Reader, Uuid};
-use crate::wire::Writer; //> clients
-use std::collections::BTreeMap; //> ku4
 use std::fs;
-use std::fs::{File, OpenOptions}; //> clients
 use std::io;
-use std::io::Write; //> clients
 use std::path::Path;
-use std::path::PathBuf; //> clients
+//> ku4
+use std::collections::BTreeMap;
+//< ku4
+//> clients
+use crate::wire::Writer;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::PathBuf;
+//< clients
 
 pub const TOPIC_RECORD: i8 = 2;
 pub const PARTITION_RECORD: i8 = 3; //> ea7
 pub const REMOVE_TOPIC_RECORD: i8 = 9; //> clients
-pub const FEATURE_LEVEL_RECORD: i8 = 12;
 //> ea7
 
 /// A partition as the metadata describes it.
@@ -49,7 +52,6 @@ pub struct PartitionMeta {
 //< ea7
 
 /// A topic as the metadata describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicMeta {
     pub name: String,
     pub id: Uuid,
@@ -77,59 +79,38 @@ pub struct MetadataLog {
 //< clients
 pub fn load(
     log_dir: &Path,
-//> clients
+    //> clients
 ) -> io::Result<(MetadataLog, Vec<TopicMeta>)> {
-//< clients
-/*> ea7 < clients
-) -> io::Result<Vec<TopicMeta>> {
-*/
+    //< clients
+    /*> ea7 < clients
+    ) -> io::Result<Vec<TopicMeta>> {
+    */
     let dir = log_dir.join("__cluster_metadata-0");
     let path = dir.join("00000000000000000000.log");
-    let bytes = match fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(e),
-    };
+    let bytes =
+        fs::read(&path).or_else(|e| if e.kind() == io::ErrorKind::NotFound { Ok(Vec::new()) } else { Err(e) })?;
+    let (batches, damage) = batch::split(&bytes);
+    if let Some(e) = &damage {
+        log::warn!("{}: {e}; the rest is ignored", path.display());
+    }
     let mut topics: Vec<TopicMeta> = Vec::new();
-    let mut next_offset = 0; //> clients
-    let mut it = batch::batches(&bytes);
-    let mut valid = 0; //> clients
-    while let Some(item) = it.next() {
-        let (header, b) = match item {
-            Ok(ok) => ok,
-            Err(e) => {
-                log::warn!("{}: {e}; ignoring the rest", path.display());
-                break;
+    for (_, b) in &batches {
+        let records = batch::records(b).unwrap_or_else(|e| {
+            log::warn!("{}: metadata batch skipped: {e}", path.display());
+            Vec::new()
+        });
+        for value in records.iter().filter_map(|r| r.value) {
+            if let Err(e) = apply(&mut topics, value) {
+                log::warn!("{}: metadata record skipped: {e}", path.display());
             }
-        };
-        //> clients
-        valid = it.position();
-        next_offset = header.last_offset() + 1;
-        if header.compression() != 0 {
-            log::warn!("{}: compressed metadata batch skipped", path.display());
-            continue;
-        }
-        //< clients
-        /*> ea7 < clients
-        let _ = header;
-        */
-        match batch::records(b) {
-            Ok(records) => {
-                for rec in records {
-                    if let Some(value) = rec.value
-                        && let Err(e) = apply(&mut topics, value)
-                    {
-                        log::warn!("{}: metadata record skipped: {e}", path.display());
-                    }
-                }
-            }
-            Err(e) => log::warn!("{}: metadata batch skipped: {e}", path.display()),
         }
     }
     /*> ea7 < clients
     Ok(topics)
     */
     //> clients
+    let next_offset = batches.last().map_or(0, |(header, _)| header.last_offset() + 1);
+    let valid = damage.map_or(bytes.len(), |e| e.at);
     let file = if bytes.is_empty() && !dir.exists() {
         None // created on the first write, so a read-only start leaves the directory alone
     } else {
@@ -226,8 +207,7 @@ fn apply(topics: &mut Vec<TopicMeta>, value: &[u8]) -> Result<(), DecodeError> {
 //> ea7
 
 fn int32_array(r: &mut Reader<'_>, field: &'static str) -> Result<Vec<i32>, DecodeError> {
-    let n = r.array_len_v(field, true)?;
-    (0..n).map(|_| r.i32(field)).collect()
+    r.array_v(field, true, |r| r.i32(field))
 }
 //< ea7
 //> clients

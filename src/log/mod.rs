@@ -22,19 +22,25 @@ pub mod metadata;
 pub mod partition; //> dh6
 pub mod segment; //> dh6
 
-use crate::errors::ErrorCode; //> clients
-use crate::sync::{lock, read, write}; //> clients
 use crate::wire::Uuid;
-use metadata::TopicMeta; //> dh6
-use metadata::MetadataLog; //> clients
-use metadata::PartitionMeta; //> ea7
-use partition::Partition; //> dh6
 use std::collections::BTreeMap;
-use std::collections::HashMap; //> dh6
 use std::io;
 use std::path::Path;
-use std::path::PathBuf; //> dh6
-use std::sync::{Arc, Mutex, RwLock}; //> clients
+//> ea7
+use metadata::PartitionMeta;
+//< ea7
+//> dh6
+use metadata::TopicMeta;
+use partition::Partition;
+use std::path::PathBuf;
+//< dh6
+//> clients
+use crate::errors::ErrorCode;
+use crate::sync::{lock, read, write};
+use metadata::MetadataLog;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+//< clients
 
 /// A topic and its partitions.
 //> clients
@@ -67,29 +73,26 @@ impl Topic {
     */
     //> clients
     pub fn partition(&self, index: i32) -> Option<&Arc<Partition>> {
-    //< clients
+        //< clients
         self.partitions.binary_search_by_key(&index, |p| p.index).ok().map(|i| &self.partitions[i])
     }
 }
 //< dh6
 
+//> clients
+/// The topic table, by name and by id (Fetch names topics by id from v13 on).
 #[derive(Default)]
 struct Topics {
-    /*> ea7 < clients
-    by_name: BTreeMap<String, Topic>,
-    */
-    by_name: BTreeMap<String, Arc<Topic>>, //> clients
-    /*> dh6 < clients
-    /// Topic ids, for Fetch (which names topics by id from v13 on).
-    by_id: HashMap<Uuid, String>,
-    */
-    by_id: HashMap<Uuid, Arc<Topic>>, //> clients
+    by_name: BTreeMap<String, Arc<Topic>>,
+    by_id: HashMap<Uuid, Arc<Topic>>,
 }
+//< clients
 
 pub struct Log {
     dir: Option<PathBuf>, //> dh6
     /*> ea7 < clients
-    topics: Topics,
+    /// By name.
+    topics: BTreeMap<String, Topic>,
     */
     //> clients
     topics: RwLock<Topics>,
@@ -129,7 +132,7 @@ impl Log {
         Log {
             dir: None, //> dh6
             /*> ea7 < clients
-            topics: Topics::default(),
+            topics: BTreeMap::new(),
             */
             //> clients
             topics: RwLock::default(),
@@ -151,10 +154,10 @@ impl Log {
         //> clients
         let (metadata, metas) = metadata::load(dir)?;
         let log = Log {
-        //< clients
+            //< clients
             dir: Some(dir.to_path_buf()), //> dh6
             /*> ea7 < clients
-            topics: Topics::default(),
+            topics: BTreeMap::new(),
             */
             //> clients
             topics: RwLock::default(),
@@ -179,7 +182,12 @@ impl Log {
             //< dh6
             //> clients
             let batches: usize = partitions.iter().map(|p| p.batch_count()).sum();
-            log::info!("loaded topic {} ({}) with {} partitions, {batches} batches", meta.name, meta.id, partitions.len());
+            log::info!(
+                "loaded topic {} ({}) with {} partitions, {batches} batches",
+                meta.name,
+                meta.id,
+                partitions.len()
+            );
             //< clients
             let topic = Topic {
                 name: meta.name,
@@ -188,15 +196,14 @@ impl Log {
                 configs: BTreeMap::new(), //> clients
             };
             /*> ea7 < clients
-            let topics = &mut log.topics;
+            log.topics.insert(topic.name.clone(), topic);
             */
-            let mut topics = write(&log.topics); //> clients
-            let topic = Arc::new(topic); //> clients
-            /*> dh6 < clients
-            topics.by_id.insert(topic.id, topic.name.clone());
-            */
-            topics.by_id.insert(topic.id, Arc::clone(&topic)); //> clients
+            //> clients
+            let mut topics = write(&log.topics);
+            let topic = Arc::new(topic);
+            topics.by_id.insert(topic.id, Arc::clone(&topic));
             topics.by_name.insert(topic.name.clone(), topic);
+            //< clients
         }
         Ok(log)
     }
@@ -215,28 +222,26 @@ impl Log {
         //> ls8
         let (batches, segment) = match dir {
             Some(dir) => {
-                let (batches, segment) = segment::load(
-                    &dir,
-                    topic.id, //> clients
-                )?;
+                /*> ls8 < clients
+                let (batches, segment) = segment::load(&dir)?;
+                */
+                let (batches, segment) = segment::load(&dir, topic.id)?; //> clients
                 (batches, Some(segment))
             }
             None => (Vec::new(), None),
         };
         //< ls8
         //< dh6
-        Ok(Partition::new(
-            &topic.name,
-            meta,
-            batches, //> dh6
-            segment, //> ls8
-        ))
+        /*> dh6 < ls8
+        Ok(Partition::new(&topic.name, meta, batches))
+        */
+        Ok(Partition::new(&topic.name, meta, batches, segment)) //> ls8
     }
     //< dh6
 
     /*> ea7 < clients
     pub fn topic(&self, name: &str) -> Option<&Topic> {
-        self.topics.by_name.get(name)
+        self.topics.get(name)
     }
     */
     //> clients
@@ -246,7 +251,8 @@ impl Log {
     //< clients
     /*> dh6 < clients
     pub fn topic_by_id(&self, id: Uuid) -> Option<&Topic> {
-        self.topic(self.topics.by_id.get(&id)?)
+        // A scan: a handful of topics. From stage clients on, an index by id.
+        self.topics.values().find(|t| t.id == id)
     }
     */
     /*> zf2 < clients

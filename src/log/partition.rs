@@ -15,17 +15,25 @@
 //! for one of them, so each fetch brings its own `Condvar` and the partitions keep a list.
 //< clients
 
-use super::batch::{self, BatchError}; //> zf2
-use crate::errors::ErrorCode; //> eg2
-use crate::sync::lock; //> zf2
-use std::sync::{Mutex, MutexGuard}; //> zf2
-use super::batch::BatchHeader; //> clients
 use super::metadata::PartitionMeta;
-use super::segment::Segment; //> ls8
-use crate::wire::SharedBytes; //> clients
-use std::collections::{HashMap, VecDeque}; //> clients
-use std::sync::{Arc, Condvar, Weak}; //> clients
-use std::time::Instant; //> clients
+//> eg2
+use crate::errors::ErrorCode;
+//< eg2
+//> zf2
+use super::batch::{self, BatchError};
+use crate::sync::lock;
+use std::sync::{Mutex, MutexGuard};
+//< zf2
+//> ls8
+use super::segment::Segment;
+//< ls8
+//> clients
+use super::batch::BatchHeader;
+use crate::wire::SharedBytes;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Condvar, Weak};
+use std::time::Instant;
+//< clients
 //> dh6
 
 /// A stored batch: its bytes as produced and the header facts a fetch or offset lookup needs
@@ -41,24 +49,16 @@ use std::time::Instant; //> clients
 pub struct StoredBatch {
     pub base_offset: i64,
     pub last_offset: i64,
-    pub max_timestamp: i64, //> clients
-    pub bytes: SharedBytes, //> clients
     /*> dh6 < clients
     /// The whole batch, base offset included.
     pub bytes: Vec<u8>,
     */
+    pub max_timestamp: i64, //> clients
+    pub bytes: SharedBytes, //> clients
 }
 
+//> ls8
 impl StoredBatch {
-    pub fn len(&self) -> usize {
-        self.bytes.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
-    }
-    //> ls8
-
     /// The batch as the log holds it.
     pub fn write_to(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
         //> clients
@@ -70,7 +70,6 @@ impl StoredBatch {
         out.write_all(&self.bytes)
         */
     }
-    //< ls8
     //> clients
 
     /// The bytes after the base offset (a view, no copy).
@@ -80,6 +79,7 @@ impl StoredBatch {
     }
     //< clients
 }
+//< ls8
 //< dh6
 //> clients
 
@@ -161,7 +161,7 @@ impl Partition {
         topic: &str,
         meta: &PartitionMeta,
         batches: Vec<StoredBatch>, //> dh6
-        segment: Option<Segment>, //> ls8
+        segment: Option<Segment>,  //> ls8
     ) -> Partition {
         //> dh6
         let log_start_offset = batches.first().map_or(0, |b| b.base_offset);
@@ -261,24 +261,25 @@ impl Partition {
         */
         max_batch_bytes: usize, //> clients
     ) -> Result<Appended, AppendError> {
-        let mut batches = batch::batches(records);
-        let (header, bytes) = match batches.next() {
-            None => return Err(AppendError::Corrupt(BatchError::Truncated { at: 0 })),
-            Some(first) => first.map_err(AppendError::Corrupt)?,
-        };
+        let (batches, damage) = batch::split(records);
+        if let Some(e) = damage {
+            return Err(AppendError::Corrupt(e));
+        }
         //> ls8
-        match batches.next() {
-            None => {}
-            Some(Ok(_)) => return Err(AppendError::Refused(ErrorCode::InvalidRecord)),
-            Some(Err(e)) => return Err(AppendError::Corrupt(e)),
+        if batches.len() > 1 {
+            return Err(AppendError::Refused(ErrorCode::InvalidRecord));
         }
         //< ls8
+        let Some(&(header, bytes)) = batches.first() else {
+            return Err(AppendError::Corrupt(BatchError::new(0, "no record batch")));
+        };
         batch::check_record_count(&header).map_err(AppendError::Corrupt)?; //> yd8
+
         //> clients
         if bytes.len() > max_batch_bytes {
             return Err(AppendError::Refused(ErrorCode::MessageTooLarge));
         }
-        let bytes = records.view_of(bytes).ok_or(AppendError::Corrupt(BatchError::Truncated { at: 0 }))?;
+        let bytes = records.view_of(bytes).ok_or(AppendError::Corrupt(BatchError::new(0, "no record batch")))?;
         //< clients
 
         let mut state = self.state();
@@ -339,8 +340,8 @@ impl Partition {
     //< fd8
     pub fn read(
         &self,
-        offset: i64, //> eg2
-        max_bytes: usize, //> fd8
+        offset: i64,        //> eg2
+        max_bytes: usize,   //> fd8
         at_least_one: bool, //> fd8
     ) -> Slice {
         let state = self.state();
@@ -348,16 +349,17 @@ impl Partition {
         let (mut batches, mut bytes) = (Vec::new(), 0);
         let in_range = state.log_start_offset <= offset && offset <= state.next_offset;
         // Batches are sorted by offset: binary search for the first one ending at or after `offset`.
-        let first = if in_range { state.batches.partition_point(|b| b.last_offset < offset) } else { state.batches.len() };
+        let first =
+            if in_range { state.batches.partition_point(|b| b.last_offset < offset) } else { state.batches.len() };
         for b in &state.batches[first..] {
             //> fd8
-            let fits = bytes + b.len() <= max_bytes;
+            let fits = bytes + b.bytes.len() <= max_bytes;
             let must_take_one = at_least_one && batches.is_empty();
             if !(fits || must_take_one) {
                 break;
             }
             //< fd8
-            bytes += b.len();
+            bytes += b.bytes.len();
             batches.push(b.clone());
         }
         //< eg2
@@ -367,7 +369,7 @@ impl Partition {
             high_watermark: state.next_offset,
             log_start_offset: state.log_start_offset,
             batches, //> eg2
-            bytes, //> eg2
+            bytes,   //> eg2
         }
     }
     //< dh6
@@ -377,7 +379,7 @@ impl Partition {
     pub fn bytes_from(&self, offset: i64) -> usize {
         let state = self.state();
         let first = state.batches.partition_point(|b| b.last_offset < offset);
-        state.batches[first..].iter().map(StoredBatch::len).sum()
+        state.batches[first..].iter().map(|b| b.bytes.len()).sum()
     }
 
     /// ListOffsets by time: the first record whose timestamp is at or after `timestamp`, as

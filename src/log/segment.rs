@@ -16,15 +16,20 @@
 
 use super::batch;
 use super::partition::StoredBatch;
-use crate::wire::{SharedBytes, Uuid}; //> clients
 use std::fs;
-use std::fs::{File, OpenOptions}; //> ls8
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 //> ls8
+use std::fs::{File, OpenOptions};
+//< ls8
+//> clients
+use crate::wire::{SharedBytes, Uuid};
+use std::path::PathBuf;
+//< clients
 
 /// The first segment's file name: Kafka names segments by base offset, zero-padded to 20 digits.
 pub const FIRST_SEGMENT: &str = "00000000000000000000.log";
+//> ls8
 
 /// The segment file new batches are appended to.
 pub struct Segment {
@@ -38,15 +43,15 @@ pub struct Segment {
 //> ls8
 /// Its last segment is opened for appending.
 //< ls8
-pub fn load(
-    dir: &Path,
-    topic_id: Uuid, //> clients
-//> ls8
-) -> io::Result<(Vec<StoredBatch>, Segment)> {
-//< ls8
 /*> dh6 < ls8
-) -> io::Result<Vec<StoredBatch>> {
+pub fn load(dir: &Path) -> io::Result<Vec<StoredBatch>> {
 */
+/*> ls8 < clients
+pub fn load(dir: &Path) -> io::Result<(Vec<StoredBatch>, Segment)> {
+*/
+//> clients
+pub fn load(dir: &Path, topic_id: Uuid) -> io::Result<(Vec<StoredBatch>, Segment)> {
+    //< clients
     fs::create_dir_all(dir)?;
     //> clients
     let meta = dir.join("partition.metadata");
@@ -54,37 +59,36 @@ pub fn load(
         fs::write(&meta, format!("version: 0\ntopic_id: {}", topic_id.to_kafka_string()))?;
     }
     //< clients
+    /*> dh6 < clients
+    // Kafka rolls a partition's log over into more segment files; this broker writes only the first.
+    let files = [dir.join(FIRST_SEGMENT)];
+    */
+    //> clients
     let mut files: Vec<PathBuf> = fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "log"))
         .collect();
     files.sort();
-    //> ls8
     if files.is_empty() {
         files.push(dir.join(FIRST_SEGMENT));
     }
-    let mut last = files[files.len() - 1].clone();
-    //< ls8
+    //< clients
+    let mut last = files[files.len() - 1].clone(); //> ls8
     let mut batches: Vec<StoredBatch> = Vec::new();
     for path in &files {
+        let bytes =
+            fs::read(path).or_else(|e| if e.kind() == io::ErrorKind::NotFound { Ok(vec![]) } else { Err(e) })?;
         //> clients
         // The file is read once; its batches are stored as views into that one buffer.
-        let bytes = SharedBytes::from_vec(match fs::read(path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(e),
-        });
+        let bytes = SharedBytes::from_vec(bytes);
         //< clients
         /*> dh6 < clients
-        let bytes = fs::read(path)?;
+        let valid = read_batches(&bytes, &mut batches);
         */
-        let valid = read_batches(&bytes, &mut batches, path);
+        let valid = read_batches(&bytes, &mut batches, path); //> clients
         if valid < bytes.len() {
-            log::warn!(
-                "{}: {} bytes of damaged data after byte {valid} left out; the batches before it are kept",
-                path.display(),
-                bytes.len() - valid
-            );
+            let lost = bytes.len() - valid;
+            log::warn!("{}: {lost} bytes of damaged data after byte {valid} left out", path.display());
             //> ls8
             OpenOptions::new().write(true).open(path)?.set_len(valid as u64)?;
             last = path.clone();
@@ -115,7 +119,7 @@ impl Segment {
             let _ = self.file.set_len(self.len);
             return Err(e);
         }
-        self.len += batch.len() as u64;
+        self.len += batch.bytes.len() as u64;
         Ok(())
     }
 }
@@ -128,34 +132,27 @@ fn read_batches(
     bytes: &[u8],
     */
     out: &mut Vec<StoredBatch>,
-    path: &Path,
+    path: &Path, //> clients
 ) -> usize {
-    let mut it = batch::batches(bytes);
-    let mut valid = 0;
-    while let Some(item) = it.next() {
-        match item {
-            Ok((header, b)) => {
-                let expected = out.last().map_or(0, |l| l.last_offset.saturating_add(1));
-                if header.base_offset < expected {
-                    log::warn!("{}: batch at byte {valid} goes back to offset {}", path.display(), header.base_offset);
-                    break;
-                }
-                out.push(StoredBatch {
-                    base_offset: header.base_offset,
-                    last_offset: header.last_offset(),
-                    max_timestamp: header.max_timestamp, //> clients
-                    bytes: bytes.view_of(b).unwrap_or_else(|| SharedBytes::from_vec(b.to_vec())), //> clients
-                    /*> dh6 < clients
-                    bytes: b.to_vec(),
-                    */
-                });
-                valid = it.position();
-            }
-            Err(e) => {
-                log::warn!("{}: {e}", path.display());
-                break;
-            }
+    let (batches, damage) = batch::split(bytes);
+    for (header, b) in batches {
+        //> clients
+        let expected = out.last().map_or(0, |l| l.last_offset.saturating_add(1));
+        if header.base_offset < expected {
+            let at = b.as_ptr() as usize - bytes.as_ptr() as usize;
+            log::warn!("{}: batch at byte {at} goes back to offset {}", path.display(), header.base_offset);
+            return at;
         }
+        //< clients
+        out.push(StoredBatch {
+            base_offset: header.base_offset,
+            last_offset: header.last_offset(),
+            /*> dh6 < clients
+            bytes: b.to_vec(),
+            */
+            max_timestamp: header.max_timestamp, //> clients
+            bytes: bytes.view_of(b).unwrap_or_else(|| SharedBytes::from_vec(b.to_vec())), //> clients
+        });
     }
-    valid
+    damage.map_or(bytes.len(), |e| e.at)
 }

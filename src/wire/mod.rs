@@ -38,9 +38,11 @@ mod shared; //> clients
 mod writer;
 
 pub use reader::{DecodeError, Reader};
-pub use reader::{FieldSpan, format_spans}; //> clients
-pub use shared::SharedBytes; //> clients
 pub use writer::{Frame, Writer};
+//> clients
+pub use reader::{FieldSpan, format_spans};
+pub use shared::SharedBytes;
+//< clients
 //> vt6
 
 /// A 16-byte UUID, as Kafka uses for topic ids.
@@ -114,15 +116,18 @@ impl std::fmt::Debug for Uuid {
 //< vt6
 //> ea7
 
-/// Zigzag encoding maps signed to unsigned so that small magnitudes stay small: 0→0, -1→1, 1→2.
-pub fn zigzag_encode(n: i64) -> u64 {
-    ((n << 1) ^ (n >> 63)) as u64
-}
-
-/// The inverse of [`zigzag_encode`].
+/// Zigzag decoding: VARINTs carry signed numbers as unsigned ones, small magnitudes small
+/// (0→0, 1→-1, 2→1).
 pub fn zigzag_decode(n: u64) -> i64 {
     ((n >> 1) as i64) ^ -((n & 1) as i64)
 }
+//> clients
+
+/// The inverse of [`zigzag_decode`]: -1→1, 1→2.
+pub fn zigzag_encode(n: i64) -> u64 {
+    ((n << 1) ^ (n >> 63)) as u64
+}
+//< clients
 //< ea7
 //> ea7
 
@@ -133,7 +138,7 @@ mod tests {
     #[test]
     fn zigzag_matches_the_protocol_examples() {
         for (n, z) in [(0i64, 0u64), (-1, 1), (1, 2), (5, 10), (11, 22), (72, 144), (i64::MIN, u64::MAX)] {
-            assert_eq!(zigzag_encode(n), z);
+            assert_eq!(zigzag_encode(n), z); //> clients
             assert_eq!(zigzag_decode(z), n);
         }
     }

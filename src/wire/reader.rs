@@ -1,45 +1,31 @@
 //! [`Reader`]: decodes primitives from a borrowed byte slice, checking every length first.
 
-use super::Uuid; //> ea7
-use super::zigzag_decode; //> ea7
 use byteorder::{BigEndian, ByteOrder};
+//> ea7
+use super::Uuid;
+use super::zigzag_decode;
+//< ea7
 
-/// Why a message could not be decoded. Every variant names the field being read and the byte offset
-/// where it started, so a log line points straight at the bad byte.
+/// Why a message could not be decoded: the field being read, the byte offset where it started
+/// (so a log line points straight at the bad byte), and what was wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DecodeError {
-    /// The field needs `need` bytes but only `have` are left.
-    Eof { field: &'static str, at: usize, need: usize, have: usize },
-    //> vt6
-    /// An UNSIGNED_VARINT ran past its maximum length (5 bytes for 32 bits, 10 for 64).
-    VarintTooLong { field: &'static str, at: usize },
-    /// A length or count below -1 (or -1 where null is not allowed).
-    BadLength { field: &'static str, at: usize, len: i64 },
-    /// A string that is not UTF-8.
-    BadUtf8 { field: &'static str, at: usize },
-    //< vt6
-    //> nc5
-    /// Well-formed bytes with a value the protocol does not allow.
-    Invalid { field: &'static str, at: usize, reason: &'static str },
-    //< nc5
+pub struct DecodeError {
+    pub field: &'static str,
+    pub at: usize,
+    pub problem: String,
+}
+
+impl DecodeError {
+    pub fn new(field: &'static str, at: usize, problem: impl Into<String>) -> DecodeError {
+        DecodeError { field, at, problem: problem.into() }
+    }
 }
 
 impl std::fmt::Display for DecodeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DecodeError::Eof { field, at, need, have } => {
-                write!(f, "{field} at byte {at}: needs {need} bytes, only {have} left")
-            }
-            //> vt6
-            DecodeError::VarintTooLong { field, at } => write!(f, "{field} at byte {at}: varint too long"),
-            DecodeError::BadLength { field, at, len } => write!(f, "{field} at byte {at}: bad length {len}"),
-            DecodeError::BadUtf8 { field, at } => write!(f, "{field} at byte {at}: not UTF-8"),
-            //< vt6
-            DecodeError::Invalid { field, at, reason } => write!(f, "{field} at byte {at}: {reason}"), //> nc5
-        }
+        write!(f, "{} at byte {}: {}", self.field, self.at, self.problem)
     }
 }
-
 //> clients
 
 /// One decoded field: its schema name and the bytes it occupied. Collected only when tracing is
@@ -47,7 +33,7 @@ impl std::fmt::Display for DecodeError {
 /// decoder that serves requests explains them, so the two can never disagree.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldSpan {
-    pub name: &'static str,
+    pub name: Field,
     pub start: usize,
     pub end: usize,
     /// Nesting level: 0 for top-level fields, +1 inside each array element or struct.
@@ -82,6 +68,8 @@ pub struct Reader<'a> {
 }
 
 type Result<T> = std::result::Result<T, DecodeError>;
+/// A field's name in Kafka's schema, for error messages and traces.
+type Field = &'static str;
 
 impl<'a> Reader<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
@@ -110,7 +98,7 @@ impl<'a> Reader<'a> {
         self.pos
     }
 
-    fn record(&mut self, name: &'static str, start: usize) {
+    fn record(&mut self, name: Field, start: usize) {
         if let Some(spans) = &mut self.spans {
             spans.push(FieldSpan { name, start, end: self.pos, depth: self.depth });
         }
@@ -126,19 +114,10 @@ impl<'a> Reader<'a> {
     pub fn rest(&self) -> &'a [u8] {
         &self.buf[self.pos..]
     }
-    //< clients
-    //> vt6
 
-    /// Decodes a nested structure (an array element, a struct) with `f`.
-    //> clients
-    /// A trace shows its fields one level deeper.
-    //< clients
-    pub fn nested<T>(&mut self, name: &'static str, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
-        /*> vt6 < clients
-        let _ = name;
-        f(self)
-        */
-        //> clients
+    /// Decodes a nested structure (an array element, a struct) with `f`: a trace shows its fields
+    /// one level deeper.
+    pub fn nested<T>(&mut self, name: Field, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
         let start = self.pos;
         let slot = self.spans.as_ref().map(|s| s.len());
         if let Some(spans) = &mut self.spans {
@@ -151,15 +130,14 @@ impl<'a> Reader<'a> {
             spans[i].end = self.pos;
         }
         result
-        //< clients
     }
-    //< vt6
+    //< clients
 
     /// Takes `n` raw bytes.
-    pub fn bytes_exact(&mut self, field: &'static str, n: usize) -> Result<&'a [u8]> {
+    pub fn bytes_exact(&mut self, field: Field, n: usize) -> Result<&'a [u8]> {
         let have = self.remaining();
         if n > have {
-            return Err(DecodeError::Eof { field, at: self.pos, need: n, have });
+            return Err(DecodeError::new(field, self.pos, format!("needs {n} bytes, only {have} left")));
         }
         let start = self.pos;
         self.pos += n;
@@ -167,54 +145,54 @@ impl<'a> Reader<'a> {
         Ok(&self.buf[start..self.pos])
     }
 
-    fn fixed<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N]> {
+    fn fixed<const N: usize>(&mut self, field: Field) -> Result<[u8; N]> {
         let mut out = [0u8; N];
         out.copy_from_slice(self.bytes_exact(field, N)?);
         Ok(out)
     }
     //> vt6
 
-    pub fn i8(&mut self, field: &'static str) -> Result<i8> {
+    pub fn i8(&mut self, field: Field) -> Result<i8> {
         Ok(self.fixed::<1>(field)?[0] as i8)
     }
     //< vt6
     //> clients
 
-    pub fn bool(&mut self, field: &'static str) -> Result<bool> {
+    pub fn bool(&mut self, field: Field) -> Result<bool> {
         Ok(self.fixed::<1>(field)?[0] != 0)
     }
     //< clients
 
-    pub fn i16(&mut self, field: &'static str) -> Result<i16> {
+    pub fn i16(&mut self, field: Field) -> Result<i16> {
         Ok(BigEndian::read_i16(&self.fixed::<2>(field)?))
     }
 
-    pub fn i32(&mut self, field: &'static str) -> Result<i32> {
+    pub fn i32(&mut self, field: Field) -> Result<i32> {
         Ok(BigEndian::read_i32(&self.fixed::<4>(field)?))
     }
     //> ea7
 
-    pub fn u32(&mut self, field: &'static str) -> Result<u32> {
+    pub fn u32(&mut self, field: Field) -> Result<u32> {
         Ok(BigEndian::read_u32(&self.fixed::<4>(field)?))
     }
 
-    pub fn i64(&mut self, field: &'static str) -> Result<i64> {
+    pub fn i64(&mut self, field: Field) -> Result<i64> {
         Ok(BigEndian::read_i64(&self.fixed::<8>(field)?))
     }
 
-    pub fn uuid(&mut self, field: &'static str) -> Result<Uuid> {
+    pub fn uuid(&mut self, field: Field) -> Result<Uuid> {
         Ok(Uuid(self.fixed::<16>(field)?))
     }
     //< ea7
     //> vt6
 
     /// Reads up to `max_bytes` 7-bit groups. Unrecorded: callers record the whole field.
-    fn varint_raw(&mut self, field: &'static str, max_bytes: usize) -> Result<u64> {
+    fn varint_raw(&mut self, field: Field, max_bytes: usize) -> Result<u64> {
         let start = self.pos;
         let mut value = 0u64;
         for i in 0..max_bytes {
             let Some(&byte) = self.buf.get(self.pos) else {
-                return Err(DecodeError::Eof { field, at: start, need: i + 1, have: i });
+                return Err(DecodeError::new(field, start, "the varint is cut off"));
             };
             self.pos += 1;
             value |= u64::from(byte & 0x7f) << (7 * i);
@@ -222,29 +200,29 @@ impl<'a> Reader<'a> {
                 return Ok(value);
             }
         }
-        Err(DecodeError::VarintTooLong { field, at: start })
+        Err(DecodeError::new(field, start, "varint too long"))
     }
     //> clients
 
-    pub fn unsigned_varint(&mut self, field: &'static str) -> Result<u32> {
+    pub fn unsigned_varint(&mut self, field: Field) -> Result<u32> {
         let start = self.pos;
         let v = self.varint_raw(field, 5)?;
-        let v = u32::try_from(v).map_err(|_| DecodeError::VarintTooLong { field, at: start })?;
+        let v = u32::try_from(v).map_err(|_| DecodeError::new(field, start, "varint too long"))?;
         self.record(field, start);
         Ok(v)
     }
     //< clients
     //> ea7
 
-    pub fn varint(&mut self, field: &'static str) -> Result<i32> {
+    pub fn varint(&mut self, field: Field) -> Result<i32> {
         let start = self.pos;
         let v = self.varint_raw(field, 5)?;
-        let v = i32::try_from(zigzag_decode(v)).map_err(|_| DecodeError::VarintTooLong { field, at: start })?;
+        let v = i32::try_from(zigzag_decode(v)).map_err(|_| DecodeError::new(field, start, "varint too long"))?;
         self.record(field, start); //> clients
         Ok(v)
     }
 
-    pub fn varlong(&mut self, field: &'static str) -> Result<i64> {
+    pub fn varlong(&mut self, field: Field) -> Result<i64> {
         let start = self.pos; //> clients
         let v = zigzag_decode(self.varint_raw(field, 10)?);
         self.record(field, start); //> clients
@@ -253,77 +231,59 @@ impl<'a> Reader<'a> {
     //< ea7
 
     /// A length prefix: `None` for null (-1), an error below that or beyond the bytes left.
-    fn checked_len(&self, field: &'static str, at: usize, len: i64, nullable: bool) -> Result<Option<usize>> {
+    fn checked_len(&self, field: Field, at: usize, len: i64, nullable: bool) -> Result<Option<usize>> {
         if len == -1 && nullable {
             return Ok(None);
         }
         if len < 0 {
-            return Err(DecodeError::BadLength { field, at, len });
+            return Err(DecodeError::new(field, at, format!("bad length {len}")));
         }
         let have = self.remaining();
         if len as u64 > have as u64 {
-            return Err(DecodeError::Eof { field, at, need: len as usize, have });
+            return Err(DecodeError::new(field, at, format!("length {len}, only {have} bytes left")));
         }
         Ok(Some(len as usize))
     }
 
-    /// The `len` bytes after a length prefix (`None` for null). `len` was checked.
-    fn take(&mut self, len: Option<usize>) -> Option<&'a [u8]> {
-        let bytes = len.map(|n| &self.buf[self.pos..self.pos + n]);
-        self.pos += len.unwrap_or(0);
-        bytes
-    }
-
     /// A length prefix read as INT16 (classic strings), INT32 (classic bytes and arrays) or, in
     /// flexible versions, as UNSIGNED_VARINT length+1 (0 = null).
-    fn length(&mut self, field: &'static str, classic_bytes: usize, flexible: bool) -> Result<i64> {
+    fn length(&mut self, field: Field, classic_bytes: usize, flexible: bool) -> Result<i64> {
         if flexible {
             return Ok(i64::try_from(self.varint_raw(field, 5)?).unwrap_or(i64::MAX) - 1);
         }
         let at = self.pos;
-        let prefix = self.buf.get(at..at + classic_bytes).ok_or(DecodeError::Eof {
-            field,
-            at,
-            need: classic_bytes,
-            have: self.remaining(),
-        })?;
+        let prefix =
+            self.buf.get(at..at + classic_bytes).ok_or(DecodeError::new(field, at, "the length is cut off"))?;
         self.pos += classic_bytes;
         Ok(if classic_bytes == 2 { BigEndian::read_i16(prefix).into() } else { BigEndian::read_i32(prefix).into() })
     }
 
-    /// NULLABLE_STRING: INT16 length (-1 = null), then UTF-8.
-    pub fn nullable_string(&mut self, field: &'static str) -> Result<Option<&'a str>> {
-        self.nullable_string_v(field, false)
-    }
-
-    /// A nullable string in the encoding the message version uses: NULLABLE_STRING, or
-    /// COMPACT_NULLABLE_STRING (UNSIGNED_VARINT length+1, 0 = null) when `flexible`.
-    pub fn nullable_string_v(&mut self, field: &'static str, flexible: bool) -> Result<Option<&'a str>> {
+    /// A nullable string in the encoding the message version uses: NULLABLE_STRING (INT16 length,
+    /// -1 = null), or COMPACT_NULLABLE_STRING (UNSIGNED_VARINT length+1, 0 = null) when `flexible`.
+    pub fn nullable_string_v(&mut self, field: Field, flexible: bool) -> Result<Option<&'a str>> {
         let at = self.pos;
         let len = self.length(field, 2, flexible)?;
         let len = self.checked_len(field, at, len, true)?;
-        let bytes = self.take(len);
+        let bytes = len.map(|n| &self.buf[self.pos..self.pos + n]);
+        self.pos += len.unwrap_or(0);
         self.record(field, at); //> clients
-        bytes.map(|b| std::str::from_utf8(b).map_err(|_| DecodeError::BadUtf8 { field, at })).transpose()
+        bytes.map(|b| std::str::from_utf8(b).map_err(|_| DecodeError::new(field, at, "not UTF-8"))).transpose()
     }
 
     /// A non-null string in the encoding the message version uses.
-    pub fn string_v(&mut self, field: &'static str, flexible: bool) -> Result<&'a str> {
+    pub fn string_v(&mut self, field: Field, flexible: bool) -> Result<&'a str> {
         let at = self.pos;
-        self.nullable_string_v(field, flexible)?.ok_or(DecodeError::Invalid {
-            field,
-            at,
-            reason: "null where a string is required",
-        })
+        self.nullable_string_v(field, flexible)?.ok_or(DecodeError::new(field, at, "null where a string is required"))
     }
     //> zf2
 
     /// NULLABLE_BYTES (INT32 length) or COMPACT_NULLABLE_BYTES. Also used for RECORDS.
-    pub fn nullable_bytes_v(&mut self, field: &'static str, flexible: bool) -> Result<Option<&'a [u8]>> {
+    pub fn nullable_bytes_v(&mut self, field: Field, flexible: bool) -> Result<Option<&'a [u8]>> {
         let at = self.pos;
         let len = self.length(field, 4, flexible)?;
         let len = self.checked_len(field, at, len, true)?;
-        let bytes = self.take(len);
+        let bytes = len.map(|n| &self.buf[self.pos..self.pos + n]);
+        self.pos += len.unwrap_or(0);
         self.record(field, at); //> clients
         Ok(bytes)
     }
@@ -331,19 +291,15 @@ impl<'a> Reader<'a> {
     //> clients
 
     /// Non-null BYTES or COMPACT_BYTES.
-    pub fn bytes_v(&mut self, field: &'static str, flexible: bool) -> Result<&'a [u8]> {
+    pub fn bytes_v(&mut self, field: Field, flexible: bool) -> Result<&'a [u8]> {
         let at = self.pos;
-        self.nullable_bytes_v(field, flexible)?.ok_or(DecodeError::Invalid {
-            field,
-            at,
-            reason: "null where bytes are required",
-        })
+        self.nullable_bytes_v(field, flexible)?.ok_or(DecodeError::new(field, at, "null where bytes are required"))
     }
     //< clients
 
     /// An ARRAY or COMPACT_ARRAY count; `None` for a null array. Every element takes at least one
     /// byte, so a count larger than the bytes left is rejected here, before anyone allocates for it.
-    pub fn nullable_array_len_v(&mut self, field: &'static str, flexible: bool) -> Result<Option<usize>> {
+    pub fn nullable_array_len_v(&mut self, field: Field, flexible: bool) -> Result<Option<usize>> {
         let at = self.pos;
         let count = self.length(field, 4, flexible)?;
         let count = self.checked_len(field, at, count, true)?;
@@ -352,13 +308,28 @@ impl<'a> Reader<'a> {
     }
 
     /// An array count where null is read as empty (what Kafka's brokers do for most arrays).
-    pub fn array_len_v(&mut self, field: &'static str, flexible: bool) -> Result<usize> {
+    pub fn array_len_v(&mut self, field: Field, flexible: bool) -> Result<usize> {
         Ok(self.nullable_array_len_v(field, flexible)?.unwrap_or(0))
+    }
+
+    /// An array (null read as empty) whose elements `element` decodes, each one a nested structure.
+    /// The vector grows as elements decode: a count a client made up reserves no memory.
+    pub fn array_v<T>(
+        &mut self,
+        field: Field,
+        flexible: bool,
+        mut f: impl FnMut(&mut Self) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let n = self.array_len_v(field, flexible)?;
+        /*> vt6 < clients
+        (0..n).map(|_| f(self)).collect()
+        */
+        (0..n).map(|_| self.nested(field, &mut f)).collect() //> clients
     }
 
     /// TAGGED_FIELDS: skipped, since this broker reads no optional tagged field. Each field's size
     /// is checked like any other length.
-    pub fn tagged_fields(&mut self, field: &'static str) -> Result<()> {
+    pub fn tagged_fields(&mut self, field: Field) -> Result<()> {
         let at = self.pos; //> clients
         let count = self.varint_raw(field, 5)?;
         for _ in 0..count {
@@ -372,7 +343,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Tagged fields if the version is flexible, nothing otherwise.
-    pub fn tagged_fields_v(&mut self, field: &'static str, flexible: bool) -> Result<()> {
+    pub fn tagged_fields_v(&mut self, field: Field, flexible: bool) -> Result<()> {
         if flexible { self.tagged_fields(field) } else { Ok(()) }
     }
     //< vt6
@@ -390,7 +361,7 @@ mod tests {
         assert_eq!(r.i16("b").unwrap(), 0x02ff);
         assert_eq!(r.i16("c").unwrap(), -1);
         assert_eq!(r.remaining(), 1);
-        assert_eq!(r.i16("d"), Err(DecodeError::Eof { field: "d", at: 6, need: 2, have: 1 }));
+        assert_eq!(r.i16("d"), Err(DecodeError::new("d", 6, "needs 2 bytes, only 1 left")));
         assert_eq!(Reader::new(&[0xff, 0xff, 0xff, 0xfe]).i32("e").unwrap(), -2);
         assert_eq!(Reader::new(&[0x80]).i8("f").unwrap(), -128); //> vt6
         assert_eq!(Reader::new(&[0, 0, 0, 0, 0, 0, 1, 0]).i64("g").unwrap(), 256); //> ea7
@@ -413,8 +384,8 @@ mod tests {
     fn varints_decode_and_reject_overlong_input() {
         assert_eq!(Reader::new(&[0x01]).varint("x").unwrap(), -1);
         assert_eq!(Reader::new(&[0x90, 0x01]).varint("x").unwrap(), 72);
-        assert!(matches!(Reader::new(&[0x80; 6]).varint("x"), Err(DecodeError::VarintTooLong { .. })));
-        assert!(matches!(Reader::new(&[0x80, 0x80]).varint("x"), Err(DecodeError::Eof { .. })));
+        assert!(Reader::new(&[0x80; 6]).varint("x").is_err_and(|e| e.problem.contains("too long")));
+        assert!(Reader::new(&[0x80, 0x80]).varint("x").is_err_and(|e| e.problem.contains("cut off")));
         assert_eq!(
             Reader::new(&[0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]).varlong("x").unwrap(),
             i64::MAX
@@ -423,10 +394,11 @@ mod tests {
         //> clients
         assert_eq!(Reader::new(&[0xac, 0x02]).unsigned_varint("x").unwrap(), 300);
         assert_eq!(Reader::new(&[0xff, 0xff, 0xff, 0xff, 0x0f]).unsigned_varint("x").unwrap(), u32::MAX);
-        assert!(matches!(
-            Reader::new(&[0xff, 0xff, 0xff, 0xff, 0x1f]).unsigned_varint("x"),
-            Err(DecodeError::VarintTooLong { .. })
-        ));
+        assert!(
+            Reader::new(&[0xff, 0xff, 0xff, 0xff, 0x1f])
+                .unsigned_varint("x")
+                .is_err_and(|e| e.problem.contains("too long"))
+        );
         //< clients
     }
     //< ea7
@@ -445,18 +417,20 @@ mod tests {
     #[test]
     fn lengths_are_checked_before_use() {
         // A string claiming 32767 bytes with 2 present.
-        assert!(matches!(Reader::new(&[0x7f, 0xff, b'a', b'b']).string_v("s", false), Err(DecodeError::Eof { .. })));
+        assert!(Reader::new(&[0x7f, 0xff, b'a', b'b']).string_v("s", false).is_err_and(|e| e.problem.contains("left")));
         // Length -2 is never valid.
-        assert!(matches!(Reader::new(&[0xff, 0xfe]).nullable_string("s"), Err(DecodeError::BadLength { .. })));
+        assert!(
+            Reader::new(&[0xff, 0xfe]).nullable_string_v("s", false).is_err_and(|e| e.problem.contains("bad length"))
+        );
         // Null where a value is required.
-        assert!(matches!(Reader::new(&[0x00]).string_v("s", true), Err(DecodeError::Invalid { .. })));
+        assert!(Reader::new(&[0x00]).string_v("s", true).is_err_and(|e| e.problem.contains("null")));
         // An array of 2^31-1 elements in a 4-byte message.
         assert!(Reader::new(&[0x7f, 0xff, 0xff, 0xff]).array_len_v("a", false).is_err());
         assert!(Reader::new(&[0xff, 0xff, 0xff, 0xff, 0x07]).array_len_v("a", true).is_err());
         assert_eq!(Reader::new(&[0xff, 0xff, 0xff, 0xff]).nullable_array_len_v("a", false).unwrap(), None);
         assert_eq!(Reader::new(&[0x00]).nullable_array_len_v("a", true).unwrap(), None);
         assert_eq!(Reader::new(&[0x03, 1, 2]).array_len_v("a", true).unwrap(), 2);
-        assert!(matches!(Reader::new(&[0x00, 0x01, 0xff]).string_v("s", false), Err(DecodeError::BadUtf8 { .. })));
+        assert!(Reader::new(&[0x00, 0x01, 0xff]).string_v("s", false).is_err_and(|e| e.problem.contains("UTF-8")));
     }
 
     #[test]

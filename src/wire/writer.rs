@@ -1,10 +1,14 @@
 //! [`Writer`]: encodes primitives into a response buffer; [`Frame`]: a finished response.
 
-use super::SharedBytes; //> clients
-use super::Uuid; //> vt6
-use super::zigzag_encode; //> clients
-use std::io::IoSlice; //> clients
 use std::io::Write;
+//> vt6
+use super::Uuid;
+//< vt6
+//> clients
+use super::SharedBytes;
+use super::zigzag_encode;
+use std::io::IoSlice;
+//< clients
 
 /// Builds one size-prefixed frame. The first four bytes are reserved for `message_size` and
 /// filled in by [`Writer::finish`].
@@ -105,17 +109,7 @@ impl Writer {
     //< clients
     //> vt6
 
-    /// A length prefix: INT16 for classic strings, UNSIGNED_VARINT length+1 for compact ones.
-    fn string_len(&mut self, len: Option<usize>, flexible: bool) {
-        match (len, flexible) {
-            (None, false) => self.i16(-1),
-            (None, true) => self.unsigned_varint(0),
-            (Some(n), false) => self.i16(i16::try_from(n).unwrap_or(i16::MAX)),
-            (Some(n), true) => self.unsigned_varint(n as u64 + 1),
-        }
-    }
-
-    /// STRING or COMPACT_STRING.
+    /// STRING (INT16 length) or COMPACT_STRING (UNSIGNED_VARINT length+1).
     //> clients
     /// A classic STRING holds at most 32767 bytes; a longer one (a group id that arrived in a
     /// flexible request, an error message quoting a client's input) is cut at a character boundary,
@@ -132,16 +126,22 @@ impl Writer {
             s = &s[..end];
         }
         //< clients
-        self.string_len(Some(s.len()), flexible);
+        if flexible {
+            self.unsigned_varint(s.len() as u64 + 1)
+        } else {
+            self.i16(s.len() as i16)
+        }
         self.buf.extend_from_slice(s.as_bytes());
     }
     //< vt6
     //> zf2
 
+    /// A string that may be null: length -1 in a classic string, 0 in a compact one.
     pub fn nullable_string_v(&mut self, s: Option<&str>, flexible: bool) {
         match s {
             Some(s) => self.string_v(s, flexible),
-            None => self.string_len(None, flexible),
+            None if flexible => self.unsigned_varint(0),
+            None => self.i16(-1),
         }
     }
     //< zf2

@@ -8,7 +8,6 @@
 
 pub mod runner_files; //> vt6
 
-use std::io::ErrorKind; //> nc5
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -16,6 +15,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
+//> nc5
+use std::io::ErrorKind;
+//< nc5
 
 /// A broker process listening on 127.0.0.1, on a port the OS picked (never 9092, so the tests can
 /// run beside a broker of yours). Killed when dropped, also when a test fails.

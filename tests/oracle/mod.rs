@@ -1,11 +1,17 @@
 //! Requests and record batches built with `kafka-protocol`, an implementation of the Kafka wire
 //! format independent of ours: what the tests send is not shaped by our own encoder, and what
 //! the broker answers must decode with its decoder.
+//!
+//! Also the questions tests ask about the broker's state (does a topic exist, how many partitions,
+//! its high watermark, a fresh producer id), asked as a client asks them: over the protocol.
+#![allow(dead_code)]
 
-use super::read_response;
+use crate::common::read_response;
 use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
@@ -148,4 +154,51 @@ pub fn fetch_min(
     let response: FetchResponse = call(stream, 1, 12, &request);
     let p = &response.responses[0].partitions[0];
     (p.error_code, p.high_watermark, p.records.clone().unwrap_or_default())
+}
+
+/// Metadata v12 for `topic` alone, never auto-creating it: `None` when the broker does not know
+/// the topic (UNKNOWN_TOPIC_OR_PARTITION), else its entry (error_code 0 asserted).
+pub fn metadata_topic(stream: &mut TcpStream, topic: &str) -> Option<metadata_response::MetadataResponseTopic> {
+    let request = MetadataRequest::default()
+        .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(topic_name(topic)))]))
+        .with_allow_auto_topic_creation(false);
+    let response: MetadataResponse = call(stream, 3, 12, &request);
+    assert_eq!(response.topics.len(), 1, "{topic}: one topic asked, one answered");
+    let entry = response.topics.into_iter().next().unwrap();
+    match entry.error_code {
+        3 => None,
+        0 => Some(entry),
+        code => panic!("{topic}: Metadata error {code}"),
+    }
+}
+
+/// How many partitions the broker reports for `topic`; `None` when it does not exist.
+pub fn partition_count(stream: &mut TcpStream, topic: &str) -> Option<usize> {
+    metadata_topic(stream, topic).map(|t| t.partitions.len())
+}
+
+/// The high watermark of `topic`/`partition`: ListOffsets v8 for the latest offset (timestamp -1,
+/// read-uncommitted), which is the high watermark.
+pub fn high_watermark(stream: &mut TcpStream, topic: &str, partition: i32) -> i64 {
+    let request = ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![
+        ListOffsetsTopic::default()
+            .with_name(topic_name(topic))
+            .with_partitions(vec![ListOffsetsPartition::default().with_partition_index(partition).with_timestamp(-1)]),
+    ]);
+    let response: ListOffsetsResponse = call(stream, 2, 8, &request);
+    let p = &response.topics[0].partitions[0];
+    assert_eq!(p.error_code, 0, "{topic}/{partition}: ListOffsets");
+    p.offset
+}
+
+/// A new producer id from InitProducerId v4 (no transactional id), asserting success and epoch 0.
+pub fn init_producer_id(stream: &mut TcpStream) -> i64 {
+    let request = InitProducerIdRequest::default()
+        .with_transactional_id(None)
+        .with_transaction_timeout_ms(60000)
+        .with_producer_id(ProducerId(-1))
+        .with_producer_epoch(-1);
+    let response: InitProducerIdResponse = call(stream, 22, 4, &request);
+    assert_eq!((response.error_code, response.producer_epoch), (0, 0), "InitProducerId");
+    response.producer_id.0
 }
