@@ -26,6 +26,14 @@ pub struct Writer {
     shared_len: usize,
     //< clients
 }
+//> clients
+
+impl Default for Writer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+//< clients
 
 impl Writer {
     /// A writer for a frame (with a size prefix to be filled in).
