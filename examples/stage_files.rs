@@ -1,3 +1,4 @@
+//> vt6
 //! Writes the files the CodeCrafters runner would write for a stage — the cluster metadata log,
 //! the partition logs and a `server.properties` — so the stage can be tried by hand:
 //!
@@ -18,3 +19,4 @@ fn main() {
     };
     runner_files::write_try_it_files(&slug);
 }
+//< vt6

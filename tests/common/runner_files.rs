@@ -337,6 +337,11 @@ pub fn stage_topics(slug: &str) -> Vec<RunnerTopic> {
         "yd8" => vec![t("apple", 0x0d8d, vec![vec![]])],
         "ct4" => vec![t("banana", 0x0c74, vec![vec![], vec![], vec![]])],
         "ov0" => vec![t("grape", 0x0a00, vec![vec![], vec![]]), t("blueberry", 0x0b00, vec![vec![]])],
+        //> clients
+        // Beyond the course: one empty topic for the clients, two partitions for a group to share.
+        "clients" => vec![t("greetings", 0x0c1e, vec![vec![]])],
+        //< clients
+        "groups" => vec![t("orders", 0x0a27, vec![vec![], vec![]])], //> groups
         _ => vec![],
     }
 }
