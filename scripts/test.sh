@@ -4,14 +4,15 @@
 #
 #   1. cargo build --release            (the real-client tests start target/release/mini-kafka)
 #   2. cargo test --no-fail-fast        (every Rust test, even after a failing one)
-#   3. venv A (.venv-kp3): kafka-python 3.x + confluent-kafka → all of tests/clients
-#   4. venv B (.venv-kp2): kafka-python 2.x → the kafka-python tests again (-m kafka_python)
+#   3. scripts/stage.sh --test          (the broker after each of the 27 stages: cargo test in each)
+#   4. venv A (.venv-kp3): kafka-python 3.x + confluent-kafka → all of tests/clients
+#   5. venv B (.venv-kp2): kafka-python 2.x → the kafka-python tests again (-m kafka_python)
 #
 # The venvs live in the repository (git-ignored) and are reused while their requirements file
 # is unchanged. kcat must be installed (.ci/run installs it). Useful knobs:
 #   RUST_LOG=debug scripts/test.sh        broker logs every request (attached to failing tests)
 #   PYTEST_ADDOPTS='-k groups -x'         narrow the Python runs
-#   SKIP_CARGO_TEST=1                     skip step 2 while iterating on the client tests
+#   SKIP_CARGO_TEST=1                     skip steps 2 and 3 while iterating on the client tests
 # Exits non-zero if anything failed; the summary at the end says what.
 set -euo pipefail
 
@@ -71,7 +72,27 @@ else
     fi
 fi
 
-# --- 3 and 4. real clients -----------------------------------------------------------------
+# --- 3. every stage's broker ---------------------------------------------------------------
+if [ "${SKIP_CARGO_TEST:-0}" = "1" ]; then
+    record "stage snapshots" skip 0 "SKIP_CARGO_TEST=1"
+else
+    step "scripts/stage.sh --test: the broker after every stage, generated and tested"
+    start=$SECONDS
+    status=0
+    bash scripts/stage.sh --test 2>&1 | tee "$LOGS/stage-snapshots.log" || status=$?
+    passed=$( (grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$LOGS/stage-snapshots.log" || true) | awk '{s+=$4} END {print s+0}')
+    failed=$( (grep -Eo '[0-9]+ failed;' "$LOGS/stage-snapshots.log" || true) | awk '{s+=$1} END {print s+0}')
+    TOTAL_PASSED=$((TOTAL_PASSED + passed))
+    TOTAL_FAILED=$((TOTAL_FAILED + failed))
+    summary=$(tail -1 "$LOGS/stage-snapshots.log")
+    if [ "$status" = 0 ]; then
+        record "stage snapshots" ok $((SECONDS - start)) "$summary ($passed tests)"
+    else
+        record "stage snapshots" FAIL $((SECONDS - start)) "$summary (log: $LOGS/stage-snapshots.log)"
+    fi
+fi
+
+# --- 4 and 5. real clients -----------------------------------------------------------------
 # ensure_venv DIR REQUIREMENTS: (re)creates DIR unless it was built from the same requirements.
 ensure_venv() {
     local dir="$1" req="$2" stamp="$1/.requirements.sha256" want
