@@ -20,6 +20,24 @@ fn yk1_api_versions_lists_describe_topic_partitions_v0() {
     // What the runner checks: an entry for DescribeTopicPartitions (75) that includes v0.
     assert_api_listed(&response, 75, 0);
 }
+/*> yk1 < vt6
+
+#[test]
+fn describe_topic_partitions_is_listed_but_not_answered_until_vt6() {
+    // The version table lists DescribeTopicPartitions from yk1 on; its module arrives at vt6.
+    // Until then a request for it closes the connection instead of getting an answer of another
+    // API, and other clients are still served.
+    let broker = start_default();
+    let mut early = connect(&broker);
+    // DescribeTopicPartitions v0 for topic "foo", correlation id 1, client id "".
+    let request = parse_hex("00 00 00 17 00 4b 00 00 00 00 00 01 00 00 00 02 04 66 6f 6f 00 00 00 00 01 ff 00");
+    std::io::Write::write_all(&mut early, &request).unwrap();
+    assert_closed(&mut early, "DescribeTopicPartitions before vt6");
+    let stage = "08-yk1-describe-topic-partitions-in-api-versions";
+    let response = round_trip(&mut connect(&broker), &fixture(stage, "request.hex"));
+    assert_eq!(hex(&response), hex(&api_versions_answer(0x4a3b2c1d)));
+}
+*/
 //> vt6
 
 #[test]

@@ -85,6 +85,46 @@ fn fetch_fixture_records_are_the_runner_log_bytes() {
     }
 }
 
+#[test]
+fn fd8_size_limits_fall_between_batches_but_never_before_the_first() {
+    // The runner asks for everything; a real consumer sets max_bytes (the whole response) and
+    // partition_max_bytes. A limit cuts between whole batches, but the first batch is sent even
+    // when it alone is over the limit (KIP-74): otherwise a consumer would be stuck behind it.
+    let stage = "18-fd8-fetch-multiple-messages";
+    let dir = TempDir::new("fd8-limits");
+    write_stage_files(dir.path(), "fd8");
+    let broker = start_with_log_dir(dir.path());
+    let batches: Vec<Vec<u8>> =
+        ["apple", "banana", "grape"].iter().enumerate().map(|(i, m)| runner_message_batch(i as i64, m)).collect();
+    let two = (batches[0].len() + batches[1].len()) as i32;
+    // (max_bytes, partition_max_bytes, batches expected)
+    for (max_bytes, partition_max_bytes, expected) in
+        [(i32::MAX, two, 2), (i32::MAX, two - 1, 1), (i32::MAX, 1, 1), (two, i32::MAX, 2), (1, 1, 1)]
+    {
+        // In request.hex, max_bytes is at bytes 35..39 and partition_max_bytes at 94..98.
+        let mut request = fixture(stage, "request.hex");
+        request[35..39].copy_from_slice(&max_bytes.to_be_bytes());
+        request[94..98].copy_from_slice(&partition_max_bytes.to_be_bytes());
+        let response = round_trip(&mut connect(&broker), &request);
+        // The answer is response.hex with fewer batches in its COMPACT_RECORDS field.
+        let full = fixture(stage, "response.hex");
+        let all_records = batches.concat();
+        let length_at = full.len() - 3 - all_records.len() - 2; // 3 batches: a 2-byte varint
+        let records = batches[..expected].concat();
+        let mut expected_bytes = full[..length_at].to_vec();
+        unsigned_varint(records.len() as u64 + 1, &mut expected_bytes);
+        expected_bytes.extend(&records);
+        expected_bytes.extend(&full[full.len() - 3..]);
+        let size = (expected_bytes.len() - 4) as u32;
+        expected_bytes[..4].copy_from_slice(&size.to_be_bytes());
+        assert_eq!(
+            hex(&response),
+            hex(&expected_bytes),
+            "max_bytes {max_bytes}, partition_max_bytes {partition_max_bytes}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The worked example of stages/REFERENCE.md: a log of two batches, "hello" and "world"
 
