@@ -298,7 +298,8 @@ fn sizes(root: &Path) -> Result<String, String> {
     const TARGETS: &[(&str, usize)] =
         &[("nv3", 60), ("pv1", 250), ("sk0", 300), ("wq2", 800), ("fd8", 1100), ("ov0", 1500)];
     let stages = read_stages(root)?;
-    let mut table = format!("{:<42} {:>6} {:>6}  target\n", "stage", "lines", "added");
+    let width = stages.iter().map(|s| s.folder.len()).max().unwrap_or(0);
+    let mut table = format!("{:<width$} {:>6} {:>6}  target\n", "stage", "lines", "added");
     let mut previous = 0;
     let scratch = std::env::temp_dir().join(format!("mini-kafka-sizes-{}", std::process::id()));
     for (at, stage) in stages.iter().enumerate() {
@@ -312,7 +313,7 @@ fn sizes(root: &Path) -> Result<String, String> {
             Some(&(_, max)) => format!("≤ {max} {}", if lines <= max { "ok" } else { "OVER" }),
             None => String::new(),
         };
-        table += &format!("{:<42} {lines:>6} {:>+6}  {target}\n", stage.folder, lines as i64 - previous as i64);
+        table += &format!("{:<width$} {lines:>6} {:>+6}  {target}\n", stage.folder, lines as i64 - previous as i64);
         previous = lines;
     }
     let _ = fs::remove_dir_all(&scratch);
