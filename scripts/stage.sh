@@ -54,6 +54,8 @@ case "${1:-}" in
         list=("$@")
         [ "${#list[@]}" -gt 0 ] || mapfile -t list < <(slugs)
         export CARGO_TARGET_DIR="$ROOT/target/snapshots-target"
+        # A snapshot is code to read: a warning in one (an unused import left by a stage) fails it.
+        export RUSTFLAGS="${RUSTFLAGS:-} -D warnings"
         failed=()
         for slug in "${list[@]}"; do
             dir="$ROOT/target/snapshots/$(folder "$slug")"
