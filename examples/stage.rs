@@ -343,9 +343,9 @@ fn write_snapshot(root: &Path, slug: &str, out: &Path) -> Result<(), String> {
     // Runtime crates: those the snapshot's code names (`log::info!`, not `crate::log::…`).
     let code: String = files.iter().filter(|(p, _)| !p.starts_with("tests")).map(|(_, t)| t.as_str()).collect();
     let manifest = fs::read_to_string(root.join("Cargo.toml")).map_err(|e| format!("Cargo.toml: {e}"))?;
-    let mut cargo = format!(
+    let mut cargo = String::from(
         "[package]\nname = \"mini-kafka\"\nversion = \"0.1.0\"\nedition = \"2024\"\nlicense = \"MIT\"\n\
-         description = \"mini-kafka as it stands after one stage of its learning path\"\n\n[dependencies]\n"
+         description = \"mini-kafka as it stands after one stage of its learning path\"\n\n[dependencies]\n",
     );
     let dependencies = manifest.split("[dependencies]\n").nth(1).unwrap_or("").split("\n[").next().unwrap_or("");
     for line in dependencies.lines().filter(|l| l.contains(" = ")) {
