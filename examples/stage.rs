@@ -363,7 +363,10 @@ fn write_snapshot(root: &Path, slug: &str, out: &Path) -> Result<(), String> {
          the finished mini-kafka by `scripts/stage.sh {slug}`. What this stage added: \
          [`stages/{}/README.md`](stages/{}/README.md).\n\n```sh\ncargo run --release                       \
          # the broker on localhost:9092\ncargo run --release -- server.properties  # with a Kafka-style config\n\
-         cargo test                                # the tests of every stage so far\n```\n\n## The stages so far\n\n",
+         cargo test                                # the tests of every stage so far\n```\n\nThe facts every stage \
+         relies on (the wire format, the runner's files) are in [`stages/REFERENCE.md`](stages/REFERENCE.md). \
+         To go on from here, this repository is a starting point: the next stage's guide, in the full \
+         mini-kafka, shows what it adds.\n\n## The stages so far\n\n",
         stage.title, stage.folder, stage.folder
     );
     for s in &stages[..=at] {
