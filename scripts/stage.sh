@@ -15,9 +15,14 @@ cd "$ROOT"
 
 # The generator is one std-only file: compiled with rustc alone, in a second or two.
 GEN="$ROOT/target/stage-generator"
+# Built in a directory of its own and renamed into place: two runs at once (the tests run in
+# parallel) must not share rustc's intermediate files, nor run a half-written binary.
 if [ ! -x "$GEN" ] || [ examples/stage.rs -nt "$GEN" ]; then
     mkdir -p target
-    rustc --edition 2024 -O --crate-name stage examples/stage.rs -o "$GEN"
+    build=$(mktemp -d target/stage-generator-build.XXXXXX)
+    rustc --edition 2024 -O --crate-name stage examples/stage.rs -o "$build/stage"
+    mv -f "$build/stage" "$GEN"
+    rm -rf "$build"
 fi
 
 slugs() { "$GEN" --list | cut -d' ' -f1; }
