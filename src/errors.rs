@@ -12,7 +12,7 @@ pub enum ErrorCode {
     OffsetOutOfRange = 1,
     //< eg2
     //> zf2
-    /// A record batch failed its CRC, magic or length check.
+    /// A damaged record batch: cut off, a bad length or magic, or (from ls8) a CRC mismatch.
     CorruptMessage = 2,
     //< zf2
     //> vt6
@@ -86,11 +86,11 @@ pub enum ErrorCode {
     /// A static member whose instance id is held by another member id.
     FencedInstanceId = 82,
     //< groups
-    //> ls8
-    /// A produce request whose records are not what the version allows (here: more than one
-    /// batch for a partition).
+    //> zf2
+    /// Intact record batches that a produce may not carry: none or several for one partition,
+    /// or a record count that does not match the batch's offsets.
     InvalidRecord = 87,
-    //< ls8
+    //< zf2
     //> dh6
     /// A topic id this broker does not know.
     UnknownTopicId = 100,

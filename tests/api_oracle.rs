@@ -411,12 +411,23 @@ fn produce_refuses_what_kafka_refuses() {
     let mut two = batch(&[("k", "a")], 0).to_vec();
     two.extend_from_slice(&batch(&[("k", "b")], 0));
     assert_eq!(produce_raw(&mut stream, "strict", Bytes::from(two)), 87);
-    // A batch that claims fewer offsets than it has records (CORRUPT_MESSAGE): offsets after it
-    // would overlap its records. last_offset_delta is outside nothing but the CRC, so fix the CRC.
+    // No batch at all: the same rule (INVALID_RECORD), whether the field is empty or null.
+    assert_eq!(produce_raw(&mut stream, "strict", Bytes::new()), 87);
+    // A batch that claims fewer offsets than it has records: offsets after it would overlap its
+    // records. Kafka's log validator refuses it with INVALID_RECORD, as it does a batch that
+    // claims no records; a damaged batch (bad CRC) is CORRUPT_MESSAGE instead.
+    let with_crc = |mut b: Vec<u8>| {
+        let crc = crc32c::crc32c(&b[21..]);
+        b[17..21].copy_from_slice(&crc.to_be_bytes());
+        Bytes::from(b)
+    };
     let mut lying = batch(&[("k", "a"), ("k", "b")], 0).to_vec();
-    lying[23..27].copy_from_slice(&0i32.to_be_bytes());
-    let crc = crc32c::crc32c(&lying[21..]);
-    lying[17..21].copy_from_slice(&crc.to_be_bytes());
+    lying[23..27].copy_from_slice(&0i32.to_be_bytes()); // last_offset_delta 0: one record
+    assert_eq!(produce_raw(&mut stream, "strict", with_crc(lying.clone())), 87);
+    let mut empty = batch(&[("k", "a")], 0).to_vec();
+    empty[57..61].copy_from_slice(&0i32.to_be_bytes()); // records_count 0
+    assert_eq!(produce_raw(&mut stream, "strict", with_crc(empty)), 87);
+    lying[30] ^= 1; // a flipped bit the CRC no longer covers
     assert_eq!(produce_raw(&mut stream, "strict", Bytes::from(lying)), 2);
     assert_eq!(high_watermark(&mut stream, "strict", 0), 0, "nothing stored");
     // Internal topic names cannot be created, neither explicitly nor by Metadata's auto-create.

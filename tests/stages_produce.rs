@@ -98,6 +98,32 @@ fn yd8_multiple_records_are_written_as_one_batch() {
     assert_stage("23-yd8-produce-multiple-records", &[("apple", 0, &["pear", "mango"])]);
 }
 
+#[test]
+fn yd8_a_batch_that_miscounts_its_records_is_refused_with_invalid_record() {
+    // The stage's request with its batch claiming one offset for its two records: the log would
+    // give the next batch an offset this one's second record already has. The batch is intact
+    // (its CRC is recomputed), so Kafka's answer is INVALID_RECORD (87), not CORRUPT_MESSAGE.
+    let stage = "23-yd8-produce-multiple-records";
+    let dir = TempDir::new("yd8-miscount");
+    write_stage_files(dir.path(), "yd8");
+    let broker = start_with_log_dir(dir.path());
+    let mut request = fixture(stage, "request.hex");
+    let batch = producer_batch(&["pear", "mango"]);
+    let at = request.windows(batch.len()).position(|w| w == batch).expect("the batch in the request");
+    request[at + 23..at + 27].copy_from_slice(&0i32.to_be_bytes()); // last_offset_delta 0
+    let crc = crc32c(&request[at + 21..at + batch.len()]);
+    request[at + 17..at + 21].copy_from_slice(&crc.to_be_bytes());
+    let response = round_trip(&mut connect(&broker), &request);
+    // response.hex, with error_code 87 and no offsets (base_offset and log_start_offset -1).
+    let mut expected = fixture(stage, "response.hex");
+    expected[21..23].copy_from_slice(&87i16.to_be_bytes());
+    expected[23..31].copy_from_slice(&(-1i64).to_be_bytes());
+    expected[39..47].copy_from_slice(&(-1i64).to_be_bytes());
+    assert_eq!(hex(&response), hex(&expected));
+    let log = std::fs::read(dir.path().join("apple-0/00000000000000000000.log")).unwrap();
+    assert!(log.is_empty(), "nothing is stored");
+}
+
 //< yd8
 //> ct4
 

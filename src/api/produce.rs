@@ -34,6 +34,10 @@ use crate::errors::ErrorCode;
 use crate::log::partition::Appended;
 use crate::wire::{DecodeError, Reader, Writer};
 
+//> clients
+use crate::wire::SharedBytes;
+//< clients
+
 pub struct ProduceRequest<'a> {
     pub transactional_id: Option<&'a str>,
     pub acks: i16,
@@ -82,10 +86,9 @@ fn produce_partition(
         return Err(ErrorCode::UnknownTopicOrPartition);
     };
     //> clients
-    // The batches stay where they arrived: the log keeps a view into the request's buffer.
-    let Some(records) = p.records.and_then(|r| req.frame.view_of(r)) else {
-        return Err(ErrorCode::CorruptMessage);
-    };
+    // The batches stay where they arrived: the log keeps a view into the request's buffer. Null
+    // records hold no batch, which the log refuses like an empty field.
+    let records = p.records.and_then(|r| req.frame.view_of(r)).unwrap_or_else(|| SharedBytes::from_vec(Vec::new()));
     let appended = partition.append(&records, broker.config.message_max_bytes);
     //< clients
     /*> zf2 < clients

@@ -188,11 +188,15 @@ fn check_batch(bytes: &[u8], at: usize) -> Result<(BatchHeader, &[u8]), BatchErr
 }
 //> yd8
 
-/// A producer's batch must say what it holds: `last_offset_delta + 1` records. Only checked on
+/// A producer's batch must say what it holds: at least one record, and `last_offset_delta + 1`
+/// of them, or the offsets given to the next batch would overlap its records. Only checked on
 /// produce: compacted logs (Kafka's, on disk) may legitimately hold fewer records than that.
-pub fn check_record_count(header: &BatchHeader) -> Result<(), BatchError> {
+pub fn check_record_count(header: &BatchHeader) -> Result<(), &'static str> {
+    if header.records_count <= 0 {
+        return Err("a batch without records");
+    }
     if i64::from(header.records_count) != i64::from(header.last_offset_delta) + 1 {
-        return Err(BatchError::new(0, "record count does not match last_offset_delta + 1"));
+        return Err("record count does not match last_offset_delta + 1");
     }
     Ok(())
 }

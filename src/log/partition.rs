@@ -266,14 +266,16 @@ impl Partition {
             return Err(AppendError::Corrupt(e));
         }
         //> ls8
+        // Produce v3 and later carry exactly one batch per partition; Kafka refuses a second.
         if batches.len() > 1 {
-            return Err(AppendError::Refused(ErrorCode::InvalidRecord));
+            return Err(AppendError::Invalid("more than one record batch"));
         }
         //< ls8
+        // A produce names a partition to give it a batch: an empty or null RECORDS field is refused.
         let Some(&(header, bytes)) = batches.first() else {
-            return Err(AppendError::Corrupt(BatchError::new(0, "no record batch")));
+            return Err(AppendError::Invalid("no record batch"));
         };
-        batch::check_record_count(&header).map_err(AppendError::Corrupt)?; //> yd8
+        batch::check_record_count(&header).map_err(AppendError::Invalid)?; //> yd8
 
         //> clients
         if bytes.len() > max_batch_bytes {
@@ -430,7 +432,10 @@ impl Partition {
 /// Why an append was refused.
 #[derive(Debug)]
 pub enum AppendError {
+    /// Damaged bytes: CORRUPT_MESSAGE.
     Corrupt(BatchError),
+    /// Intact batches that break the rules of a produce: INVALID_RECORD.
+    Invalid(&'static str),
     Refused(ErrorCode), //> ls8
 }
 
@@ -438,6 +443,7 @@ impl AppendError {
     pub fn code(&self) -> ErrorCode {
         match self {
             AppendError::Corrupt(_) => ErrorCode::CorruptMessage,
+            AppendError::Invalid(_) => ErrorCode::InvalidRecord,
             AppendError::Refused(code) => *code, //> ls8
         }
     }
