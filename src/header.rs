@@ -36,7 +36,7 @@ pub fn decode_client_id<'a>(r: &mut Reader<'a>, header_v2: bool) -> Result<Optio
 
 /// Writes a response header: v0 is the correlation id; v1 adds an empty tag buffer.
 pub fn encode_response(w: &mut Writer, correlation_id: i32, header_v1: bool) {
-    w.i32(correlation_id);
+    w.i32("correlation_id", correlation_id);
     w.tagged_fields_v(header_v1);
 }
 

@@ -61,6 +61,10 @@
 //> zf2
 //! - `sync` — lock helpers that survive a panicking thread.
 //< zf2
+//> clients
+//! - `inspect` — messages and log files as annotated field trees (`RUST_LOG=trace`,
+//!   `mini-kafka decode`, `mini-kafka dump-log`).
+//< clients
 //> groups
 //! - `group` — the group coordinator: consumer groups, rebalances, committed offsets.
 //< groups
@@ -71,6 +75,7 @@ pub mod config; //> ea7
 pub mod errors; //> nc5
 pub mod group; //> groups
 pub mod header; //> wa6
+pub mod inspect; //> clients
 pub mod log; //> ea7
 pub mod server;
 pub mod sync; //> zf2

@@ -1,10 +1,29 @@
 //! `mini-kafka [path/to/server.properties]`: load the configuration, start the server.
+//> clients
+//!
+//! Two more commands explain bytes instead of serving them (`src/inspect/`):
+//! `mini-kafka decode [--response API_KEY VERSION] [FILE|-]` for captured frames, and
+//! `mini-kafka dump-log FILE.log...` for log segment files.
+//< clients
 
 //> ea7
 use mini_kafka::config::Config;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    //> clients
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = match args.first().map(String::as_str) {
+        Some("decode") => Some(mini_kafka::inspect::decode::run(&args[1..])),
+        Some("dump-log") => Some(mini_kafka::inspect::dump_log::run(&args[1..])),
+        _ => None,
+    };
+    if let Some(result) = command {
+        let Err(error) = result else { return ExitCode::SUCCESS };
+        eprintln!("mini-kafka: {error}");
+        return ExitCode::FAILURE;
+    }
+    //< clients
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let path = std::env::args_os().nth(1);
     // A failure is one line on stderr, and exit status 2 for a bad configuration, 1 when serving failed.

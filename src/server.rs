@@ -49,7 +49,8 @@ use crate::broker::Broker;
 use crate::config::Config;
 //< ea7
 //> clients
-use crate::wire::{SharedBytes, format_spans};
+use crate::inspect;
+use crate::wire::SharedBytes;
 use std::io::{BufReader, Read};
 use std::time::Instant;
 //< clients
@@ -284,8 +285,8 @@ pub fn read_frame(reader: &mut impl io::Read, max: usize) -> io::Result<Option<V
 /// and out.
 //< nc5
 //> clients
-/// With `RUST_LOG=trace` the same decoder that serves the request also records every field it
-/// reads, and the request is logged as an annotated field tree.
+/// With `RUST_LOG=trace` the decoder that serves the request and the encoder that writes the
+/// response also note every field, and both are logged as annotated field trees.
 //< clients
 pub fn handle_frame(
     broker: &Broker,     //> ea7
@@ -304,7 +305,11 @@ pub fn handle_frame(
     */
     let prefix = header::decode_prefix(&mut r).map_err(|e| format!("bad request header: {e}"))?;
     let (api_key, api_version, correlation_id) = prefix; //> nc5
+    let mut w = if tracing { Writer::traced() } else { Writer::new() }; //> clients
+
+    /*> wa6 < clients
     let mut w = Writer::new();
+    */
     /*> wa6 < nc5
     header::encode_response(&mut w, prefix.2, false);
     Ok(Some(w.finish()))
@@ -356,11 +361,10 @@ pub fn handle_frame(
 
     //> clients
     if tracing {
-        log::trace!(
-            "{summary}: request fields (byte offsets after the size prefix):\n{}",
-            format_spans(frame, r.spans()).trim_end()
-        );
+        let request = inspect::tree(frame, r.spans(), inspect::Style::for_log());
+        log::trace!("{summary}: request, {} bytes after message_size:\n{}", frame.len(), request.trim_end());
     }
+    let response_fields = w.take_spans();
     //< clients
     let response = match outcome {
         Ok(Reply::Send) => Some(w.finish()),
@@ -369,6 +373,11 @@ pub fn handle_frame(
         Err(e) => return Err(format!("{summary}: malformed request: {e}")),
     };
     //> clients
+    if let (true, Some(frame)) = (tracing, &response) {
+        let bytes = frame.to_vec();
+        let tree = inspect::tree(&bytes[4..], &response_fields, inspect::Style::for_log());
+        log::trace!("{summary}: response, {} bytes after message_size:\n{}", bytes.len() - 4, tree.trim_end());
+    }
     let out = response.as_ref().map_or(0, Frame::len);
     log::debug!("{summary} in={} out={out} {}us", frame.len() + 4, started.elapsed().as_micros());
     //< clients

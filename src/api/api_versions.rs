@@ -53,18 +53,17 @@ pub fn decode<'a>(r: &mut Reader<'a>, version: i16) -> Result<ApiVersionsRequest
 
 /// Writes the response body for `version` (0-4) with `error`.
 pub fn encode(w: &mut Writer, version: i16, error: ErrorCode) {
-    w.i16(error.code());
+    w.i16("error_code", error.code());
     //> pv1
     let flexible = version >= 3;
-    w.array_len_v(SUPPORTED_APIS.len(), flexible);
-    for api in SUPPORTED_APIS {
-        w.i16(api.key);
-        w.i16(api.min);
-        w.i16(api.max);
+    w.array_v("api_keys", flexible, SUPPORTED_APIS, |w, api| {
+        w.i16("api_key", api.key);
+        w.i16("min_version", api.min);
+        w.i16("max_version", api.max);
         w.tagged_fields_v(flexible);
-    }
+    });
     if version >= 1 {
-        w.i32(0); // throttle_time_ms
+        w.i32("throttle_time_ms", 0);
     }
     w.tagged_fields_v(flexible);
     //< pv1
@@ -72,6 +71,23 @@ pub fn encode(w: &mut Writer, version: i16, error: ErrorCode) {
     let _ = version; // the body arrives in pv1
     */
 }
+//> clients
+
+/// Reads a response back (for `mini-kafka decode`): the fields `encode` writes, in its order.
+pub fn decode_response(r: &mut Reader<'_>, version: i16, flexible: bool) -> Result<(), DecodeError> {
+    r.i16("error_code")?;
+    r.array_v("api_keys", flexible, |r| {
+        r.i16("api_key")?;
+        r.i16("min_version")?;
+        r.i16("max_version")?;
+        r.tagged_fields_v("tagged_fields", flexible)
+    })?;
+    if version >= 1 {
+        r.i32("throttle_time_ms")?;
+    }
+    r.tagged_fields_v("tagged_fields", flexible)
+}
+//< clients
 
 //> vt6
 

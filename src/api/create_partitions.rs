@@ -96,23 +96,34 @@ fn grow(broker: &Broker, t: &PartitionsTopic<'_>, validate_only: bool) -> Result
 pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
     let (topics, validate_only) = decode(r, req.flexible)?;
     let flexible = req.flexible;
-    w.i32(0); // throttle_time_ms
-    w.array_len_v(topics.len(), flexible);
-    for t in &topics {
+    w.i32("throttle_time_ms", 0);
+    w.array_v("results", flexible, &topics, |w, t| {
         let result = grow(broker, t, validate_only);
-        w.string_v(t.name, flexible);
+        w.string_v("name", t.name, flexible);
         match &result {
             Ok(()) => {
-                w.i16(ErrorCode::None.code());
-                w.nullable_string_v(None, flexible);
+                w.i16("error_code", ErrorCode::None.code());
+                w.nullable_string_v("error_message", None, flexible);
             }
             Err((code, message)) => {
-                w.i16(code.code());
-                w.nullable_string_v(Some(message), flexible);
+                w.i16("error_code", code.code());
+                w.nullable_string_v("error_message", Some(message), flexible);
             }
         }
         w.tagged_fields_v(flexible);
-    }
+    });
     w.tagged_fields_v(flexible);
     Ok(Reply::Send)
+}
+
+/// Reads a response back (for `mini-kafka decode`): the fields `handle` writes, in its order.
+pub fn decode_response(r: &mut Reader<'_>, _version: i16, flexible: bool) -> Result<(), DecodeError> {
+    r.i32("throttle_time_ms")?;
+    r.array_v("results", flexible, |r| {
+        r.string_v("name", flexible)?;
+        r.i16("error_code")?;
+        r.nullable_string_v("error_message", flexible)?;
+        r.tagged_fields_v("tagged_fields", flexible)
+    })?;
+    r.tagged_fields_v("tagged_fields", flexible)
 }

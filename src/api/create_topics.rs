@@ -141,14 +141,13 @@ fn plan(broker: &Broker, t: &CreatableTopic<'_>, duplicate: bool) -> Result<Plan
 pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
     let (topics, validate_only) = decode(r, req.flexible)?;
     let (version, flexible) = (req.version, req.flexible);
-    w.i32(0); // throttle_time_ms
-    w.array_len_v(topics.len(), flexible);
+    w.i32("throttle_time_ms", 0);
     // Names that appear more than once in the request are refused (counted once, not pairwise).
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for t in &topics {
         *seen.entry(t.name).or_default() += 1;
     }
-    for t in &topics {
+    w.array_v("topics", flexible, &topics, |w, t| {
         let duplicate = seen.get(t.name).is_some_and(|n| *n > 1);
         let outcome = plan(broker, t, duplicate).and_then(|plan| {
             if validate_only {
@@ -160,45 +159,73 @@ pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer
                 .map_err(|code| (code, format!("cannot create topic '{}'", t.name)))?;
             Ok((topic.id, plan))
         });
-        w.string_v(t.name, flexible);
+        w.string_v("name", t.name, flexible);
         if version >= 7 {
-            w.uuid(outcome.as_ref().map_or(Uuid::ZERO, |(id, _)| *id));
+            w.uuid("topic_id", outcome.as_ref().map_or(Uuid::ZERO, |(id, _)| *id));
         }
         match &outcome {
             Ok(_) => {
-                w.i16(ErrorCode::None.code());
-                w.nullable_string_v(None, flexible);
+                w.i16("error_code", ErrorCode::None.code());
+                w.nullable_string_v("error_message", None, flexible);
             }
             Err((code, message)) => {
-                w.i16(code.code());
-                w.nullable_string_v(Some(message), flexible);
+                w.i16("error_code", code.code());
+                w.nullable_string_v("error_message", Some(message), flexible);
             }
         }
         if version >= 5 {
             match &outcome {
                 Ok((_, plan)) => {
-                    w.i32(plan.partitions);
-                    w.i16(1);
-                    w.array_len_v(TOPIC_CONFIGS.len(), flexible);
-                    for (name, default, ..) in TOPIC_CONFIGS {
+                    w.i32("num_partitions", plan.partitions);
+                    w.i16("replication_factor", 1);
+                    w.array_v("configs", flexible, TOPIC_CONFIGS, |w, (name, default, ..)| {
                         let given = plan.configs.get(*name);
-                        w.string_v(name, flexible);
-                        w.nullable_string_v(Some(given.map_or(*default, |v| v.as_str())), flexible);
-                        w.bool(false); // read_only
-                        w.i8(if given.is_some() { SOURCE_DYNAMIC_TOPIC } else { SOURCE_DEFAULT });
-                        w.bool(false); // is_sensitive
+                        w.string_v("name", name, flexible);
+                        w.nullable_string_v("value", Some(given.map_or(*default, |v| v.as_str())), flexible);
+                        w.bool("read_only", false);
+                        let source = if given.is_some() { SOURCE_DYNAMIC_TOPIC } else { SOURCE_DEFAULT };
+                        w.i8("config_source", source);
+                        w.bool("is_sensitive", false);
                         w.tagged_fields_v(flexible);
-                    }
+                    });
                 }
                 Err(_) => {
-                    w.i32(-1);
-                    w.i16(-1);
-                    w.null_array_v(flexible);
+                    w.i32("num_partitions", -1);
+                    w.i16("replication_factor", -1);
+                    w.null_array_v("configs", flexible);
                 }
             }
         }
         w.tagged_fields_v(flexible);
-    }
+    });
     w.tagged_fields_v(flexible);
     Ok(Reply::Send)
+}
+
+/// Reads a response back (for `mini-kafka decode`): the fields `handle` writes, in its order.
+pub fn decode_response(r: &mut Reader<'_>, version: i16, flexible: bool) -> Result<(), DecodeError> {
+    r.i32("throttle_time_ms")?;
+    r.array_v("topics", flexible, |r| {
+        r.string_v("name", flexible)?;
+        if version >= 7 {
+            r.uuid("topic_id")?;
+        }
+        r.i16("error_code")?;
+        r.nullable_string_v("error_message", flexible)?;
+        if version >= 5 {
+            r.i32("num_partitions")?;
+            r.i16("replication_factor")?;
+            // Null when the topic could not be created.
+            r.array_v("configs", flexible, |r| {
+                r.string_v("name", flexible)?;
+                r.nullable_string_v("value", flexible)?;
+                r.bool("read_only")?;
+                r.i8("config_source")?;
+                r.bool("is_sensitive")?;
+                r.tagged_fields_v("tagged_fields", flexible)
+            })?;
+        }
+        r.tagged_fields_v("tagged_fields", flexible)
+    })?;
+    r.tagged_fields_v("tagged_fields", flexible)
 }

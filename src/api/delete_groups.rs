@@ -35,14 +35,24 @@ pub fn decode<'a>(r: &mut Reader<'a>, flexible: bool) -> Result<DeleteGroupsRequ
 pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
     let flexible = req.flexible;
     let q = decode(r, flexible)?;
-    w.i32(0); // throttle_time_ms
-    w.array_len_v(q.groups_names.len(), flexible);
-    for group_id in &q.groups_names {
+    w.i32("throttle_time_ms", 0);
+    w.array_v("results", flexible, &q.groups_names, |w, group_id| {
         let error = if group_id.is_empty() { ErrorCode::InvalidGroupId } else { broker.groups.delete(group_id) };
-        w.string_v(group_id, flexible);
-        w.i16(error.code());
+        w.string_v("group_id", group_id, flexible);
+        w.i16("error_code", error.code());
         w.tagged_fields_v(flexible);
-    }
+    });
     w.tagged_fields_v(flexible);
     Ok(Reply::Send)
+}
+
+/// Reads a response back (for `mini-kafka decode`): the fields `handle` writes, in its order.
+pub fn decode_response(r: &mut Reader<'_>, _version: i16, flexible: bool) -> Result<(), DecodeError> {
+    r.i32("throttle_time_ms")?;
+    r.array_v("results", flexible, |r| {
+        r.string_v("group_id", flexible)?;
+        r.i16("error_code")?;
+        r.tagged_fields_v("tagged_fields", flexible)
+    })?;
+    r.tagged_fields_v("tagged_fields", flexible)
 }

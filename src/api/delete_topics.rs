@@ -43,9 +43,8 @@ pub fn decode<'a>(
 pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
     let topics = decode(r, req.version, req.flexible)?;
     let (version, flexible) = (req.version, req.flexible);
-    w.i32(0); // throttle_time_ms
-    w.array_len_v(topics.len(), flexible);
-    for (name, id) in topics {
+    w.i32("throttle_time_ms", 0);
+    w.array_v("responses", flexible, &topics, |w, &(name, id)| {
         // By name when there is one; by id otherwise (v6).
         let (name, result) = match name {
             Some(name) => (Some(name.to_string()), broker.log.delete_topic(name)),
@@ -55,17 +54,34 @@ pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer
             },
         };
         if version >= 6 {
-            w.nullable_string_v(name.as_deref(), flexible);
-            w.uuid(result.unwrap_or(id));
+            w.nullable_string_v("name", name.as_deref(), flexible);
+            w.uuid("topic_id", result.unwrap_or(id));
         } else {
-            w.string_v(name.as_deref().unwrap_or(""), flexible);
+            w.string_v("name", name.as_deref().unwrap_or(""), flexible);
         }
-        w.i16(result.err().unwrap_or(ErrorCode::None).code());
+        w.i16("error_code", result.err().unwrap_or(ErrorCode::None).code());
         if version >= 5 {
-            w.nullable_string_v(None, flexible);
+            w.nullable_string_v("error_message", None, flexible);
         }
         w.tagged_fields_v(flexible);
-    }
+    });
     w.tagged_fields_v(flexible);
     Ok(Reply::Send)
+}
+
+/// Reads a response back (for `mini-kafka decode`): the fields `handle` writes, in its order.
+pub fn decode_response(r: &mut Reader<'_>, version: i16, flexible: bool) -> Result<(), DecodeError> {
+    r.i32("throttle_time_ms")?;
+    r.array_v("responses", flexible, |r| {
+        r.nullable_string_v("name", flexible)?;
+        if version >= 6 {
+            r.uuid("topic_id")?;
+        }
+        r.i16("error_code")?;
+        if version >= 5 {
+            r.nullable_string_v("error_message", flexible)?;
+        }
+        r.tagged_fields_v("tagged_fields", flexible)
+    })?;
+    r.tagged_fields_v("tagged_fields", flexible)
 }

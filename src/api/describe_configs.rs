@@ -165,9 +165,8 @@ fn broker_entries(broker: &Broker) -> Vec<Entry> {
 pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
     let (resources, include_synonyms) = decode(r, req.version, req.flexible)?;
     let (version, flexible) = (req.version, req.flexible);
-    w.i32(0); // throttle_time_ms
-    w.array_len_v(resources.len(), flexible);
-    for res in &resources {
+    w.i32("throttle_time_ms", 0);
+    w.array_v("results", flexible, &resources, |w, res| {
         let result: Result<Vec<Entry>, (ErrorCode, String)> = match res.resource_type {
             RESOURCE_TOPIC => match broker.log.topic(res.resource_name) {
                 Some(topic) => Ok(topic_entries(broker, &topic)),
@@ -189,34 +188,62 @@ pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer
         if let Some(keys) = res.configuration_keys.as_ref().filter(|k| !k.is_empty()) {
             entries.retain(|e| keys.contains(&e.name));
         }
-        w.i16(error.code());
-        w.nullable_string_v(message.as_deref(), flexible);
-        w.i8(res.resource_type);
-        w.string_v(res.resource_name, flexible);
-        w.array_len_v(entries.len(), flexible);
-        for e in &entries {
-            w.string_v(e.name, flexible);
-            w.nullable_string_v(Some(&e.value), flexible);
-            w.bool(false); // read_only
-            w.i8(e.source);
-            w.bool(false); // is_sensitive
-            if include_synonyms {
-                w.array_len_v(1, flexible);
-                w.string_v(e.name, flexible);
-                w.nullable_string_v(Some(&e.value), flexible);
-                w.i8(e.source);
+        w.i16("error_code", error.code());
+        w.nullable_string_v("error_message", message.as_deref(), flexible);
+        w.i8("resource_type", res.resource_type);
+        w.string_v("resource_name", res.resource_name, flexible);
+        w.array_v("configs", flexible, &entries, |w, e| {
+            w.string_v("name", e.name, flexible);
+            w.nullable_string_v("value", Some(&e.value), flexible);
+            w.bool("read_only", false);
+            w.i8("config_source", e.source);
+            w.bool("is_sensitive", false);
+            // The one synonym a value has here is the setting itself, when the client asks for them.
+            w.array_v("synonyms", flexible, if include_synonyms { std::slice::from_ref(e) } else { &[] }, |w, e| {
+                w.string_v("name", e.name, flexible);
+                w.nullable_string_v("value", Some(&e.value), flexible);
+                w.i8("source", e.source);
                 w.tagged_fields_v(flexible);
-            } else {
-                w.array_len_v(0, flexible);
-            }
+            });
             if version >= 3 {
-                w.i8(e.config_type);
-                w.nullable_string_v(None, flexible); // documentation
+                w.i8("config_type", e.config_type);
+                w.nullable_string_v("documentation", None, flexible);
             }
             w.tagged_fields_v(flexible);
-        }
+        });
         w.tagged_fields_v(flexible);
-    }
+    });
     w.tagged_fields_v(flexible);
     Ok(Reply::Send)
+}
+
+/// Reads a response back (for `mini-kafka decode`): the fields `handle` writes, in its order.
+pub fn decode_response(r: &mut Reader<'_>, version: i16, flexible: bool) -> Result<(), DecodeError> {
+    r.i32("throttle_time_ms")?;
+    r.array_v("results", flexible, |r| {
+        r.i16("error_code")?;
+        r.nullable_string_v("error_message", flexible)?;
+        r.i8("resource_type")?;
+        r.string_v("resource_name", flexible)?;
+        r.array_v("configs", flexible, |r| {
+            r.string_v("name", flexible)?;
+            r.nullable_string_v("value", flexible)?;
+            r.bool("read_only")?;
+            r.i8("config_source")?;
+            r.bool("is_sensitive")?;
+            r.array_v("synonyms", flexible, |r| {
+                r.string_v("name", flexible)?;
+                r.nullable_string_v("value", flexible)?;
+                r.i8("source")?;
+                r.tagged_fields_v("tagged_fields", flexible)
+            })?;
+            if version >= 3 {
+                r.i8("config_type")?;
+                r.nullable_string_v("documentation", flexible)?;
+            }
+            r.tagged_fields_v("tagged_fields", flexible)
+        })?;
+        r.tagged_fields_v("tagged_fields", flexible)
+    })?;
+    r.tagged_fields_v("tagged_fields", flexible)
 }

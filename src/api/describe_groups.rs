@@ -53,37 +53,67 @@ pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer
     let (version, flexible) = (req.version, req.flexible);
     let q = decode(r, version, flexible)?;
     if version >= 1 {
-        w.i32(0); // throttle_time_ms
+        w.i32("throttle_time_ms", 0);
     }
-    w.array_len_v(q.groups.len(), flexible);
-    for group_id in &q.groups {
+    w.array_v("groups", flexible, &q.groups, |w, group_id| {
         let (error, d) = if group_id.is_empty() {
             (ErrorCode::InvalidGroupId, broker.groups.describe(""))
         } else {
             (ErrorCode::None, broker.groups.describe(group_id))
         };
-        w.i16(error.code());
-        w.string_v(group_id, flexible);
-        w.string_v(d.state, flexible);
-        w.string_v(&d.protocol_type, flexible);
-        w.string_v(&d.protocol, flexible);
-        w.array_len_v(d.members.len(), flexible);
-        for m in &d.members {
-            w.string_v(&m.member_id, flexible);
+        w.i16("error_code", error.code());
+        w.string_v("group_id", group_id, flexible);
+        w.string_v("group_state", d.state, flexible);
+        w.string_v("protocol_type", &d.protocol_type, flexible);
+        w.string_v("protocol_data", &d.protocol, flexible);
+        w.array_v("members", flexible, &d.members, |w, m| {
+            w.string_v("member_id", &m.member_id, flexible);
             if version >= 4 {
-                w.nullable_string_v(m.group_instance_id.as_deref(), flexible);
+                w.nullable_string_v("group_instance_id", m.group_instance_id.as_deref(), flexible);
             }
-            w.string_v(&m.client_id, flexible);
-            w.string_v(&m.client_host, flexible);
-            w.bytes_v(&m.metadata, flexible);
-            w.bytes_v(&m.assignment, flexible);
+            w.string_v("client_id", &m.client_id, flexible);
+            w.string_v("client_host", &m.client_host, flexible);
+            w.bytes_v("member_metadata", &m.metadata, flexible);
+            w.bytes_v("member_assignment", &m.assignment, flexible);
             w.tagged_fields_v(flexible);
-        }
+        });
         if version >= 3 {
-            w.i32(if q.include_authorized_operations { ALL_GROUP_OPERATIONS } else { OPERATIONS_NOT_REQUESTED });
+            let operations =
+                if q.include_authorized_operations { ALL_GROUP_OPERATIONS } else { OPERATIONS_NOT_REQUESTED };
+            w.i32("authorized_operations", operations);
         }
         w.tagged_fields_v(flexible);
-    }
+    });
     w.tagged_fields_v(flexible);
     Ok(Reply::Send)
+}
+
+/// Reads a response back (for `mini-kafka decode`): the fields `handle` writes, in its order.
+pub fn decode_response(r: &mut Reader<'_>, version: i16, flexible: bool) -> Result<(), DecodeError> {
+    if version >= 1 {
+        r.i32("throttle_time_ms")?;
+    }
+    r.array_v("groups", flexible, |r| {
+        r.i16("error_code")?;
+        r.string_v("group_id", flexible)?;
+        r.string_v("group_state", flexible)?;
+        r.string_v("protocol_type", flexible)?;
+        r.string_v("protocol_data", flexible)?;
+        r.array_v("members", flexible, |r| {
+            r.string_v("member_id", flexible)?;
+            if version >= 4 {
+                r.nullable_string_v("group_instance_id", flexible)?;
+            }
+            r.string_v("client_id", flexible)?;
+            r.string_v("client_host", flexible)?;
+            r.bytes_v("member_metadata", flexible)?;
+            r.bytes_v("member_assignment", flexible)?;
+            r.tagged_fields_v("tagged_fields", flexible)
+        })?;
+        if version >= 3 {
+            r.i32("authorized_operations")?;
+        }
+        r.tagged_fields_v("tagged_fields", flexible)
+    })?;
+    r.tagged_fields_v("tagged_fields", flexible)
 }

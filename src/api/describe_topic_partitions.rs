@@ -100,11 +100,10 @@ pub fn handle(
     /*> vt6 < wq2
     let names = &request.topics;
     */
-    w.i32(0); // throttle_time_ms
+    w.i32("throttle_time_ms", 0);
 
     /*> vt6 < clients
-    w.array_len_v(names.len(), true);
-    for name in names {
+    w.array_v("topics", true, &names, |w, name| {
         /*> vt6 < ea7
         // This broker does not read the cluster metadata yet (stage ea7 does): it knows no topic.
         encode_unknown(w, name);
@@ -115,8 +114,8 @@ pub fn handle(
             None => encode_unknown(w, name),
         }
         //< ea7
-    }
-    w.i8(-1); // next_cursor: null, everything was answered
+    });
+    w.i8("next_cursor", -1); // null: everything was answered
     */
     //> clients
     // No topics named: every topic.
@@ -162,19 +161,17 @@ pub fn handle(
         }
         answers.push(TopicAnswer::Known { topic, partitions });
     }
-    w.array_len_v(answers.len(), true);
-    for answer in &answers {
-        match answer {
-            TopicAnswer::Known { topic, partitions } => encode_topic(w, topic, partitions.clone()),
-            TopicAnswer::Unknown { name } => encode_unknown(w, name),
-        }
-    }
+    w.array_v("topics", true, &answers, |w, answer| match answer {
+        TopicAnswer::Known { topic, partitions } => encode_topic(w, topic, partitions.clone()),
+        TopicAnswer::Unknown { name } => encode_unknown(w, name),
+    });
+    // A nullable struct: -1 for null, 1 and then its fields otherwise.
     match next_cursor {
-        None => w.i8(-1),
+        None => w.i8("next_cursor", -1),
         Some(c) => {
-            w.i8(1);
-            w.string_v(&c.topic_name, true);
-            w.i32(c.partition_index);
+            w.i8("next_cursor", 1);
+            w.string_v("topic_name", &c.topic_name, true);
+            w.i32("partition_index", c.partition_index);
             w.tagged_fields_v(true);
         }
     }
@@ -185,42 +182,71 @@ pub fn handle(
 
 /// A topic this broker does not have: error 3, the name echoed, a zero id, no partitions.
 fn encode_unknown(w: &mut Writer, name: &str) {
-    w.i16(ErrorCode::UnknownTopicOrPartition.code());
-    w.string_v(name, true); // COMPACT_NULLABLE_STRING, never null here
-    w.uuid(Uuid::ZERO);
-    w.bool(false); // is_internal
-    w.array_len_v(0, true); // partitions
-    w.i32(ALL_TOPIC_OPERATIONS);
+    w.i16("error_code", ErrorCode::UnknownTopicOrPartition.code());
+    w.string_v("name", name, true); // COMPACT_NULLABLE_STRING, never null here
+    w.uuid("topic_id", Uuid::ZERO);
+    w.bool("is_internal", false);
+    w.array_len_v("partitions", 0, true);
+    w.i32("topic_authorized_operations", ALL_TOPIC_OPERATIONS);
     w.tagged_fields_v(true);
 }
 //> ea7
 
 /// A topic and the given range of its partitions, from the metadata.
 fn encode_topic(w: &mut Writer, topic: &Topic, partitions: Range<usize>) {
-    w.i16(ErrorCode::None.code());
-    w.string_v(&topic.name, true);
-    w.uuid(topic.id);
-    w.bool(crate::log::is_internal(&topic.name)); //> clients
+    w.i16("error_code", ErrorCode::None.code());
+    w.string_v("name", &topic.name, true);
+    w.uuid("topic_id", topic.id);
+    w.bool("is_internal", crate::log::is_internal(&topic.name)); //> clients
 
     /*> ea7 < clients
-    w.bool(false); // is_internal: the topics of the course are never Kafka's own
+    w.bool("is_internal", false); // the topics of the course are never Kafka's own
     */
-    w.array_len_v(partitions.len(), true);
-    for p in &topic.partitions[partitions] {
-        w.i16(ErrorCode::None.code());
-        w.i32(p.index);
-        w.i32(p.leader);
-        w.i32(p.leader_epoch);
-        for list in [&p.replicas, &p.isr] {
-            w.array_len_v(list.len(), true);
-            list.iter().for_each(|n| w.i32(*n));
-        }
-        w.array_len_v(0, true); // eligible_leader_replicas
-        w.array_len_v(0, true); // last_known_elr
-        w.array_len_v(0, true); // offline_replicas
+    w.array_v("partitions", true, &topic.partitions[partitions], |w, p| {
+        w.i16("error_code", ErrorCode::None.code());
+        w.i32("partition_index", p.index);
+        w.i32("leader_id", p.leader);
+        w.i32("leader_epoch", p.leader_epoch);
+        w.array_v("replica_nodes", true, &p.replicas, |w, n| w.i32("replica_nodes", *n));
+        w.array_v("isr_nodes", true, &p.isr, |w, n| w.i32("isr_nodes", *n));
+        ["eligible_leader_replicas", "last_known_elr", "offline_replicas"]
+            .iter()
+            .for_each(|e| w.array_len_v(e, 0, true));
         w.tagged_fields_v(true);
-    }
-    w.i32(ALL_TOPIC_OPERATIONS);
+    });
+    w.i32("topic_authorized_operations", ALL_TOPIC_OPERATIONS);
     w.tagged_fields_v(true);
 }
 //< ea7
+//> clients
+
+/// Reads a response back (for `mini-kafka decode`): the fields `handle` writes, in its order.
+pub fn decode_response(r: &mut Reader<'_>, _version: i16, _flexible: bool) -> Result<(), DecodeError> {
+    r.i32("throttle_time_ms")?;
+    r.array_v("topics", true, |r| {
+        r.i16("error_code")?;
+        r.nullable_string_v("name", true)?;
+        r.uuid("topic_id")?;
+        r.bool("is_internal")?;
+        r.array_v("partitions", true, |r| {
+            r.i16("error_code")?;
+            r.i32("partition_index")?;
+            r.i32("leader_id")?;
+            r.i32("leader_epoch")?;
+            for list in ["replica_nodes", "isr_nodes", "eligible_leader_replicas", "last_known_elr", "offline_replicas"]
+            {
+                r.array_v(list, true, |r| r.i32(list))?;
+            }
+            r.tagged_fields("tagged_fields")
+        })?;
+        r.i32("topic_authorized_operations")?;
+        r.tagged_fields("tagged_fields")
+    })?;
+    if r.i8("next_cursor")? >= 0 {
+        r.string_v("topic_name", true)?;
+        r.i32("partition_index")?;
+        r.tagged_fields("tagged_fields")?;
+    }
+    r.tagged_fields("tagged_fields")
+}
+//< clients

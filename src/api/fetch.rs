@@ -282,10 +282,10 @@ fn read_all(resolved: &[Resolved<'_>], request: &FetchRequest) -> Vec<TopicAnswe
 //> clients
 
 fn encode_session_error(w: &mut Writer, req: &Request, error: ErrorCode) {
-    w.i32(0); // throttle_time_ms
-    w.i16(error.code());
-    w.i32(0); // session_id
-    w.array_len_v(0, req.flexible);
+    w.i32("throttle_time_ms", 0);
+    w.i16("error_code", error.code());
+    w.i32("session_id", 0);
+    w.array_len_v("responses", 0, req.flexible);
     w.tagged_fields_v(req.flexible);
 }
 //< clients
@@ -293,61 +293,58 @@ fn encode_session_error(w: &mut Writer, req: &Request, error: ErrorCode) {
 fn encode(w: &mut Writer, req: &Request, answers: &[TopicAnswer]) {
     let flexible = req.flexible;
     let version = req.version; //> clients
-    w.i32(0); // throttle_time_ms
+    w.i32("throttle_time_ms", 0);
 
     //> clients {}
     if version >= 7 {
-        w.i16(ErrorCode::None.code());
-        w.i32(0); // session_id: no session, every fetch is a full one
+        w.i16("error_code", ErrorCode::None.code());
+        w.i32("session_id", 0); // no session: every fetch is a full one
     }
-    w.array_len_v(answers.len(), flexible);
-    for t in answers {
+    w.array_v("responses", flexible, answers, |w, t| {
         match &t.topic {
-            TopicRef::Id(id) => w.uuid(*id),
-            TopicRef::Name(name) => w.string_v(name, flexible), //> clients
+            TopicRef::Id(id) => w.uuid("topic_id", *id),
+            TopicRef::Name(name) => w.string_v("topic", name, flexible), //> clients
         }
-        w.array_len_v(t.partitions.len(), flexible);
-        for p in &t.partitions {
-            w.i32(p.index);
+        w.array_v("partitions", flexible, &t.partitions, |w, p| {
+            w.i32("partition_index", p.index);
             match &p.result {
                 Ok(slice) => {
-                    w.i16(slice.error.code()); //> eg2
+                    w.i16("error_code", slice.error.code()); //> eg2
 
                     /*> dh6 < eg2
-                    w.i16(ErrorCode::None.code());
+                    w.i16("error_code", ErrorCode::None.code());
                     */
-                    w.i64(slice.high_watermark);
-                    w.i64(slice.high_watermark); // last_stable_offset: no open transactions
+                    w.i64("high_watermark", slice.high_watermark);
+                    w.i64("last_stable_offset", slice.high_watermark); // no open transactions
 
                     //> clients {}
                     if version >= 5 {
-                        w.i64(slice.log_start_offset);
+                        w.i64("log_start_offset", slice.log_start_offset);
                     }
                 }
                 Err(code) => {
-                    w.i16(code.code());
-                    w.i64(-1);
-                    w.i64(-1);
+                    w.i16("error_code", code.code());
+                    w.i64("high_watermark", -1);
+                    w.i64("last_stable_offset", -1);
                     //> clients {}
                     if version >= 5 {
-                        w.i64(-1);
+                        w.i64("log_start_offset", -1);
                     }
                 }
             }
-            w.array_len_v(0, flexible); // aborted_transactions
+            w.array_len_v("aborted_transactions", 0, flexible);
 
             //> clients {}
             if version >= 11 {
-                w.i32(-1); // preferred_read_replica: read from the leader, i.e. here
+                w.i32("preferred_read_replica", -1); // read from the leader, i.e. here
             }
             match &p.result {
                 //> eg2
-                Ok(slice) => {
-                    w.records_len_v(slice.bytes, flexible);
+                Ok(slice) => w.records_v("records", flexible, slice.bytes, |w| {
                     //> clients
                     // Each batch: the offset the log gave it, then the producer's bytes, unchanged.
                     for batch in &slice.batches {
-                        w.i64(batch.base_offset);
+                        w.raw(&batch.base_offset.to_be_bytes());
                         w.shared(batch.after_base_offset());
                     }
                     //< clients
@@ -355,17 +352,56 @@ fn encode(w: &mut Writer, req: &Request, answers: &[TopicAnswer]) {
                     // Each batch as the log holds it, base offset included.
                     slice.batches.iter().for_each(|batch| w.raw(&batch.bytes));
                     */
-                }
+                }),
                 //< eg2
                 /*> dh6 < eg2
                 // The records themselves arrive in stage eg2; until then, none.
-                Ok(_) => w.records_len_v(0, flexible),
+                Ok(_) => w.records_v("records", flexible, 0, |_| {}),
                 */
-                Err(_) => w.records_len_v(0, flexible),
+                Err(_) => w.records_v("records", flexible, 0, |_| {}),
             }
             w.tagged_fields_v(flexible);
-        }
+        });
         w.tagged_fields_v(flexible);
-    }
+    });
     w.tagged_fields_v(flexible);
 }
+//> clients
+
+/// Reads a response back (for `mini-kafka decode`): the fields `encode` writes, in its order.
+pub fn decode_response(r: &mut Reader<'_>, version: i16, flexible: bool) -> Result<(), DecodeError> {
+    r.i32("throttle_time_ms")?;
+    if version >= 7 {
+        r.i16("error_code")?;
+        r.i32("session_id")?;
+    }
+    r.array_v("responses", flexible, |r| {
+        if version >= 13 {
+            r.uuid("topic_id")?;
+        } else {
+            r.string_v("topic", flexible)?;
+        }
+        r.array_v("partitions", flexible, |r| {
+            r.i32("partition_index")?;
+            r.i16("error_code")?;
+            r.i64("high_watermark")?;
+            r.i64("last_stable_offset")?;
+            if version >= 5 {
+                r.i64("log_start_offset")?;
+            }
+            r.array_v("aborted_transactions", flexible, |r| {
+                r.i64("producer_id")?;
+                r.i64("first_offset")?;
+                r.tagged_fields_v("tagged_fields", flexible)
+            })?;
+            if version >= 11 {
+                r.i32("preferred_read_replica")?;
+            }
+            r.nullable_bytes_v("records", flexible)?;
+            r.tagged_fields_v("tagged_fields", flexible)
+        })?;
+        r.tagged_fields_v("tagged_fields", flexible)
+    })?;
+    r.tagged_fields_v("tagged_fields", flexible)
+}
+//< clients

@@ -68,28 +68,54 @@ pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer
     let (version, flexible) = (req.version, req.flexible);
     let (error, node_id, host, port) = answer(broker, request.key_type);
     if version >= 1 {
-        w.i32(0); // throttle_time_ms
+        w.i32("throttle_time_ms", 0);
     }
     if version <= 3 {
-        w.i16(error.code());
+        w.i16("error_code", error.code());
         if version >= 1 {
-            w.nullable_string_v(message(error), flexible);
+            w.nullable_string_v("error_message", message(error), flexible);
         }
-        w.i32(node_id);
-        w.string_v(host, flexible);
-        w.i32(port);
+        w.i32("node_id", node_id);
+        w.string_v("host", host, flexible);
+        w.i32("port", port);
     } else {
-        w.array_len_v(request.keys.len(), flexible);
-        for key in &request.keys {
-            w.string_v(key, flexible);
-            w.i32(node_id);
-            w.string_v(host, flexible);
-            w.i32(port);
-            w.i16(error.code());
-            w.nullable_string_v(message(error), flexible);
+        w.array_v("coordinators", flexible, &request.keys, |w, key| {
+            w.string_v("key", key, flexible);
+            w.i32("node_id", node_id);
+            w.string_v("host", host, flexible);
+            w.i32("port", port);
+            w.i16("error_code", error.code());
+            w.nullable_string_v("error_message", message(error), flexible);
             w.tagged_fields_v(flexible);
-        }
+        });
     }
     w.tagged_fields_v(flexible);
     Ok(Reply::Send)
+}
+
+/// Reads a response back (for `mini-kafka decode`): the fields `handle` writes, in its order.
+pub fn decode_response(r: &mut Reader<'_>, version: i16, flexible: bool) -> Result<(), DecodeError> {
+    if version >= 1 {
+        r.i32("throttle_time_ms")?;
+    }
+    if version <= 3 {
+        r.i16("error_code")?;
+        if version >= 1 {
+            r.nullable_string_v("error_message", flexible)?;
+        }
+        r.i32("node_id")?;
+        r.string_v("host", flexible)?;
+        r.i32("port")?;
+    } else {
+        r.array_v("coordinators", flexible, |r| {
+            r.string_v("key", flexible)?;
+            r.i32("node_id")?;
+            r.string_v("host", flexible)?;
+            r.i32("port")?;
+            r.i16("error_code")?;
+            r.nullable_string_v("error_message", flexible)?;
+            r.tagged_fields_v("tagged_fields", flexible)
+        })?;
+    }
+    r.tagged_fields_v("tagged_fields", flexible)
 }

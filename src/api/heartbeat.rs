@@ -39,9 +39,18 @@ pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer
     let q = decode(r, version, flexible)?;
     let error = broker.groups.heartbeat(q.group_id, q.member_id, q.group_instance_id, q.generation_id);
     if version >= 1 {
-        w.i32(0); // throttle_time_ms
+        w.i32("throttle_time_ms", 0);
     }
-    w.i16(error.code());
+    w.i16("error_code", error.code());
     w.tagged_fields_v(flexible);
     Ok(Reply::Send)
+}
+
+/// Reads a response back (for `mini-kafka decode`): the fields `handle` writes, in its order.
+pub fn decode_response(r: &mut Reader<'_>, version: i16, flexible: bool) -> Result<(), DecodeError> {
+    if version >= 1 {
+        r.i32("throttle_time_ms")?;
+    }
+    r.i16("error_code")?;
+    r.tagged_fields_v("tagged_fields", flexible)
 }

@@ -51,10 +51,19 @@ pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer
         // sends its old one (v3+): bumping an id the client names would let it fence another.
         (ErrorCode::None, broker.new_producer_id(), 0)
     };
-    w.i32(0); // throttle_time_ms
-    w.i16(error.code());
-    w.i64(id);
-    w.i16(epoch);
+    w.i32("throttle_time_ms", 0);
+    w.i16("error_code", error.code());
+    w.i64("producer_id", id);
+    w.i16("producer_epoch", epoch);
     w.tagged_fields_v(req.flexible);
     Ok(Reply::Send)
+}
+
+/// Reads a response back (for `mini-kafka decode`): the fields `handle` writes, in its order.
+pub fn decode_response(r: &mut Reader<'_>, _version: i16, flexible: bool) -> Result<(), DecodeError> {
+    r.i32("throttle_time_ms")?;
+    r.i16("error_code")?;
+    r.i64("producer_id")?;
+    r.i16("producer_epoch")?;
+    r.tagged_fields_v("tagged_fields", flexible)
 }

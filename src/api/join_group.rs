@@ -98,31 +98,57 @@ pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer
     let result = broker.groups.join(request.group_id, &params);
 
     if version >= 2 {
-        w.i32(0); // throttle_time_ms
+        w.i32("throttle_time_ms", 0);
     }
-    w.i16(result.error.code());
-    w.i32(result.generation_id);
+    w.i16("error_code", result.error.code());
+    w.i32("generation_id", result.generation_id);
     if version >= 7 {
-        w.nullable_string_v(result.protocol_type.as_deref(), flexible);
-        w.nullable_string_v(result.protocol_name.as_deref(), flexible);
+        w.nullable_string_v("protocol_type", result.protocol_type.as_deref(), flexible);
+        w.nullable_string_v("protocol_name", result.protocol_name.as_deref(), flexible);
     } else {
         // Not nullable before v7.
-        w.string_v(result.protocol_name.as_deref().unwrap_or(""), flexible);
+        w.string_v("protocol_name", result.protocol_name.as_deref().unwrap_or(""), flexible);
     }
-    w.string_v(&result.leader, flexible);
+    w.string_v("leader", &result.leader, flexible);
     if version >= 9 {
-        w.bool(false); // skip_assignment: the leader always computes the assignment here
+        w.bool("skip_assignment", false); // the leader always computes the assignment here
     }
-    w.string_v(&result.member_id, flexible);
-    w.array_len_v(result.members.len(), flexible);
-    for m in &result.members {
-        w.string_v(&m.member_id, flexible);
+    w.string_v("member_id", &result.member_id, flexible);
+    w.array_v("members", flexible, &result.members, |w, m| {
+        w.string_v("member_id", &m.member_id, flexible);
         if version >= 5 {
-            w.nullable_string_v(m.group_instance_id.as_deref(), flexible);
+            w.nullable_string_v("group_instance_id", m.group_instance_id.as_deref(), flexible);
         }
-        w.bytes_v(&m.metadata, flexible);
+        w.bytes_v("metadata", &m.metadata, flexible);
         w.tagged_fields_v(flexible);
-    }
+    });
     w.tagged_fields_v(flexible);
     Ok(Reply::Send)
+}
+
+/// Reads a response back (for `mini-kafka decode`): the fields `handle` writes, in its order.
+pub fn decode_response(r: &mut Reader<'_>, version: i16, flexible: bool) -> Result<(), DecodeError> {
+    if version >= 2 {
+        r.i32("throttle_time_ms")?;
+    }
+    r.i16("error_code")?;
+    r.i32("generation_id")?;
+    if version >= 7 {
+        r.nullable_string_v("protocol_type", flexible)?;
+    }
+    r.nullable_string_v("protocol_name", flexible)?;
+    r.string_v("leader", flexible)?;
+    if version >= 9 {
+        r.bool("skip_assignment")?;
+    }
+    r.string_v("member_id", flexible)?;
+    r.array_v("members", flexible, |r| {
+        r.string_v("member_id", flexible)?;
+        if version >= 5 {
+            r.nullable_string_v("group_instance_id", flexible)?;
+        }
+        r.bytes_v("metadata", flexible)?;
+        r.tagged_fields_v("tagged_fields", flexible)
+    })?;
+    r.tagged_fields_v("tagged_fields", flexible)
 }

@@ -61,18 +61,35 @@ pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer
     };
     let top = if version <= 2 { per_member.first().copied().unwrap_or(error) } else { error };
     if version >= 1 {
-        w.i32(0); // throttle_time_ms
+        w.i32("throttle_time_ms", 0);
     }
-    w.i16(top.code());
+    w.i16("error_code", top.code());
     if version >= 3 {
-        w.array_len_v(q.members.len(), flexible);
-        for ((member_id, instance), error) in q.members.iter().zip(&per_member) {
-            w.string_v(member_id, flexible);
-            w.nullable_string_v(*instance, flexible);
-            w.i16(error.code());
+        let answers: Vec<_> = q.members.iter().zip(&per_member).collect();
+        w.array_v("members", flexible, &answers, |w, ((member_id, instance), error)| {
+            w.string_v("member_id", member_id, flexible);
+            w.nullable_string_v("group_instance_id", *instance, flexible);
+            w.i16("error_code", error.code());
             w.tagged_fields_v(flexible);
-        }
+        });
     }
     w.tagged_fields_v(flexible);
     Ok(Reply::Send)
+}
+
+/// Reads a response back (for `mini-kafka decode`): the fields `handle` writes, in its order.
+pub fn decode_response(r: &mut Reader<'_>, version: i16, flexible: bool) -> Result<(), DecodeError> {
+    if version >= 1 {
+        r.i32("throttle_time_ms")?;
+    }
+    r.i16("error_code")?;
+    if version >= 3 {
+        r.array_v("members", flexible, |r| {
+            r.string_v("member_id", flexible)?;
+            r.nullable_string_v("group_instance_id", flexible)?;
+            r.i16("error_code")?;
+            r.tagged_fields_v("tagged_fields", flexible)
+        })?;
+    }
+    r.tagged_fields_v("tagged_fields", flexible)
 }

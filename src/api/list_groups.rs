@@ -43,18 +43,34 @@ pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer
         .filter(|g| q.states_filter.is_empty() || q.states_filter.iter().any(|s| s.eq_ignore_ascii_case(g.state)))
         .collect();
     if version >= 1 {
-        w.i32(0); // throttle_time_ms
+        w.i32("throttle_time_ms", 0);
     }
-    w.i16(ErrorCode::None.code());
-    w.array_len_v(groups.len(), flexible);
-    for g in &groups {
-        w.string_v(&g.group_id, flexible);
-        w.string_v(&g.protocol_type, flexible);
+    w.i16("error_code", ErrorCode::None.code());
+    w.array_v("groups", flexible, &groups, |w, g| {
+        w.string_v("group_id", &g.group_id, flexible);
+        w.string_v("protocol_type", &g.protocol_type, flexible);
         if version >= 4 {
-            w.string_v(g.state, flexible);
+            w.string_v("group_state", g.state, flexible);
         }
         w.tagged_fields_v(flexible);
-    }
+    });
     w.tagged_fields_v(flexible);
     Ok(Reply::Send)
+}
+
+/// Reads a response back (for `mini-kafka decode`): the fields `handle` writes, in its order.
+pub fn decode_response(r: &mut Reader<'_>, version: i16, flexible: bool) -> Result<(), DecodeError> {
+    if version >= 1 {
+        r.i32("throttle_time_ms")?;
+    }
+    r.i16("error_code")?;
+    r.array_v("groups", flexible, |r| {
+        r.string_v("group_id", flexible)?;
+        r.string_v("protocol_type", flexible)?;
+        if version >= 4 {
+            r.string_v("group_state", flexible)?;
+        }
+        r.tagged_fields_v("tagged_fields", flexible)
+    })?;
+    r.tagged_fields_v("tagged_fields", flexible)
 }

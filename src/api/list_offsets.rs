@@ -79,31 +79,51 @@ pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer
     let topics = decode(r, req.version, req.flexible)?;
     let (version, flexible) = (req.version, req.flexible);
     if version >= 2 {
-        w.i32(0); // throttle_time_ms
+        w.i32("throttle_time_ms", 0);
     }
-    w.array_len_v(topics.len(), flexible);
-    for t in &topics {
-        w.string_v(t.name, flexible);
-        w.array_len_v(t.partitions.len(), flexible);
+    w.array_v("topics", flexible, &topics, |w, t| {
+        w.string_v("name", t.name, flexible);
         let topic = broker.log.topic(t.name);
-        for &(index, timestamp) in &t.partitions {
+        w.array_v("partitions", flexible, &t.partitions, |w, &(index, timestamp)| {
             let partition = topic.as_ref().and_then(|topic| topic.partition(index));
             let (error, (ts, offset), epoch) = match partition {
                 None => (ErrorCode::UnknownTopicOrPartition, (-1, -1), -1),
                 Some(_) if timestamp == MAX_TIMESTAMP && version < 7 => (ErrorCode::UnsupportedVersion, (-1, -1), -1),
                 Some(p) => (ErrorCode::None, lookup(p, timestamp), p.leader_epoch),
             };
-            w.i32(index);
-            w.i16(error.code());
-            w.i64(ts);
-            w.i64(offset);
+            w.i32("partition_index", index);
+            w.i16("error_code", error.code());
+            w.i64("timestamp", ts);
+            w.i64("offset", offset);
             if version >= 4 {
-                w.i32(epoch);
+                w.i32("leader_epoch", epoch);
             }
             w.tagged_fields_v(flexible);
-        }
+        });
         w.tagged_fields_v(flexible);
-    }
+    });
     w.tagged_fields_v(flexible);
     Ok(Reply::Send)
+}
+
+/// Reads a response back (for `mini-kafka decode`): the fields `handle` writes, in its order.
+pub fn decode_response(r: &mut Reader<'_>, version: i16, flexible: bool) -> Result<(), DecodeError> {
+    if version >= 2 {
+        r.i32("throttle_time_ms")?;
+    }
+    r.array_v("topics", flexible, |r| {
+        r.string_v("name", flexible)?;
+        r.array_v("partitions", flexible, |r| {
+            r.i32("partition_index")?;
+            r.i16("error_code")?;
+            r.i64("timestamp")?;
+            r.i64("offset")?;
+            if version >= 4 {
+                r.i32("leader_epoch")?;
+            }
+            r.tagged_fields_v("tagged_fields", flexible)
+        })?;
+        r.tagged_fields_v("tagged_fields", flexible)
+    })?;
+    r.tagged_fields_v("tagged_fields", flexible)
 }

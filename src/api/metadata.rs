@@ -139,72 +139,73 @@ const CLUSTER_OPERATIONS: i32 = (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 <
 fn encode(broker: &Broker, w: &mut Writer, req: &Request, request: &MetadataRequest, answers: &[TopicAnswer]) {
     let (version, flexible) = (req.version, req.flexible);
     if version >= 3 {
-        w.i32(0); // throttle_time_ms
+        w.i32("throttle_time_ms", 0);
     }
-    // brokers: just this one
-    w.array_len_v(1, flexible);
-    w.i32(broker.node_id());
-    w.string_v(&broker.advertised_host, flexible);
-    w.i32(i32::from(broker.advertised_port));
-    if version >= 1 {
-        w.nullable_string_v(None, flexible); // rack
-    }
-    w.tagged_fields_v(flexible);
+    // Just this one broker.
+    w.array_v("brokers", flexible, &[broker], |w, broker| {
+        w.i32("node_id", broker.node_id());
+        w.string_v("host", &broker.advertised_host, flexible);
+        w.i32("port", i32::from(broker.advertised_port));
+        if version >= 1 {
+            w.nullable_string_v("rack", None, flexible);
+        }
+        w.tagged_fields_v(flexible);
+    });
     if version >= 2 {
-        w.nullable_string_v(Some(&broker.cluster_id), flexible);
+        w.nullable_string_v("cluster_id", Some(&broker.cluster_id), flexible);
     }
     if version >= 1 {
-        w.i32(broker.node_id()); // controller_id: this broker is its own controller (KRaft combined mode)
+        // This broker is its own controller (KRaft combined mode).
+        w.i32("controller_id", broker.node_id());
     }
-    w.array_len_v(answers.len(), flexible);
-    for answer in answers {
+    w.array_v("topics", flexible, answers, |w, answer| {
         match answer {
             TopicAnswer::Found(topic) => {
-                w.i16(ErrorCode::None.code());
+                w.i16("error_code", ErrorCode::None.code());
                 topic_name(w, Some(&topic.name), version, flexible);
                 if version >= 10 {
-                    w.uuid(topic.id);
+                    w.uuid("topic_id", topic.id);
                 }
                 if version >= 1 {
-                    w.bool(crate::log::is_internal(&topic.name));
+                    w.bool("is_internal", crate::log::is_internal(&topic.name));
                 }
-                w.array_len_v(topic.partitions.len(), flexible);
-                for p in &topic.partitions {
-                    w.i16(ErrorCode::None.code());
-                    w.i32(p.index);
-                    w.i32(p.leader);
+                w.array_v("partitions", flexible, &topic.partitions, |w, p| {
+                    w.i16("error_code", ErrorCode::None.code());
+                    w.i32("partition_index", p.index);
+                    w.i32("leader_id", p.leader);
                     if version >= 7 {
-                        w.i32(p.leader_epoch);
+                        w.i32("leader_epoch", p.leader_epoch);
                     }
-                    for list in [&p.replicas, &p.isr] {
-                        w.array_len_v(list.len(), flexible);
-                        list.iter().for_each(|n| w.i32(*n));
-                    }
+                    w.array_v("replica_nodes", flexible, &p.replicas, |w, n| w.i32("replica_nodes", *n));
+                    w.array_v("isr_nodes", flexible, &p.isr, |w, n| w.i32("isr_nodes", *n));
                     if version >= 5 {
-                        w.array_len_v(0, flexible); // offline_replicas
+                        w.array_len_v("offline_replicas", 0, flexible);
                     }
                     w.tagged_fields_v(flexible);
-                }
+                });
             }
             TopicAnswer::Error { code, name, id } => {
-                w.i16(code.code());
+                w.i16("error_code", code.code());
                 topic_name(w, name.as_deref(), version, flexible);
                 if version >= 10 {
-                    w.uuid(*id);
+                    w.uuid("topic_id", *id);
                 }
                 if version >= 1 {
-                    w.bool(false);
+                    w.bool("is_internal", false);
                 }
-                w.array_len_v(0, flexible);
+                w.array_len_v("partitions", 0, flexible);
             }
         }
         if version >= 8 {
-            w.i32(if request.include_topic_authorized_operations { ALL_TOPIC_OPERATIONS } else { NOT_REQUESTED });
+            let operations =
+                if request.include_topic_authorized_operations { ALL_TOPIC_OPERATIONS } else { NOT_REQUESTED };
+            w.i32("topic_authorized_operations", operations);
         }
         w.tagged_fields_v(flexible);
-    }
+    });
     if (8..=10).contains(&version) {
-        w.i32(if request.include_cluster_authorized_operations { CLUSTER_OPERATIONS } else { NOT_REQUESTED });
+        let operations = if request.include_cluster_authorized_operations { CLUSTER_OPERATIONS } else { NOT_REQUESTED };
+        w.i32("cluster_authorized_operations", operations);
     }
     w.tagged_fields_v(flexible);
 }
@@ -212,8 +213,62 @@ fn encode(broker: &Broker, w: &mut Writer, req: &Request, request: &MetadataRequ
 /// The topic name: nullable from v12 (a topic asked for by an unknown id has none).
 fn topic_name(w: &mut Writer, name: Option<&str>, version: i16, flexible: bool) {
     if version >= 12 {
-        w.nullable_string_v(name, flexible);
+        w.nullable_string_v("name", name, flexible);
     } else {
-        w.string_v(name.unwrap_or(""), flexible);
+        w.string_v("name", name.unwrap_or(""), flexible);
     }
+}
+
+/// Reads a response back (for `mini-kafka decode`): the fields `encode` writes, in its order.
+pub fn decode_response(r: &mut Reader<'_>, version: i16, flexible: bool) -> Result<(), DecodeError> {
+    if version >= 3 {
+        r.i32("throttle_time_ms")?;
+    }
+    r.array_v("brokers", flexible, |r| {
+        r.i32("node_id")?;
+        r.string_v("host", flexible)?;
+        r.i32("port")?;
+        if version >= 1 {
+            r.nullable_string_v("rack", flexible)?;
+        }
+        r.tagged_fields_v("tagged_fields", flexible)
+    })?;
+    if version >= 2 {
+        r.nullable_string_v("cluster_id", flexible)?;
+    }
+    if version >= 1 {
+        r.i32("controller_id")?;
+    }
+    r.array_v("topics", flexible, |r| {
+        r.i16("error_code")?;
+        r.nullable_string_v("name", flexible)?;
+        if version >= 10 {
+            r.uuid("topic_id")?;
+        }
+        if version >= 1 {
+            r.bool("is_internal")?;
+        }
+        r.array_v("partitions", flexible, |r| {
+            r.i16("error_code")?;
+            r.i32("partition_index")?;
+            r.i32("leader_id")?;
+            if version >= 7 {
+                r.i32("leader_epoch")?;
+            }
+            r.array_v("replica_nodes", flexible, |r| r.i32("replica_nodes"))?;
+            r.array_v("isr_nodes", flexible, |r| r.i32("isr_nodes"))?;
+            if version >= 5 {
+                r.array_v("offline_replicas", flexible, |r| r.i32("offline_replicas"))?;
+            }
+            r.tagged_fields_v("tagged_fields", flexible)
+        })?;
+        if version >= 8 {
+            r.i32("topic_authorized_operations")?;
+        }
+        r.tagged_fields_v("tagged_fields", flexible)
+    })?;
+    if (8..=10).contains(&version) {
+        r.i32("cluster_authorized_operations")?;
+    }
+    r.tagged_fields_v("tagged_fields", flexible)
 }

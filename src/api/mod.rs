@@ -182,3 +182,69 @@ pub fn dispatch(
     }
 }
 //< vt6
+//> clients
+
+/// Reads a request body without acting on it (for `mini-kafka decode`): with the API module's
+/// own `decode`, the one that serves the request.
+pub fn decode_request(api_key: i16, version: i16, flexible: bool, r: &mut Reader<'_>) -> Result<(), DecodeError> {
+    let (v, f) = (version, flexible);
+    match api_key {
+        0 => produce::decode(r, f).map(drop),
+        1 => fetch::decode(r, v, f).map(drop),
+        2 => list_offsets::decode(r, v, f).map(drop),
+        3 => metadata::decode(r, v, f).map(drop),
+        //> groups
+        8 => offset_commit::decode(r, v, f).map(drop),
+        9 => offset_fetch::decode(r, v, f).map(drop),
+        10 => find_coordinator::decode(r, v, f).map(drop),
+        11 => join_group::decode(r, v, f).map(drop),
+        12 => heartbeat::decode(r, v, f).map(drop),
+        13 => leave_group::decode(r, v, f).map(drop),
+        14 => sync_group::decode(r, v, f).map(drop),
+        15 => describe_groups::decode(r, v, f).map(drop),
+        16 => list_groups::decode(r, v, f).map(drop),
+        //< groups
+        18 => api_versions::decode(r, v).map(drop),
+        19 => create_topics::decode(r, f).map(drop),
+        20 => delete_topics::decode(r, v, f).map(drop),
+        22 => init_producer_id::decode(r, v, f).map(drop),
+        32 => describe_configs::decode(r, v, f).map(drop),
+        37 => create_partitions::decode(r, f).map(drop),
+        42 => delete_groups::decode(r, f).map(drop), //> groups
+        75 => describe_topic_partitions::decode(r).map(drop),
+        _ => Err(DecodeError::new("request_api_key", 0, format!("no decoder for API key {api_key}"))),
+    }
+}
+
+/// Reads a response body back (for `mini-kafka decode`): each API module's `decode_response`
+/// reads the fields its encoder writes, in the same order.
+pub fn decode_response(api_key: i16, version: i16, flexible: bool, r: &mut Reader<'_>) -> Result<(), DecodeError> {
+    let (v, f) = (version, flexible);
+    match api_key {
+        0 => produce::decode_response(r, v, f),
+        1 => fetch::decode_response(r, v, f),
+        2 => list_offsets::decode_response(r, v, f),
+        3 => metadata::decode_response(r, v, f),
+        //> groups
+        8 => offset_commit::decode_response(r, v, f),
+        9 => offset_fetch::decode_response(r, v, f),
+        10 => find_coordinator::decode_response(r, v, f),
+        11 => join_group::decode_response(r, v, f),
+        12 => heartbeat::decode_response(r, v, f),
+        13 => leave_group::decode_response(r, v, f),
+        14 => sync_group::decode_response(r, v, f),
+        15 => describe_groups::decode_response(r, v, f),
+        16 => list_groups::decode_response(r, v, f),
+        //< groups
+        18 => api_versions::decode_response(r, v, f),
+        19 => create_topics::decode_response(r, v, f),
+        20 => delete_topics::decode_response(r, v, f),
+        22 => init_producer_id::decode_response(r, v, f),
+        32 => describe_configs::decode_response(r, v, f),
+        37 => create_partitions::decode_response(r, v, f),
+        42 => delete_groups::decode_response(r, v, f), //> groups
+        75 => describe_topic_partitions::decode_response(r, v, f),
+        _ => Err(DecodeError::new("api_key", 0, format!("no decoder for API key {api_key}"))),
+    }
+}
+//< clients

@@ -91,12 +91,16 @@ pub fn decode<'a>(r: &mut Reader<'a>, version: i16, flexible: bool) -> Result<Of
     Ok(OffsetCommitRequest { group_id, generation_id, member_id, group_instance_id, topics })
 }
 
+/// A topic of the request and, per partition, `(partition_index, error)`.
+type TopicOutcome<'a> = (&'a str, Vec<(i32, Option<ErrorCode>)>);
+
 pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
     let (version, flexible) = (req.version, req.flexible);
     let q = decode(r, version, flexible)?;
 
     // Per-partition checks first; what passes is committed together, under one group check.
-    let mut errors: Vec<Vec<Option<ErrorCode>>> = Vec::with_capacity(q.topics.len());
+    // `None`: the partition's outcome is the group check's.
+    let mut errors: Vec<TopicOutcome<'_>> = Vec::with_capacity(q.topics.len());
     let mut to_commit = Vec::new();
     for t in &q.topics {
         let mut topic_errors = Vec::with_capacity(t.partitions.len());
@@ -116,9 +120,9 @@ pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer
                 });
                 None
             };
-            topic_errors.push(error);
+            topic_errors.push((p.partition_index, error));
         }
-        errors.push(topic_errors);
+        errors.push((t.name, topic_errors));
     }
     let group_error = if q.group_id.is_empty() {
         ErrorCode::InvalidGroupId
@@ -129,19 +133,34 @@ pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer
     };
 
     if version >= 3 {
-        w.i32(0); // throttle_time_ms
+        w.i32("throttle_time_ms", 0);
     }
-    w.array_len_v(q.topics.len(), flexible);
-    for (t, topic_errors) in q.topics.iter().zip(&errors) {
-        w.string_v(t.name, flexible);
-        w.array_len_v(t.partitions.len(), flexible);
-        for (p, error) in t.partitions.iter().zip(topic_errors) {
-            w.i32(p.partition_index);
-            w.i16(error.unwrap_or(group_error).code());
+    w.array_v("topics", flexible, &errors, |w, (name, partitions)| {
+        w.string_v("name", name, flexible);
+        w.array_v("partitions", flexible, partitions, |w, (partition_index, error)| {
+            w.i32("partition_index", *partition_index);
+            w.i16("error_code", error.unwrap_or(group_error).code());
             w.tagged_fields_v(flexible);
-        }
+        });
         w.tagged_fields_v(flexible);
-    }
+    });
     w.tagged_fields_v(flexible);
     Ok(Reply::Send)
+}
+
+/// Reads a response back (for `mini-kafka decode`): the fields `handle` writes, in its order.
+pub fn decode_response(r: &mut Reader<'_>, version: i16, flexible: bool) -> Result<(), DecodeError> {
+    if version >= 3 {
+        r.i32("throttle_time_ms")?;
+    }
+    r.array_v("topics", flexible, |r| {
+        r.string_v("name", flexible)?;
+        r.array_v("partitions", flexible, |r| {
+            r.i32("partition_index")?;
+            r.i16("error_code")?;
+            r.tagged_fields_v("tagged_fields", flexible)
+        })?;
+        r.tagged_fields_v("tagged_fields", flexible)
+    })?;
+    r.tagged_fields_v("tagged_fields", flexible)
 }

@@ -105,47 +105,84 @@ fn fetch(broker: &Broker, g: &FetchGroup<'_>) -> (ErrorCode, Vec<FetchedTopic>) 
 }
 
 fn encode_topics(w: &mut Writer, version: i16, flexible: bool, error: ErrorCode, topics: &[FetchedTopic]) {
-    w.array_len_v(topics.len(), flexible);
-    for (name, partitions) in topics {
-        w.string_v(name, flexible);
-        w.array_len_v(partitions.len(), flexible);
-        for (index, committed) in partitions {
-            w.i32(*index);
-            w.i64(committed.as_ref().map_or(-1, |c| c.offset));
+    w.array_v("topics", flexible, topics, |w, (name, partitions)| {
+        w.string_v("name", name, flexible);
+        w.array_v("partitions", flexible, partitions, |w, (index, committed)| {
+            w.i32("partition_index", *index);
+            w.i64("committed_offset", committed.as_ref().map_or(-1, |c| c.offset));
             if version >= 5 {
-                w.i32(committed.as_ref().map_or(-1, |c| c.leader_epoch));
+                w.i32("committed_leader_epoch", committed.as_ref().map_or(-1, |c| c.leader_epoch));
             }
             // Kafka answers "" (not null) when there is no metadata.
-            w.nullable_string_v(Some(committed.as_ref().map_or("", |c| c.metadata.as_str())), flexible);
-            w.i16(error.code());
+            w.nullable_string_v("metadata", Some(committed.as_ref().map_or("", |c| c.metadata.as_str())), flexible);
+            w.i16("error_code", error.code());
             w.tagged_fields_v(flexible);
-        }
+        });
         w.tagged_fields_v(flexible);
-    }
+    });
 }
 
 pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
     let (version, flexible) = (req.version, req.flexible);
     let q = decode(r, version, flexible)?;
     if version >= 3 {
-        w.i32(0); // throttle_time_ms
+        w.i32("throttle_time_ms", 0);
     }
     if version <= 7 {
         let (error, topics) = q.groups.first().map(|g| fetch(broker, g)).unwrap_or((ErrorCode::None, Vec::new()));
         encode_topics(w, version, flexible, error, &topics);
         if version >= 2 {
-            w.i16(error.code());
+            w.i16("error_code", error.code());
         }
     } else {
-        w.array_len_v(q.groups.len(), flexible);
-        for g in &q.groups {
+        w.array_v("groups", flexible, &q.groups, |w, g| {
             let (error, topics) = fetch(broker, g);
-            w.string_v(g.group_id, flexible);
+            w.string_v("group_id", g.group_id, flexible);
             encode_topics(w, version, flexible, error, &topics);
-            w.i16(error.code());
+            w.i16("error_code", error.code());
             w.tagged_fields_v(flexible);
-        }
+        });
     }
     w.tagged_fields_v(flexible);
     Ok(Reply::Send)
+}
+
+/// Reads the `topics` array that `encode_topics` writes.
+fn decode_response_topics(r: &mut Reader<'_>, version: i16, flexible: bool) -> Result<(), DecodeError> {
+    r.array_v("topics", flexible, |r| {
+        r.string_v("name", flexible)?;
+        r.array_v("partitions", flexible, |r| {
+            r.i32("partition_index")?;
+            r.i64("committed_offset")?;
+            if version >= 5 {
+                r.i32("committed_leader_epoch")?;
+            }
+            r.nullable_string_v("metadata", flexible)?;
+            r.i16("error_code")?;
+            r.tagged_fields_v("tagged_fields", flexible)
+        })?;
+        r.tagged_fields_v("tagged_fields", flexible)
+    })?;
+    Ok(())
+}
+
+/// Reads a response back (for `mini-kafka decode`): the fields `handle` writes, in its order.
+pub fn decode_response(r: &mut Reader<'_>, version: i16, flexible: bool) -> Result<(), DecodeError> {
+    if version >= 3 {
+        r.i32("throttle_time_ms")?;
+    }
+    if version <= 7 {
+        decode_response_topics(r, version, flexible)?;
+        if version >= 2 {
+            r.i16("error_code")?;
+        }
+    } else {
+        r.array_v("groups", flexible, |r| {
+            r.string_v("group_id", flexible)?;
+            decode_response_topics(r, version, flexible)?;
+            r.i16("error_code")?;
+            r.tagged_fields_v("tagged_fields", flexible)
+        })?;
+    }
+    r.tagged_fields_v("tagged_fields", flexible)
 }

@@ -109,11 +109,9 @@ pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer
     let mut first_error: Option<(String, ErrorCode)> = None;
     //< clients
 
-    w.array_len_v(request.topic_data.len(), flexible);
-    for topic in &request.topic_data {
-        w.string_v(topic.name, flexible);
-        w.array_len_v(topic.partition_data.len(), flexible);
-        for p in &topic.partition_data {
+    w.array_v("responses", flexible, &request.topic_data, |w, topic| {
+        w.string_v("name", topic.name, flexible);
+        w.array_v("partition_responses", flexible, &topic.partition_data, |w, p| {
             //> clients
             let result = if invalid_acks {
                 Err(ErrorCode::InvalidRequiredAcks)
@@ -135,25 +133,25 @@ pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer
                     (code, -1, -1)
                 }
             };
-            w.i32(p.index);
-            w.i16(error.code());
-            w.i64(base_offset);
-            // log_append_time_ms: -1 = the producer's timestamps are kept (none if an error)
-            w.i64(-1);
+            w.i32("index", p.index);
+            w.i16("error_code", error.code());
+            w.i64("base_offset", base_offset);
+            // -1: the producer's timestamps are kept (and none if an error)
+            w.i64("log_append_time_ms", -1);
             //> clients {}
             if version >= 5 {
-                w.i64(log_start_offset);
+                w.i64("log_start_offset", log_start_offset);
             }
             //> clients {}
             if version >= 8 {
-                w.array_len_v(0, flexible); // record_errors
-                w.nullable_string_v(None, flexible); // error_message
+                w.array_len_v("record_errors", 0, flexible);
+                w.nullable_string_v("error_message", None, flexible);
             }
             w.tagged_fields_v(flexible);
-        }
+        });
         w.tagged_fields_v(flexible);
-    }
-    w.i32(0); // throttle_time_ms
+    });
+    w.i32("throttle_time_ms", 0);
     w.tagged_fields_v(flexible);
     /*> zf2 < clients
     Ok(Reply::Send)
@@ -166,3 +164,33 @@ pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer
     })
     //< clients
 }
+//> clients
+
+/// Reads a response back (for `mini-kafka decode`): the fields `handle` writes, in its order.
+pub fn decode_response(r: &mut Reader<'_>, version: i16, flexible: bool) -> Result<(), DecodeError> {
+    r.array_v("responses", flexible, |r| {
+        r.string_v("name", flexible)?;
+        r.array_v("partition_responses", flexible, |r| {
+            r.i32("index")?;
+            r.i16("error_code")?;
+            r.i64("base_offset")?;
+            r.i64("log_append_time_ms")?;
+            if version >= 5 {
+                r.i64("log_start_offset")?;
+            }
+            if version >= 8 {
+                r.array_v("record_errors", flexible, |r| {
+                    r.i32("batch_index")?;
+                    r.nullable_string_v("batch_index_error_message", flexible)?;
+                    r.tagged_fields_v("tagged_fields", flexible)
+                })?;
+                r.nullable_string_v("error_message", flexible)?;
+            }
+            r.tagged_fields_v("tagged_fields", flexible)
+        })?;
+        r.tagged_fields_v("tagged_fields", flexible)
+    })?;
+    r.i32("throttle_time_ms")?;
+    r.tagged_fields_v("tagged_fields", flexible)
+}
+//< clients

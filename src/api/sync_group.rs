@@ -79,14 +79,28 @@ pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer
         &q.assignments,
     );
     if version >= 1 {
-        w.i32(0); // throttle_time_ms
+        w.i32("throttle_time_ms", 0);
     }
-    w.i16(result.error.code());
+    w.i16("error_code", result.error.code());
     if version >= 5 {
-        w.nullable_string_v(result.protocol_type.as_deref(), flexible);
-        w.nullable_string_v(result.protocol_name.as_deref(), flexible);
+        w.nullable_string_v("protocol_type", result.protocol_type.as_deref(), flexible);
+        w.nullable_string_v("protocol_name", result.protocol_name.as_deref(), flexible);
     }
-    w.bytes_v(&result.assignment, flexible);
+    w.bytes_v("assignment", &result.assignment, flexible);
     w.tagged_fields_v(flexible);
     Ok(Reply::Send)
+}
+
+/// Reads a response back (for `mini-kafka decode`): the fields `handle` writes, in its order.
+pub fn decode_response(r: &mut Reader<'_>, version: i16, flexible: bool) -> Result<(), DecodeError> {
+    if version >= 1 {
+        r.i32("throttle_time_ms")?;
+    }
+    r.i16("error_code")?;
+    if version >= 5 {
+        r.nullable_string_v("protocol_type", flexible)?;
+        r.nullable_string_v("protocol_name", flexible)?;
+    }
+    r.bytes_v("assignment", flexible)?;
+    r.tagged_fields_v("tagged_fields", flexible)
 }

@@ -659,39 +659,39 @@ fn sink_answer(frame: &[u8], records: &SharedBytes, next_offset: &mut i64) -> Re
     match (key, version) {
         (0, 9..) => {
             r.tagged_fields("header").map_err(e)?;
-            w.i32(correlation_id);
+            w.i32("correlation_id", correlation_id);
             w.tagged_fields_v(true);
             r.nullable_string_v("transactional_id", true).map_err(e)?;
             r.i16("acks").map_err(e)?;
             r.i32("timeout_ms").map_err(e)?;
             let topics = r.array_len_v("topics", true).map_err(e)?;
-            w.array_len_v(topics, true);
+            w.array_len_v("responses", topics, true);
             for _ in 0..topics {
-                w.string_v(r.string_v("name", true).map_err(e)?, true);
+                w.string_v("name", r.string_v("name", true).map_err(e)?, true);
                 let partitions = r.array_len_v("partitions", true).map_err(e)?;
-                w.array_len_v(partitions, true);
+                w.array_len_v("partition_responses", partitions, true);
                 for _ in 0..partitions {
-                    w.i32(r.i32("index").map_err(e)?);
+                    w.i32("index", r.i32("index").map_err(e)?);
                     r.nullable_bytes_v("records", true).map_err(e)?;
                     r.tagged_fields("partition").map_err(e)?;
-                    w.i16(0); // error_code
-                    w.i64(*next_offset); // base_offset
+                    w.i16("error_code", 0);
+                    w.i64("base_offset", *next_offset);
                     *next_offset += 1;
-                    w.i64(-1); // log_append_time_ms
-                    w.i64(0); // log_start_offset
-                    w.array_len_v(0, true); // record_errors
-                    w.nullable_string_v(None, true); // error_message
+                    w.i64("log_append_time_ms", -1);
+                    w.i64("log_start_offset", 0);
+                    w.array_len_v("record_errors", 0, true);
+                    w.nullable_string_v("error_message", None, true);
                     w.tagged_fields_v(true);
                 }
                 r.tagged_fields("topic").map_err(e)?;
                 w.tagged_fields_v(true);
             }
-            w.i32(0); // throttle_time_ms
+            w.i32("throttle_time_ms", 0);
             w.tagged_fields_v(true);
         }
         (1, 12..) => {
             r.tagged_fields("header").map_err(e)?;
-            w.i32(correlation_id);
+            w.i32("correlation_id", correlation_id);
             w.tagged_fields_v(true);
             if version <= 14 {
                 r.i32("replica_id").map_err(e)?;
@@ -702,35 +702,34 @@ fn sink_answer(frame: &[u8], records: &SharedBytes, next_offset: &mut i64) -> Re
             r.i8("isolation_level").map_err(e)?;
             r.i32("session_id").map_err(e)?;
             r.i32("session_epoch").map_err(e)?;
-            w.i32(0); // throttle_time_ms
-            w.i16(0); // error_code
-            w.i32(0); // session_id
+            w.i32("throttle_time_ms", 0);
+            w.i16("error_code", 0);
+            w.i32("session_id", 0);
             let topics = r.array_len_v("topics", true).map_err(e)?;
-            w.array_len_v(topics, true);
+            w.array_len_v("responses", topics, true);
             for _ in 0..topics {
                 if version >= 13 {
-                    w.uuid(r.uuid("topic_id").map_err(e)?);
+                    w.uuid("topic_id", r.uuid("topic_id").map_err(e)?);
                 } else {
-                    w.string_v(r.string_v("topic", true).map_err(e)?, true);
+                    w.string_v("topic", r.string_v("topic", true).map_err(e)?, true);
                 }
                 let partitions = r.array_len_v("partitions", true).map_err(e)?;
-                w.array_len_v(partitions, true);
+                w.array_len_v("partitions", partitions, true);
                 for _ in 0..partitions {
-                    w.i32(r.i32("partition").map_err(e)?);
+                    w.i32("partition_index", r.i32("partition").map_err(e)?);
                     r.i32("current_leader_epoch").map_err(e)?;
                     r.i64("fetch_offset").map_err(e)?;
                     r.i32("last_fetched_epoch").map_err(e)?;
                     r.i64("log_start_offset").map_err(e)?;
                     r.i32("partition_max_bytes").map_err(e)?;
                     r.tagged_fields("partition").map_err(e)?;
-                    w.i16(0); // error_code
-                    w.i64(i64::MAX); // high_watermark: "there is always more"
-                    w.i64(i64::MAX); // last_stable_offset
-                    w.i64(0); // log_start_offset
-                    w.array_len_v(0, true); // aborted_transactions
-                    w.i32(-1); // preferred_read_replica
-                    w.records_len_v(records.len(), true);
-                    w.shared(records.clone());
+                    w.i16("error_code", 0);
+                    w.i64("high_watermark", i64::MAX); // "there is always more"
+                    w.i64("last_stable_offset", i64::MAX);
+                    w.i64("log_start_offset", 0);
+                    w.array_len_v("aborted_transactions", 0, true);
+                    w.i32("preferred_read_replica", -1);
+                    w.records_v("records", true, records.len(), |w| w.shared(records.clone()));
                     w.tagged_fields_v(true);
                 }
                 r.tagged_fields("topic").map_err(e)?;
@@ -806,10 +805,10 @@ impl RequestFrame {
         body: impl FnOnce(&mut Writer),
     ) -> RequestFrame {
         let mut w = Writer::new();
-        w.i16(api_key);
-        w.i16(version);
-        w.i32(0); // correlation_id, set by `with_correlation_id`
-        w.nullable_string_v(Some(client_id), false); // client_id is never compact
+        w.i16("request_api_key", api_key);
+        w.i16("request_api_version", version);
+        w.i32("correlation_id", 0); // set by `with_correlation_id`
+        w.nullable_string_v("client_id", Some(client_id), false); // never compact
         w.tagged_fields_v(flexible);
         body(&mut w);
         RequestFrame(w.finish().to_vec())
@@ -824,14 +823,14 @@ impl RequestFrame {
 /// Produce v11: one topic, one partition, one record batch; acks=-1 (all in-sync replicas).
 fn produce_request(topic: &str, partition: i32, batch: &[u8], client_id: &str) -> RequestFrame {
     RequestFrame::new(PRODUCE, true, client_id, |w| {
-        w.nullable_string_v(None, true); // transactional_id
-        w.i16(-1); // acks
-        w.i32(30_000); // timeout_ms
-        w.array_len_v(1, true);
-        w.string_v(topic, true);
-        w.array_len_v(1, true);
-        w.i32(partition);
-        w.nullable_bytes_v(Some(batch), true);
+        w.nullable_string_v("transactional_id", None, true);
+        w.i16("acks", -1);
+        w.i32("timeout_ms", 30_000);
+        w.array_len_v("topic_data", 1, true);
+        w.string_v("name", topic, true);
+        w.array_len_v("partition_data", 1, true);
+        w.i32("index", partition);
+        w.nullable_bytes_v("records", Some(batch), true);
         w.tagged_fields_v(true);
         w.tagged_fields_v(true);
         w.tagged_fields_v(true);
@@ -841,40 +840,40 @@ fn produce_request(topic: &str, partition: i32, batch: &[u8], client_id: &str) -
 /// Fetch v16 of one partition from `offset`, by topic id.
 fn fetch_request(topic_id: Uuid, partition: i32, offset: i64) -> RequestFrame {
     RequestFrame::new(FETCH, true, CLIENT_ID, |w| {
-        w.i32(500); // max_wait_ms (never waited for: the data is there)
-        w.i32(1); // min_bytes
-        w.i32(FETCH_MAX_BYTES);
-        w.i8(0); // isolation_level: read uncommitted
-        w.i32(0); // session_id: no session
-        w.i32(-1); // session_epoch: full fetch
-        w.array_len_v(1, true);
-        w.uuid(topic_id);
-        w.array_len_v(1, true);
-        w.i32(partition);
-        w.i32(-1); // current_leader_epoch
-        w.i64(offset);
-        w.i32(-1); // last_fetched_epoch
-        w.i64(-1); // log_start_offset
-        w.i32(FETCH_PARTITION_MAX_BYTES);
+        w.i32("max_wait_ms", 500); // (never waited for: the data is there)
+        w.i32("min_bytes", 1);
+        w.i32("max_bytes", FETCH_MAX_BYTES);
+        w.i8("isolation_level", 0); // read uncommitted
+        w.i32("session_id", 0); // no session
+        w.i32("session_epoch", -1); // full fetch
+        w.array_len_v("topics", 1, true);
+        w.uuid("topic_id", topic_id);
+        w.array_len_v("partitions", 1, true);
+        w.i32("partition", partition);
+        w.i32("current_leader_epoch", -1);
+        w.i64("fetch_offset", offset);
+        w.i32("last_fetched_epoch", -1);
+        w.i64("log_start_offset", -1);
+        w.i32("partition_max_bytes", FETCH_PARTITION_MAX_BYTES);
         w.tagged_fields_v(true);
         w.tagged_fields_v(true);
-        w.array_len_v(0, true); // forgotten_topics_data
-        w.string_v("", true); // rack_id
+        w.array_len_v("forgotten_topics_data", 0, true);
+        w.string_v("rack_id", "", true);
         w.tagged_fields_v(true);
     })
 }
 
 fn api_versions_request() -> RequestFrame {
     RequestFrame::new(API_VERSIONS, true, CLIENT_ID, |w| {
-        w.string_v(CLIENT_ID, true); // client_software_name
-        w.string_v("0.1", true); // client_software_version
+        w.string_v("client_software_name", CLIENT_ID, true);
+        w.string_v("client_software_version", "0.1", true);
         w.tagged_fields_v(true);
     })
 }
 
 /// Metadata v1 with a null topic list: "all topics".
 fn metadata_request() -> RequestFrame {
-    RequestFrame::new(METADATA, false, CLIENT_ID, |w| w.null_array_v(false))
+    RequestFrame::new(METADATA, false, CLIENT_ID, |w| w.null_array_v("topics", false))
 }
 
 /// Counts of failures by kind ("produce: error code 3", "fetch: i/o: timed out", ...).
@@ -1091,17 +1090,17 @@ fn create_topics(addr: SocketAddr) -> Result<Option<(Uuid, Uuid)>, String> {
         return Ok(None);
     }
     let mut request = RequestFrame::new(CREATE_TOPICS, true, CLIENT_ID, |w| {
-        w.array_len_v(2, true);
+        w.array_len_v("topics", 2, true);
         for (name, partitions) in [(TOPIC, PARTITIONS), (SMALL_TOPIC, 1)] {
-            w.string_v(name, true);
-            w.i32(partitions);
-            w.i16(1); // replication_factor
-            w.array_len_v(0, true); // assignments
-            w.array_len_v(0, true); // configs
+            w.string_v("name", name, true);
+            w.i32("num_partitions", partitions);
+            w.i16("replication_factor", 1);
+            w.array_len_v("assignments", 0, true);
+            w.array_len_v("configs", 0, true);
             w.tagged_fields_v(true);
         }
-        w.i32(10_000); // timeout_ms
-        w.bool(false); // validate_only
+        w.i32("timeout_ms", 10_000);
+        w.bool("validate_only", false);
         w.tagged_fields_v(true);
     });
     client.send(request.with_correlation_id(2)).map_err(io)?;

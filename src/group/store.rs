@@ -147,36 +147,34 @@ fn split_records(bytes: &[u8]) -> Vec<&[u8]> {
 
 fn encode_group(g: &Group) -> Vec<u8> {
     let mut w = Writer::new();
-    w.string_v(&g.id, true);
-    w.nullable_string_v(g.protocol_type.as_deref(), true);
-    w.i32(g.generation);
-    w.nullable_string_v(g.protocol.as_deref(), true);
-    w.nullable_string_v(g.leader.as_deref(), true);
-    w.array_len_v(g.members.len(), true);
-    for m in &g.members {
-        w.string_v(&m.member_id, true);
-        w.nullable_string_v(m.group_instance_id.as_deref(), true);
-        w.string_v(&m.client_id, true);
-        w.string_v(&m.client_host, true);
-        w.i32(millis(m.session_timeout));
-        w.i32(millis(m.rebalance_timeout));
-        w.string_v(&m.protocol_type, true);
-        w.array_len_v(m.protocols.len(), true);
-        for (name, metadata) in &m.protocols {
-            w.string_v(name, true);
-            w.bytes_v(metadata, true);
-        }
-        w.bytes_v(&m.assignment, true);
-    }
-    w.array_len_v(g.offsets.len(), true);
-    for ((topic, partition), c) in &g.offsets {
-        w.string_v(topic, true);
-        w.i32(*partition);
-        w.i64(c.offset);
-        w.i32(c.leader_epoch);
-        w.string_v(&c.metadata, true);
-        w.i64(c.commit_timestamp_ms);
-    }
+    w.string_v("group_id", &g.id, true);
+    w.nullable_string_v("protocol_type", g.protocol_type.as_deref(), true);
+    w.i32("generation", g.generation);
+    w.nullable_string_v("protocol", g.protocol.as_deref(), true);
+    w.nullable_string_v("leader", g.leader.as_deref(), true);
+    w.array_v("members", true, &g.members, |w, m| {
+        w.string_v("member_id", &m.member_id, true);
+        w.nullable_string_v("group_instance_id", m.group_instance_id.as_deref(), true);
+        w.string_v("client_id", &m.client_id, true);
+        w.string_v("client_host", &m.client_host, true);
+        w.i32("session_timeout_ms", millis(m.session_timeout));
+        w.i32("rebalance_timeout_ms", millis(m.rebalance_timeout));
+        w.string_v("protocol_type", &m.protocol_type, true);
+        w.array_v("protocols", true, &m.protocols, |w, (name, metadata)| {
+            w.string_v("name", name, true);
+            w.bytes_v("metadata", metadata, true);
+        });
+        w.bytes_v("assignment", &m.assignment, true);
+    });
+    let offsets: Vec<_> = g.offsets.iter().collect();
+    w.array_v("offsets", true, &offsets, |w, ((topic, partition), c)| {
+        w.string_v("topic", topic, true);
+        w.i32("partition", *partition);
+        w.i64("offset", c.offset);
+        w.i32("leader_epoch", c.leader_epoch);
+        w.string_v("metadata", &c.metadata, true);
+        w.i64("commit_timestamp_ms", c.commit_timestamp_ms);
+    });
     // The writer frames with a 4-byte size; the store adds its own length and CRC.
     w.finish().to_vec().split_off(4)
 }

@@ -35,7 +35,7 @@
 
 use crate::wire::{DecodeError, Reader};
 //> clients
-use crate::wire::Writer;
+use crate::wire::{Kind, Writer};
 //< clients
 
 /// Size of the batch header, up to the first record.
@@ -230,21 +230,59 @@ pub fn records(batch: &[u8]) -> Result<Vec<Record<'_>>, DecodeError> {
     for _ in 0..header.records_count.max(0) {
         let length = r.varint("length")?;
         let body = r.bytes_exact("record", usize::try_from(length).unwrap_or(usize::MAX))?;
-        let mut rr = Reader::new(body);
-        rr.i8("attributes")?;
-        let timestamp_delta = rr.varlong("timestamp_delta")?;
-        let offset_delta = rr.varint("offset_delta")?;
-        let key = varint_bytes(&mut rr, "key")?;
-        let value = varint_bytes(&mut rr, "value")?;
-        let headers = rr.varint("headers_count")?;
-        for _ in 0..headers.max(0) {
-            varint_bytes(&mut rr, "header_key")?;
-            varint_bytes(&mut rr, "header_value")?;
-        }
-        out.push(Record { offset_delta, timestamp_delta, key, value });
+        out.push(record(&mut Reader::new(body))?);
     }
     Ok(out)
 }
+
+/// One record's fields, after its length: `r` reads exactly the record.
+fn record<'a>(r: &mut Reader<'a>) -> Result<Record<'a>, DecodeError> {
+    r.i8("attributes")?;
+    let timestamp_delta = r.varlong("timestamp_delta")?;
+    let offset_delta = r.varint("offset_delta")?;
+    let key = r.varint_bytes("key")?;
+    let value = r.varint_bytes("value")?;
+    let headers = r.varint("headers_count")?;
+    for _ in 0..headers.max(0) {
+        r.varint_bytes("header_key")?;
+        r.varint_bytes("header_value")?;
+    }
+    Ok(Record { offset_delta, timestamp_delta, key, value })
+}
+//> clients
+
+/// Walks record batches with `r`, a traced reader, so that a dump shows each batch's header,
+/// whether its CRC holds, and each record: the decoding the log itself uses. Stops at the first
+/// batch it cannot read, with the reason; what was read before it stays in the trace.
+pub fn trace(r: &mut Reader<'_>) -> Result<(), DecodeError> {
+    while r.remaining() > 0 {
+        r.nested("batch", |r| {
+            let bytes = r.rest();
+            let header = BatchHeader::decode(r)?;
+            let crc_holds = bytes.get(CRC_START..header.total_len()).is_some_and(|b| crc32c::crc32c(b) == header.crc);
+            r.retype_last("crc", Kind::Crc { valid: crc_holds });
+            r.retype_last("attributes", Kind::BatchAttributes);
+            let mut body = r.split_off("records", header.total_len().saturating_sub(HEADER_LEN))?;
+            if header.attributes & 0x07 != 0 {
+                // Compressed as a whole: without a decompressor the records stay bytes.
+                body.bytes_exact("compressed_records", body.remaining())?;
+            }
+            for _ in 0..if header.attributes & 0x07 == 0 { header.records_count.max(0) } else { 0 } {
+                body.nested("record", |r| {
+                    let length = r.varint("length")?;
+                    let mut fields = r.split_off("record", usize::try_from(length).unwrap_or(usize::MAX))?;
+                    let read = record(&mut fields).map(drop);
+                    r.join(fields);
+                    read
+                })?;
+            }
+            r.join(body);
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+//< clients
 //> clients
 
 /// The first record of a batch with a timestamp at or after `timestamp`: `(offset delta,
@@ -272,43 +310,36 @@ pub fn max_timestamp_record(batch: &[u8]) -> Option<(i64, i64)> {
 }
 //< clients
 
-fn varint_bytes<'a>(r: &mut Reader<'a>, field: &'static str) -> Result<Option<&'a [u8]>, DecodeError> {
-    let len = r.varint(field)?;
-    if len < 0 {
-        return Ok(None);
-    }
-    r.bytes_exact(field, len as usize).map(Some)
-}
 //> clients
 
 /// Builds an uncompressed batch of records with null keys and no headers (what the broker writes
 /// to its cluster metadata log).
 pub fn build(base_offset: i64, timestamp: i64, values: &[Vec<u8>]) -> Vec<u8> {
     let mut w = Writer::new();
-    w.i64(base_offset);
-    w.i32(0); // batch_length, patched below
-    w.i32(0); // partition_leader_epoch
-    w.i8(2); // magic
-    w.i32(0); // crc, patched below
-    w.i16(0); // attributes
-    w.i32(values.len() as i32 - 1);
-    w.i64(timestamp);
-    w.i64(timestamp);
-    w.i64(-1); // producer_id
-    w.i16(-1);
-    w.i32(-1);
-    w.i32(values.len() as i32);
+    w.i64("base_offset", base_offset);
+    w.i32("batch_length", 0); // patched below
+    w.i32("partition_leader_epoch", 0);
+    w.i8("magic", 2);
+    w.i32("crc", 0); // patched below
+    w.i16("attributes", 0);
+    w.i32("last_offset_delta", values.len() as i32 - 1);
+    w.i64("base_timestamp", timestamp);
+    w.i64("max_timestamp", timestamp);
+    w.i64("producer_id", -1);
+    w.i16("producer_epoch", -1);
+    w.i32("base_sequence", -1);
+    w.i32("records_count", values.len() as i32);
     for (delta, value) in values.iter().enumerate() {
         let mut rec = Writer::new();
-        rec.i8(0); // attributes
-        rec.varlong(0); // timestamp_delta
-        rec.varint(delta as i32);
-        rec.varint(-1); // key: null
-        rec.varint(value.len() as i32);
+        rec.i8("attributes", 0);
+        rec.varlong("timestamp_delta", 0);
+        rec.varint("offset_delta", delta as i32);
+        rec.varint("key_length", -1); // null
+        rec.varint("value_length", value.len() as i32);
         rec.raw(value);
-        rec.varint(0); // headers
+        rec.varint("headers_count", 0);
         let rec = rec.finish().to_vec();
-        w.varint((rec.len() - 4) as i32);
+        w.varint("length", (rec.len() - 4) as i32);
         w.raw(&rec[4..]);
     }
     let mut batch = w.finish().to_vec().split_off(4);

@@ -37,7 +37,10 @@ use std::path::PathBuf;
 
 pub const TOPIC_RECORD: i8 = 2;
 pub const PARTITION_RECORD: i8 = 3; //> ea7
-pub const REMOVE_TOPIC_RECORD: i8 = 9; //> clients
+//> clients
+pub const REMOVE_TOPIC_RECORD: i8 = 9;
+pub const FEATURE_LEVEL_RECORD: i8 = 12;
+//< clients
 //> ea7
 
 /// A partition as the metadata describes it.
@@ -100,7 +103,7 @@ pub fn load(
             Vec::new()
         });
         for value in records.iter().filter_map(|r| r.value) {
-            if let Err(e) = apply(&mut topics, value) {
+            if let Err(e) = apply(&mut topics, &mut Reader::new(value)) {
                 log::warn!("{}: metadata record skipped: {e}", path.display());
             }
         }
@@ -155,16 +158,20 @@ impl MetadataLog {
 }
 //< clients
 
-/// Applies one metadata record to the topic table being rebuilt.
-fn apply(topics: &mut Vec<TopicMeta>, value: &[u8]) -> Result<(), DecodeError> {
-    let mut r = Reader::new(value);
-    let _frame_version = r.i8("frame_version")?;
-    let record_type = r.i8("type")?;
-    let _version = r.i8("version")?;
+/// Applies one metadata record, read with `r`, to the topic table being rebuilt.
+//> clients
+/// `mini-kafka dump-log` passes a traced reader to show the record's fields.
+//< clients
+pub fn apply(topics: &mut Vec<TopicMeta>, r: &mut Reader<'_>) -> Result<(), DecodeError> {
+    /*> ea7 < clients
+    let [_frame_version, record_type, _version] = [r.i8("frame_version")?, r.i8("type")?, r.i8("version")?];
+    */
+    let [_frame_version, record_type, version] = [r.i8("frame_version")?, r.i8("type")?, r.i8("version")?]; //> clients
     match record_type {
         TOPIC_RECORD => {
             let name = r.string_v("name", true)?.to_string();
             let id = r.uuid("topic_id")?;
+            r.tagged_fields("tagged_fields")?; //> clients
             topics.retain(|t| t.name != name);
             topics.push(TopicMeta {
                 name,
@@ -179,12 +186,19 @@ fn apply(topics: &mut Vec<TopicMeta>, value: &[u8]) -> Result<(), DecodeError> {
         PARTITION_RECORD => {
             let index = r.i32("partition_id")?;
             let topic_id = r.uuid("topic_id")?;
-            let replicas = int32_array(&mut r, "replicas")?;
-            let isr = int32_array(&mut r, "isr")?;
-            int32_array(&mut r, "removing_replicas")?;
-            int32_array(&mut r, "adding_replicas")?;
+            let replicas = r.array_v("replicas", true, |r| r.i32("replicas"))?;
+            let isr = r.array_v("isr", true, |r| r.i32("isr"))?;
+            r.array_v("removing_replicas", true, |r| r.i32("removing_replicas"))?;
+            r.array_v("adding_replicas", true, |r| r.i32("adding_replicas"))?;
             let leader = r.i32("leader")?;
             let leader_epoch = r.i32("leader_epoch")?;
+            //> clients
+            r.i32("partition_epoch")?;
+            if version >= 1 {
+                r.array_v("directories", true, |r| r.uuid("directories"))?;
+            }
+            r.tagged_fields("tagged_fields")?;
+            //< clients
             if let Some(topic) = topics.iter_mut().find(|t| t.id == topic_id) {
                 let partition = PartitionMeta { index, leader, leader_epoch, replicas, isr };
                 /*> ea7 < ku4
@@ -197,25 +211,26 @@ fn apply(topics: &mut Vec<TopicMeta>, value: &[u8]) -> Result<(), DecodeError> {
         //> clients
         REMOVE_TOPIC_RECORD => {
             let id = r.uuid("topic_id")?;
+            r.tagged_fields("tagged_fields")?;
             topics.retain(|t| t.id != id);
         }
+        // Nothing this broker needs, but read for `mini-kafka dump-log`.
+        FEATURE_LEVEL_RECORD => {
+            r.string_v("name", true)?;
+            r.i16("feature_level")?;
+            r.tagged_fields("tagged_fields")?;
+        }
         //< clients
-        _ => {} // FeatureLevelRecord and the many others: nothing this broker needs
+        _ => {} // the many other record types: nothing this broker needs
     }
     Ok(())
 }
-//> ea7
-
-fn int32_array(r: &mut Reader<'_>, field: &'static str) -> Result<Vec<i32>, DecodeError> {
-    r.array_v(field, true, |r| r.i32(field))
-}
-//< ea7
 //> clients
 
 fn header(w: &mut Writer, record_type: i8, version: i8) {
-    w.i8(1);
-    w.i8(record_type);
-    w.i8(version);
+    w.i8("frame_version", 1);
+    w.i8("type", record_type);
+    w.i8("version", version);
 }
 
 fn finish(w: Writer) -> Vec<u8> {
@@ -226,8 +241,8 @@ fn finish(w: Writer) -> Vec<u8> {
 pub fn topic_record(name: &str, id: Uuid) -> Vec<u8> {
     let mut w = Writer::new();
     header(&mut w, TOPIC_RECORD, 0);
-    w.string_v(name, true);
-    w.uuid(id);
+    w.string_v("name", name, true);
+    w.uuid("topic_id", id);
     w.tagged_fields_v(true);
     finish(w)
 }
@@ -236,17 +251,15 @@ pub fn topic_record(name: &str, id: Uuid) -> Vec<u8> {
 pub fn partition_record(topic_id: Uuid, p: &PartitionMeta) -> Vec<u8> {
     let mut w = Writer::new();
     header(&mut w, PARTITION_RECORD, 0);
-    w.i32(p.index);
-    w.uuid(topic_id);
-    for list in [&p.replicas, &p.isr] {
-        w.array_len_v(list.len(), true);
-        list.iter().for_each(|n| w.i32(*n));
-    }
-    w.array_len_v(0, true);
-    w.array_len_v(0, true);
-    w.i32(p.leader);
-    w.i32(p.leader_epoch);
-    w.i32(0); // partition_epoch
+    w.i32("partition_id", p.index);
+    w.uuid("topic_id", topic_id);
+    w.array_v("replicas", true, &p.replicas, |w, n| w.i32("replicas", *n));
+    w.array_v("isr", true, &p.isr, |w, n| w.i32("isr", *n));
+    w.array_len_v("removing_replicas", 0, true);
+    w.array_len_v("adding_replicas", 0, true);
+    w.i32("leader", p.leader);
+    w.i32("leader_epoch", p.leader_epoch);
+    w.i32("partition_epoch", 0);
     w.tagged_fields_v(true);
     finish(w)
 }
@@ -255,7 +268,7 @@ pub fn partition_record(topic_id: Uuid, p: &PartitionMeta) -> Vec<u8> {
 pub fn remove_topic_record(id: Uuid) -> Vec<u8> {
     let mut w = Writer::new();
     header(&mut w, REMOVE_TOPIC_RECORD, 0);
-    w.uuid(id);
+    w.uuid("topic_id", id);
     w.tagged_fields_v(true);
     finish(w)
 }
@@ -269,13 +282,13 @@ mod tests {
         let id = Uuid([7; 16]);
         let p = PartitionMeta { index: 0, leader: 1, leader_epoch: 0, replicas: vec![1], isr: vec![1] };
         let mut topics = Vec::new();
-        apply(&mut topics, &topic_record("apple", id)).unwrap();
-        apply(&mut topics, &partition_record(id, &p)).unwrap();
+        apply(&mut topics, &mut Reader::new(&topic_record("apple", id))).unwrap();
+        apply(&mut topics, &mut Reader::new(&partition_record(id, &p))).unwrap();
         assert_eq!(topics.len(), 1);
         assert_eq!(topics[0].partitions[&0], p);
-        apply(&mut topics, &remove_topic_record(id)).unwrap();
+        apply(&mut topics, &mut Reader::new(&remove_topic_record(id))).unwrap();
         assert!(topics.is_empty());
-        assert!(apply(&mut topics, &[1, 2]).is_err());
+        assert!(apply(&mut topics, &mut Reader::new(&[1, 2])).is_err());
     }
 }
 //< clients

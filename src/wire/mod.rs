@@ -35,14 +35,19 @@
 
 mod reader;
 mod shared; //> clients
+mod span; //> clients
 mod writer;
 
 pub use reader::{DecodeError, Reader};
 pub use writer::{Frame, Writer};
 //> clients
-pub use reader::{FieldSpan, format_spans};
 pub use shared::SharedBytes;
+pub use span::{FieldSpan, Kind};
 //< clients
+
+/// A field's name in Kafka's schema (`throttle_time_ms`, `topics`, …): decoding errors and
+/// traces name the field they are about.
+pub type Field = &'static str;
 //> vt6
 
 /// A 16-byte UUID, as Kafka uses for topic ids.

@@ -1,6 +1,10 @@
 //! [`Reader`]: decodes primitives from a borrowed byte slice, checking every length first.
 
+use super::Field;
 use byteorder::{BigEndian, ByteOrder};
+//> clients
+use super::{FieldSpan, Kind};
+//< clients
 //> ea7
 use super::Uuid;
 use super::zigzag_decode;
@@ -26,35 +30,6 @@ impl std::fmt::Display for DecodeError {
         write!(f, "{} at byte {}: {}", self.field, self.at, self.problem)
     }
 }
-//> clients
-
-/// One decoded field: its schema name and the bytes it occupied. Collected only when tracing is
-/// on ([`Reader::traced`]), this is what an annotated dump of a request is made from: the same
-/// decoder that serves requests explains them, so the two can never disagree.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldSpan {
-    pub name: Field,
-    pub start: usize,
-    pub end: usize,
-    /// Nesting level: 0 for top-level fields, +1 inside each array element or struct.
-    pub depth: u16,
-}
-
-/// Renders decoded fields as an indented tree, one line per field: byte range (counted from the
-/// start of `bytes`), name, and up to 16 of its bytes in hex. What `RUST_LOG=trace` prints for
-/// every request.
-pub fn format_spans(bytes: &[u8], spans: &[FieldSpan]) -> String {
-    let mut out = String::new();
-    for s in spans {
-        let field = bytes.get(s.start..s.end).unwrap_or(&[]);
-        let shown: Vec<String> = field.iter().take(16).map(|b| format!("{b:02x}")).collect();
-        let more = if field.len() > 16 { format!(" … ({} bytes)", field.len()) } else { String::new() };
-        let indent = "  ".repeat(usize::from(s.depth));
-        out.push_str(&format!("{:>5}..{:<5} {indent}{} = {}{more}\n", s.start, s.end, s.name, shown.join(" ")));
-    }
-    out
-}
-//< clients
 
 /// A cursor over a request's bytes. Each method reads one primitive, named after the schema field
 /// it decodes, and advances past it.
@@ -64,12 +39,13 @@ pub struct Reader<'a> {
     //> clients
     spans: Option<Vec<FieldSpan>>,
     depth: u16,
+    /// Where `buf` starts in the message: a reader split off for part of it traces at the
+    /// message's positions.
+    base: usize,
     //< clients
 }
 
 type Result<T> = std::result::Result<T, DecodeError>;
-/// A field's name in Kafka's schema, for error messages and traces.
-type Field = &'static str;
 
 impl<'a> Reader<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
@@ -79,6 +55,7 @@ impl<'a> Reader<'a> {
             //> clients
             spans: None,
             depth: 0,
+            base: 0,
             //< clients
         }
     }
@@ -86,7 +63,13 @@ impl<'a> Reader<'a> {
 
     /// A reader that also records a [`FieldSpan`] for every field it decodes.
     pub fn traced(buf: &'a [u8]) -> Self {
-        Reader { buf, pos: 0, spans: Some(Vec::new()), depth: 0 }
+        Reader { spans: Some(Vec::new()), ..Reader::new(buf) }
+    }
+
+    /// A traced reader of part of a message: `buf` starts at byte `base` of it, and its fields
+    /// sit `depth` levels deep.
+    pub fn traced_at(buf: &'a [u8], base: usize, depth: u16) -> Self {
+        Reader { spans: Some(Vec::new()), base, depth, ..Reader::new(buf) }
     }
 
     /// The fields decoded so far (empty unless created with [`Reader::traced`]).
@@ -94,13 +77,53 @@ impl<'a> Reader<'a> {
         self.spans.as_deref().unwrap_or(&[])
     }
 
+    /// Bytes read so far.
     pub fn position(&self) -> usize {
         self.pos
     }
 
-    fn record(&mut self, name: Field, start: usize) {
+    /// Notes the field that took the bytes from `start` to here.
+    fn record(&mut self, name: Field, start: usize, kind: Kind) {
+        self.record_value(name, start, start, kind);
+    }
+
+    /// Notes a length-prefixed field whose value starts at `content`; a null one as null.
+    fn record_value(&mut self, name: Field, start: usize, content: usize, kind: Kind) {
+        let (b, end, depth) = (self.base, self.pos, self.depth);
         if let Some(spans) = &mut self.spans {
-            spans.push(FieldSpan { name, start, end: self.pos, depth: self.depth });
+            spans.push(FieldSpan { name, start: b + start, end: b + end, content: b + content, depth, kind });
+        }
+    }
+
+    /// A reader of the next `n` bytes, which this one skips: a part that must take exactly `n`
+    /// bytes (a record in a batch) is read on its own. It traces when this one does, at the same
+    /// positions; [`Reader::join`] adds what it noted to this trace.
+    pub fn split_off(&mut self, field: Field, n: usize) -> Result<Reader<'a>> {
+        let (start, have) = (self.pos, self.remaining());
+        if n > have {
+            return Err(DecodeError::new(field, start, format!("needs {n} bytes, only {have} left")));
+        }
+        self.pos += n;
+        let spans = self.spans.as_ref().map(|_| Vec::new());
+        Ok(Reader { buf: &self.buf[start..self.pos], pos: 0, spans, depth: self.depth, base: self.base + start })
+    }
+
+    /// Adds the fields a reader from [`Reader::split_off`] noted.
+    pub fn join(&mut self, part: Reader<'a>) {
+        if let (Some(spans), Some(more)) = (&mut self.spans, part.spans) {
+            spans.extend(more);
+        }
+    }
+
+    /// The spans noted, for a traced reader that is done.
+    pub fn into_spans(self) -> Vec<FieldSpan> {
+        self.spans.unwrap_or_default()
+    }
+
+    /// Changes the kind of the last field noted with this name (a batch's `crc` once checked).
+    pub fn retype_last(&mut self, name: Field, kind: Kind) {
+        if let Some(span) = self.spans.as_mut().and_then(|s| s.iter_mut().rev().find(|s| s.name == name)) {
+            span.kind = kind;
         }
     }
     //< clients
@@ -120,14 +143,12 @@ impl<'a> Reader<'a> {
     pub fn nested<T>(&mut self, name: Field, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
         let start = self.pos;
         let slot = self.spans.as_ref().map(|s| s.len());
-        if let Some(spans) = &mut self.spans {
-            spans.push(FieldSpan { name, start, end: start, depth: self.depth });
-        }
+        self.record(name, start, Kind::Group);
         self.depth += 1;
         let result = f(self);
         self.depth -= 1;
         if let (Some(spans), Some(i)) = (&mut self.spans, slot) {
-            spans[i].end = self.pos;
+            spans[i].end = self.base + self.pos;
         }
         result
     }
@@ -141,13 +162,15 @@ impl<'a> Reader<'a> {
         }
         let start = self.pos;
         self.pos += n;
-        self.record(field, start); //> clients
+        self.record(field, start, Kind::Bytes); //> clients
         Ok(&self.buf[start..self.pos])
     }
 
+    /// An INT8..INT64 or a UUID: `N` bytes.
     fn fixed<const N: usize>(&mut self, field: Field) -> Result<[u8; N]> {
         let mut out = [0u8; N];
         out.copy_from_slice(self.bytes_exact(field, N)?);
+        self.retype(if N == 16 { Kind::Uuid } else { Kind::Int }); //> clients
         Ok(out)
     }
     //> vt6
@@ -159,7 +182,16 @@ impl<'a> Reader<'a> {
     //> clients
 
     pub fn bool(&mut self, field: Field) -> Result<bool> {
-        Ok(self.fixed::<1>(field)?[0] != 0)
+        let value = self.fixed::<1>(field)?[0] != 0;
+        self.retype(Kind::Bool);
+        Ok(value)
+    }
+
+    /// Changes the kind of the field just noted.
+    pub(crate) fn retype(&mut self, kind: Kind) {
+        if let Some(last) = self.spans.as_mut().and_then(|s| s.last_mut()) {
+            last.kind = kind;
+        }
     }
     //< clients
 
@@ -208,7 +240,7 @@ impl<'a> Reader<'a> {
         let start = self.pos;
         let v = self.varint_raw(field, 5)?;
         let v = u32::try_from(v).map_err(|_| DecodeError::new(field, start, "varint too long"))?;
-        self.record(field, start);
+        self.record(field, start, Kind::UnsignedVarint);
         Ok(v)
     }
     //< clients
@@ -218,15 +250,27 @@ impl<'a> Reader<'a> {
         let start = self.pos;
         let v = self.varint_raw(field, 5)?;
         let v = i32::try_from(zigzag_decode(v)).map_err(|_| DecodeError::new(field, start, "varint too long"))?;
-        self.record(field, start); //> clients
+        self.record(field, start, Kind::Varint); //> clients
         Ok(v)
     }
 
     pub fn varlong(&mut self, field: Field) -> Result<i64> {
         let start = self.pos; //> clients
         let v = zigzag_decode(self.varint_raw(field, 10)?);
-        self.record(field, start); //> clients
+        self.record(field, start, Kind::Varint); //> clients
         Ok(v)
+    }
+
+    /// A record's key, value or header part: a VARINT length (-1 = null), then the bytes.
+    pub fn varint_bytes(&mut self, field: Field) -> Result<Option<&'a [u8]>> {
+        let at = self.pos;
+        let len = zigzag_decode(self.varint_raw(field, 5)?);
+        let len = self.checked_len(field, at, len, true)?;
+        let bytes = len.map(|n| &self.buf[self.pos..self.pos + n]);
+        let content = self.pos; //> clients
+        self.pos += len.unwrap_or(0);
+        self.record_value(field, at, content, if len.is_some() { Kind::Bytes } else { Kind::Null }); //> clients
+        Ok(bytes)
     }
     //< ea7
 
@@ -265,8 +309,9 @@ impl<'a> Reader<'a> {
         let len = self.length(field, 2, flexible)?;
         let len = self.checked_len(field, at, len, true)?;
         let bytes = len.map(|n| &self.buf[self.pos..self.pos + n]);
+        let content = self.pos; //> clients
         self.pos += len.unwrap_or(0);
-        self.record(field, at); //> clients
+        self.record_value(field, at, content, if len.is_some() { Kind::Text } else { Kind::Null }); //> clients
         bytes.map(|b| std::str::from_utf8(b).map_err(|_| DecodeError::new(field, at, "not UTF-8"))).transpose()
     }
 
@@ -283,8 +328,12 @@ impl<'a> Reader<'a> {
         let len = self.length(field, 4, flexible)?;
         let len = self.checked_len(field, at, len, true)?;
         let bytes = len.map(|n| &self.buf[self.pos..self.pos + n]);
+        //> clients
+        let content = self.pos;
+        let kind = if field == "records" { Kind::Records } else { Kind::Bytes };
+        //< clients
         self.pos += len.unwrap_or(0);
-        self.record(field, at); //> clients
+        self.record_value(field, at, content, if len.is_some() { kind } else { Kind::Null }); //> clients
         Ok(bytes)
     }
     //< zf2
@@ -303,7 +352,7 @@ impl<'a> Reader<'a> {
         let at = self.pos;
         let count = self.length(field, 4, flexible)?;
         let count = self.checked_len(field, at, count, true)?;
-        self.record(field, at); //> clients
+        self.record(field, at, if count.is_some() { Kind::Count } else { Kind::Null }); //> clients
         Ok(count)
     }
 
@@ -338,7 +387,7 @@ impl<'a> Reader<'a> {
             let size = self.checked_len("tagged_field", self.pos, size, false)?.unwrap_or(0);
             self.pos += size;
         }
-        self.record(field, at); //> clients
+        self.record(field, at, Kind::Tags); //> clients
         Ok(())
     }
 
@@ -477,10 +526,29 @@ mod tests {
                 ("value", 5, 7, 1),
             ]
         );
-        let tree = format_spans(&bytes, r.spans());
-        assert_eq!(tree.lines().next(), Some("    0..2     api_key = 00 12"));
-        assert!(tree.contains("    5..7       value = 00 07"), "{tree}");
+        assert_eq!(r.spans()[2].kind, Kind::Count);
         assert!(Reader::new(&[0, 0, 0, 2, 9, 8]).bytes_v("b", false).is_ok());
+    }
+
+    #[test]
+    fn a_part_split_off_traces_at_the_positions_of_the_whole() {
+        let bytes = [0x09, 0x02, 0x01, 0x00, 0x03, 0x61, 0x62, 0x63];
+        let mut r = Reader::traced(&bytes);
+        r.i8("first").unwrap();
+        let mut part = r.split_off("part", 7).unwrap();
+        part.varint("length").unwrap();
+        part.i8("attributes").unwrap();
+        part.i8("zero").unwrap();
+        part.nullable_string_v("name", false).unwrap_err(); // 0x03 0x61: a 865-byte string
+        r.join(part);
+        let spans: Vec<_> = r.spans().iter().map(|s| (s.name, s.start, s.end)).collect();
+        assert_eq!(spans, vec![("first", 0, 1), ("length", 1, 2), ("attributes", 2, 3), ("zero", 3, 4)]);
+        assert!(r.split_off("more", 1).is_err());
+        let mut values = Reader::traced(&[0x06, b'k', b'e', b'y', 0x01]);
+        assert_eq!(values.varint_bytes("key").unwrap(), Some(&b"key"[..]));
+        assert_eq!(values.varint_bytes("value").unwrap(), None);
+        let kinds: Vec<_> = values.spans().iter().map(|s| (s.content, s.kind)).collect();
+        assert_eq!(kinds, vec![(1, Kind::Bytes), (5, Kind::Null)]);
     }
     //< clients
 }

@@ -1,12 +1,13 @@
 //! [`Writer`]: encodes primitives into a response buffer; [`Frame`]: a finished response.
 
+use super::Field;
 use std::io::Write;
 //> vt6
 use super::Uuid;
 //< vt6
 //> clients
-use super::SharedBytes;
 use super::zigzag_encode;
+use super::{FieldSpan, Kind, SharedBytes};
 use std::io::IoSlice;
 //< clients
 
@@ -24,6 +25,8 @@ pub struct Writer {
     /// `(offset in buf, bytes)`: stored bytes that belong at that point of the frame.
     shared: Vec<(usize, SharedBytes)>,
     shared_len: usize,
+    spans: Option<Vec<FieldSpan>>,
+    depth: u16,
     //< clients
 }
 //> clients
@@ -35,6 +38,10 @@ impl Default for Writer {
 }
 //< clients
 
+/*> wa6 < clients
+// The fields' names are for traces, which arrive at stage clients.
+#[allow(unused_variables)]
+*/
 impl Writer {
     /// A writer for a frame (with a size prefix to be filled in).
     pub fn new() -> Self {
@@ -43,10 +50,35 @@ impl Writer {
             //> clients
             shared: Vec::new(),
             shared_len: 0,
+            spans: None,
+            depth: 0,
             //< clients
         }
     }
     //> clients
+
+    /// A writer that also notes a [`FieldSpan`] for every field it encodes.
+    pub fn traced() -> Self {
+        Writer { spans: Some(Vec::new()), ..Writer::new() }
+    }
+
+    /// The fields written so far (none unless created with [`Writer::traced`]).
+    pub fn take_spans(&mut self) -> Vec<FieldSpan> {
+        self.spans.take().unwrap_or_default()
+    }
+
+    /// Notes the field that took the bytes from `start` to here.
+    fn note(&mut self, name: Field, start: usize, kind: Kind) {
+        self.note_value(name, start, start, kind);
+    }
+
+    /// Notes a length-prefixed field whose value starts at `content`.
+    fn note_value(&mut self, name: Field, start: usize, content: usize, kind: Kind) {
+        let (end, depth) = (self.len(), self.depth);
+        if let Some(spans) = &mut self.spans {
+            spans.push(FieldSpan { name, start, end, content, depth, kind });
+        }
+    }
 
     /// Bytes written so far, size prefix excluded.
     pub fn len(&self) -> usize {
@@ -56,47 +88,66 @@ impl Writer {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// A struct or an array element that `f` writes: a trace shows its fields one level deeper.
+    pub fn nested(&mut self, name: Field, f: impl FnOnce(&mut Self)) {
+        let (start, slot) = (self.len(), self.spans.as_ref().map(Vec::len));
+        self.note(name, start, Kind::Group);
+        self.depth += 1;
+        f(self);
+        self.depth -= 1;
+        let end = self.len();
+        if let (Some(spans), Some(i)) = (&mut self.spans, slot) {
+            spans[i].end = end;
+        }
+    }
     //< clients
     //> vt6
 
-    pub fn i8(&mut self, v: i8) {
+    pub fn i8(&mut self, name: Field, v: i8) {
         self.buf.push(v as u8);
+        self.note(name, self.len() - 1, Kind::Int); //> clients
     }
 
-    pub fn bool(&mut self, v: bool) {
+    pub fn bool(&mut self, name: Field, v: bool) {
         self.buf.push(u8::from(v));
+        self.note(name, self.len() - 1, Kind::Bool); //> clients
     }
     //< vt6
     //> nc5
 
-    pub fn i16(&mut self, v: i16) {
+    pub fn i16(&mut self, name: Field, v: i16) {
         self.buf.extend_from_slice(&v.to_be_bytes());
+        self.note(name, self.len() - 2, Kind::Int); //> clients
     }
     //< nc5
 
-    pub fn i32(&mut self, v: i32) {
+    pub fn i32(&mut self, name: Field, v: i32) {
         self.buf.extend_from_slice(&v.to_be_bytes());
+        self.note(name, self.len() - 4, Kind::Int); //> clients
     }
     //> dh6
 
-    pub fn i64(&mut self, v: i64) {
+    pub fn i64(&mut self, name: Field, v: i64) {
         self.buf.extend_from_slice(&v.to_be_bytes());
+        self.note(name, self.len() - 8, Kind::Int); //> clients
     }
     //< dh6
     //> vt6
 
-    pub fn uuid(&mut self, v: Uuid) {
+    pub fn uuid(&mut self, name: Field, v: Uuid) {
         self.buf.extend_from_slice(&v.0);
+        self.note(name, self.len() - 16, Kind::Uuid); //> clients
     }
     //< vt6
-    //> eg2
+    //> pv1
 
+    /// Bytes that are part of a field already begun (a length prefix, a RECORDS field's batches).
     pub fn raw(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
     }
-    //< eg2
-    //> pv1
 
+    /// An UNSIGNED_VARINT, as length prefixes use it (part of their field, so not noted alone).
     pub fn unsigned_varint(&mut self, mut v: u64) {
         while v >= 0x80 {
             self.buf.push((v as u8) | 0x80);
@@ -107,12 +158,16 @@ impl Writer {
     //< pv1
     //> clients
 
-    pub fn varint(&mut self, v: i32) {
+    pub fn varint(&mut self, name: Field, v: i32) {
+        let start = self.len();
         self.unsigned_varint(zigzag_encode(v.into()));
+        self.note(name, start, Kind::Varint);
     }
 
-    pub fn varlong(&mut self, v: i64) {
+    pub fn varlong(&mut self, name: Field, v: i64) {
+        let start = self.len();
         self.unsigned_varint(zigzag_encode(v));
+        self.note(name, start, Kind::Varint);
     }
     //< clients
     //> vt6
@@ -123,7 +178,7 @@ impl Writer {
     /// flexible request, an error message quoting a client's input) is cut at a character boundary,
     /// so the frame stays well-formed.
     //< clients
-    pub fn string_v(&mut self, s: &str, flexible: bool) {
+    pub fn string_v(&mut self, name: Field, s: &str, flexible: bool) {
         //> clients
         let mut s = s;
         if !flexible && s.len() > i16::MAX as usize {
@@ -133,53 +188,68 @@ impl Writer {
             }
             s = &s[..end];
         }
+        let start = self.len();
         //< clients
         if flexible {
             self.unsigned_varint(s.len() as u64 + 1)
         } else {
-            self.i16(s.len() as i16)
+            self.raw(&(s.len() as i16).to_be_bytes())
         }
+        let content = self.len(); //> clients
         self.buf.extend_from_slice(s.as_bytes());
+        self.note_value(name, start, content, Kind::Text); //> clients
     }
     //< vt6
     //> zf2
 
     /// A string that may be null: length -1 in a classic string, 0 in a compact one.
-    pub fn nullable_string_v(&mut self, s: Option<&str>, flexible: bool) {
+    pub fn nullable_string_v(&mut self, name: Field, s: Option<&str>, flexible: bool) {
+        let start = self.len(); //> clients
         match s {
-            Some(s) => self.string_v(s, flexible),
+            Some(s) => self.string_v(name, s, flexible),
             None if flexible => self.unsigned_varint(0),
-            None => self.i16(-1),
+            None => self.raw(&(-1i16).to_be_bytes()),
         }
+        //> clients
+        if s.is_none() {
+            self.note_value(name, start, self.len(), Kind::Null);
+        }
+        //< clients
     }
     //< zf2
     //> clients
 
     /// BYTES or COMPACT_BYTES (null = `None`).
-    pub fn nullable_bytes_v(&mut self, b: Option<&[u8]>, flexible: bool) {
+    pub fn nullable_bytes_v(&mut self, name: Field, b: Option<&[u8]>, flexible: bool) {
+        let start = self.len();
         match (b, flexible) {
-            (None, false) => self.i32(-1),
+            (None, false) => self.raw(&(-1i32).to_be_bytes()),
             (None, true) => self.unsigned_varint(0),
-            (Some(b), false) => {
-                self.i32(b.len() as i32);
-                self.buf.extend_from_slice(b);
-            }
-            (Some(b), true) => {
-                self.unsigned_varint(b.len() as u64 + 1);
-                self.buf.extend_from_slice(b);
-            }
+            (Some(b), false) => self.raw(&(b.len() as i32).to_be_bytes()),
+            (Some(b), true) => self.unsigned_varint(b.len() as u64 + 1),
         }
+        let content = self.len();
+        self.buf.extend_from_slice(b.unwrap_or_default());
+        self.note_value(name, start, content, if b.is_some() { Kind::Bytes } else { Kind::Null });
     }
 
-    pub fn bytes_v(&mut self, b: &[u8], flexible: bool) {
-        self.nullable_bytes_v(Some(b), flexible);
+    pub fn bytes_v(&mut self, name: Field, b: &[u8], flexible: bool) {
+        self.nullable_bytes_v(name, Some(b), flexible);
     }
     //< clients
     //> dh6
 
-    /// The size prefix of a RECORDS field whose `len` bytes follow.
-    pub fn records_len_v(&mut self, len: usize, flexible: bool) {
-        if flexible { self.unsigned_varint(len as u64 + 1) } else { self.i32(len as i32) }
+    /// A RECORDS field of `len` bytes: the size prefix, then the batches, which `f` writes.
+    pub fn records_v(&mut self, name: Field, flexible: bool, len: usize, f: impl FnOnce(&mut Self)) {
+        let start = self.len(); //> clients
+        if flexible {
+            self.unsigned_varint(len as u64 + 1)
+        } else {
+            self.raw(&(len as i32).to_be_bytes())
+        }
+        let content = self.len(); //> clients
+        f(self);
+        self.note_value(name, start, content, Kind::Records); //> clients
     }
     //< dh6
     //> clients
@@ -193,14 +263,35 @@ impl Writer {
     //> pv1
 
     /// ARRAY (INT32 count) or COMPACT_ARRAY (UNSIGNED_VARINT count+1).
-    pub fn array_len_v(&mut self, n: usize, flexible: bool) {
-        if flexible { self.unsigned_varint(n as u64 + 1) } else { self.i32(n as i32) }
+    pub fn array_len_v(&mut self, name: Field, n: usize, flexible: bool) {
+        let start = self.len(); //> clients
+        if flexible {
+            self.unsigned_varint(n as u64 + 1)
+        } else {
+            self.raw(&(n as i32).to_be_bytes())
+        }
+        self.note(name, start, Kind::Count); //> clients
+    }
+
+    /// An array: its count, then each item, which `f` writes.
+    pub fn array_v<T>(&mut self, name: Field, flexible: bool, items: &[T], mut f: impl FnMut(&mut Self, &T)) {
+        self.array_len_v(name, items.len(), flexible);
+        /*> pv1 < clients
+        items.iter().for_each(|item| f(self, item));
+        */
+        items.iter().for_each(|item| self.nested(name, |w| f(w, item))); //> clients
     }
     //< pv1
     //> clients
 
-    pub fn null_array_v(&mut self, flexible: bool) {
-        if flexible { self.unsigned_varint(0) } else { self.i32(-1) }
+    pub fn null_array_v(&mut self, name: Field, flexible: bool) {
+        let start = self.len();
+        if flexible {
+            self.unsigned_varint(0)
+        } else {
+            self.raw(&(-1i32).to_be_bytes())
+        }
+        self.note(name, start, Kind::Null);
     }
     //< clients
 
@@ -208,6 +299,7 @@ impl Writer {
     pub fn tagged_fields_v(&mut self, flexible: bool) {
         if flexible {
             self.buf.push(0);
+            self.note("tagged_fields", self.len() - 1, Kind::Tags); //> clients
         }
     }
 
@@ -303,7 +395,7 @@ mod tests {
     #[test]
     fn frame_has_a_size_prefix() {
         let mut w = Writer::new();
-        w.i32(7);
+        w.i32("correlation_id", 7);
         assert_eq!(bytes(w), vec![0, 0, 0, 4, 0, 0, 0, 7]);
     }
     //> pv1
@@ -328,13 +420,13 @@ mod tests {
         }
         for v in [0i32, -1, 1, 63, -64, 64, i32::MAX, i32::MIN] {
             let mut w = Writer::new();
-            w.varint(v);
+            w.varint("v", v);
             let bytes = bytes(w);
             assert_eq!(Reader::new(&bytes[4..]).varint("v").unwrap(), v);
         }
         for v in [0i64, -1, i64::MAX, i64::MIN, 1 << 40] {
             let mut w = Writer::new();
-            w.varlong(v);
+            w.varlong("v", v);
             let bytes = bytes(w);
             assert_eq!(Reader::new(&bytes[4..]).varlong("v").unwrap(), v);
         }
@@ -346,12 +438,12 @@ mod tests {
     fn strings_and_arrays_round_trip_in_both_encodings() {
         for flexible in [false, true] {
             let mut w = Writer::new();
-            w.string_v("foo", flexible);
-            w.nullable_string_v(None, flexible); //> clients
-            w.string_v("", flexible);
-            w.array_len_v(2, flexible);
+            w.string_v("a", "foo", flexible);
+            w.nullable_string_v("b", None, flexible); //> clients
+            w.string_v("c", "", flexible);
+            w.array_len_v("d", 2, flexible);
             w.tagged_fields_v(flexible);
-            w.i16(-5);
+            w.i16("i", -5);
             let bytes = bytes(w);
             let mut r = Reader::new(&bytes[4..]);
             assert_eq!(r.string_v("a", flexible).unwrap(), "foo");
@@ -364,7 +456,7 @@ mod tests {
             assert_eq!(r.remaining(), 0);
         }
         let mut w = Writer::new();
-        w.string_v("foo", true);
+        w.string_v("s", "foo", true);
         assert_eq!(&bytes(w)[4..], &[0x04, b'f', b'o', b'o']);
     }
 
@@ -375,8 +467,8 @@ mod tests {
     fn a_classic_string_longer_than_32767_bytes_is_cut_and_stays_well_formed() {
         let long = "é".repeat(20_000); // 40,000 bytes
         let mut w = Writer::new();
-        w.string_v(&long, false);
-        w.i8(7);
+        w.string_v("s", &long, false);
+        w.i8("after", 7);
         let bytes = bytes(w);
         let mut r = Reader::new(&bytes[4..]);
         let read = r.string_v("s", false).unwrap();
@@ -388,9 +480,9 @@ mod tests {
     fn bytes_round_trip_in_both_encodings() {
         for flexible in [false, true] {
             let mut w = Writer::new();
-            w.null_array_v(flexible);
-            w.bytes_v(&[1, 2], flexible);
-            w.nullable_bytes_v(None, flexible);
+            w.null_array_v("e", flexible);
+            w.bytes_v("f", &[1, 2], flexible);
+            w.nullable_bytes_v("g", None, flexible);
             let bytes = bytes(w);
             let mut r = Reader::new(&bytes[4..]);
             assert_eq!(r.nullable_array_len_v("e", flexible).unwrap(), None);
@@ -402,14 +494,41 @@ mod tests {
     #[test]
     fn shared_bytes_are_spliced_in_place() {
         let mut w = Writer::new();
-        w.i8(1);
+        w.i8("a", 1);
         w.shared(SharedBytes::from_vec(vec![2, 3]));
-        w.i8(4);
+        w.i8("b", 4);
         w.shared(SharedBytes::from_vec(vec![5]));
         assert_eq!(w.len(), 5);
         let frame = w.finish();
         assert_eq!(frame.len(), 9);
         assert_eq!(frame.to_vec(), vec![0, 0, 0, 5, 1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn a_traced_writer_notes_what_a_traced_reader_notes() {
+        // The same fields written and read back: the two traces must be the same, field for field.
+        let mut w = Writer::traced();
+        w.i16("error_code", 0);
+        w.array_v("topics", true, &["a", "bc"], |w, name| {
+            w.string_v("name", name, true);
+            w.bool("is_internal", false);
+            w.tagged_fields_v(true);
+        });
+        w.nullable_string_v("next", None, true);
+        let written = w.take_spans();
+        let bytes = bytes(w);
+        let mut r = Reader::traced(&bytes[4..]);
+        r.i16("error_code").unwrap();
+        r.array_v("topics", true, |r| {
+            r.string_v("name", true)?;
+            r.bool("is_internal")?;
+            r.tagged_fields("tagged_fields")
+        })
+        .unwrap();
+        r.nullable_string_v("next", true).unwrap();
+        assert_eq!(r.spans(), &written[..]);
+        assert_eq!(written.len(), 11);
+        assert_eq!((written[2].name, written[2].start, written[2].end, written[2].kind), ("topics", 3, 7, Kind::Group));
     }
     //< clients
 }
