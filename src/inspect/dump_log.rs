@@ -36,7 +36,7 @@ pub fn dump(bytes: &[u8], metadata_log: bool, style: Style) -> (String, Option<S
     let _ = writeln!(out, "{} batches, {records} records, {} bytes", batches.len(), bytes.len());
     for (header, b) in &batches {
         let at = b.as_ptr() as usize - bytes.as_ptr() as usize;
-        let last = header.base_offset + i64::from(header.last_offset_delta);
+        let last = header.last_offset();
         let _ = writeln!(
             out,
             "batch at byte {at}: offsets {}..={last}, {} record{}, {} bytes, CRC ✓, {}, max timestamp {}",
@@ -81,8 +81,8 @@ fn record_line(
     let field = |name: &str| fields.iter().find(|s| s.name == name);
     let number = |name: &str| field(name).map_or(0, |s| super::zigzag(super::unsigned_varint(&file[s.start..s.end])));
     let text = |s: &FieldSpan| super::value(s, &file[s.start..s.end], &file[s.content..s.end], style).painted;
-    let offset = base_offset + number("offset_delta");
-    let timestamp = super::utc(base_timestamp + number("timestamp_delta"));
+    let offset = base_offset.saturating_add(number("offset_delta"));
+    let timestamp = super::utc(base_timestamp.saturating_add(number("timestamp_delta")));
     let key = field("key").map_or(String::new(), |s| text(s));
     let value = match field("value") {
         Some(s) if metadata && s.kind == Kind::Bytes => format!("({} bytes, below)", s.end - s.content),

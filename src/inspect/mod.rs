@@ -231,7 +231,7 @@ fn zigzag(n: u64) -> i64 {
 /// An array count: INT32 (classic), or UNSIGNED_VARINT count+1 (compact). A classic count is 4
 /// bytes with the top bit clear; a compact one of 4 bytes would have it set (more follows).
 fn count(field: &[u8]) -> i64 {
-    if field.len() == 4 && field[0] & 0x80 == 0 { int(field) } else { unsigned_varint(field) as i64 - 1 }
+    if field.len() == 4 && field[0] & 0x80 == 0 { int(field) } else { (unsigned_varint(field) as i64).wrapping_sub(1) }
 }
 
 /// A string in quotes, with control characters escaped, elided in the middle when long.

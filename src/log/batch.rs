@@ -81,9 +81,10 @@ impl BatchHeader {
         })
     }
 
-    /// Total size of the batch on the wire.
+    /// Total size of the batch on the wire (a negative `batch_length`, which the checks refuse,
+    /// counts as none).
     pub fn total_len(&self) -> usize {
-        self.batch_length as usize + 12
+        self.batch_length.max(0) as usize + 12
     }
     //> dh6
 
