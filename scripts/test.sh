@@ -140,7 +140,7 @@ export MINI_KAFKA_BIN="$ROOT/target/release/mini-kafka"
 # A: every client test (kafka-python 3.x, confluent-kafka, kcat, README snippet, groups).
 run_pytest kp3+confluent+kcat "$ROOT/.venv-kp3" .
 # B: the kafka-python tests again under 2.x (the confluent/kcat files are not selected).
-run_pytest kp2 "$ROOT/.venv-kp2" test_kafka_python.py test_readme.py test_groups.py -m kafka_python
+run_pytest kp2 "$ROOT/.venv-kp2" test_kafka_python.py test_readme.py test_groups.py test_trace.py -m kafka_python
 
 # --- summary -------------------------------------------------------------------------------
 printf '\n\033[1m==> summary\033[0m\n'

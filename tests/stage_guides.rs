@@ -2,6 +2,7 @@
 //!
 //! - its "What this stage adds" block is exactly what `scripts/stage.sh --stat SLUG` prints;
 //! - every line of its `diff` blocks is a line of `scripts/stage.sh --diff SLUG`, in order;
+//! - a block that starts with `$ mini-kafka decode …` (or `dump-log`) shows what that prints;
 //! - every file it names (`src/…`, `tests/…`, `examples/…`) exists in the broker as it stands
 //!   after that stage, or (a look ahead) in the finished broker, and every `file::item` it names
 //!   is in that file.
@@ -110,6 +111,16 @@ fn every_guide_shows_what_its_stage_adds_and_names_only_code_that_exists() {
                         break;
                     }
                 }
+            }
+        }
+
+        // Commands of the finished broker's tools, with what they print.
+        for (_, lines) in blocks.iter().filter(|(_, l)| l.first().is_some_and(|l| l.starts_with("$ mini-kafka "))) {
+            let args: Vec<&str> = lines[0]["$ mini-kafka ".len()..].split_whitespace().collect();
+            let out = Command::new(env!("CARGO_BIN_EXE_mini-kafka")).args(&args).current_dir(root()).output().unwrap();
+            let printed = String::from_utf8_lossy(&out.stdout);
+            if printed.trim_end() != lines[1..].join("\n").trim_end() {
+                problems.push(format!("{name}: `{}` prints something else now:\n{printed}", lines[0]));
             }
         }
 

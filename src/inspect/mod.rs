@@ -333,6 +333,22 @@ mod tests {
     }
 
     #[test]
+    fn colours_tell_names_values_and_bytes_apart_only_when_asked() {
+        let mut w = Writer::traced();
+        w.i16("error_code", 3);
+        w.string_v("name", "pear", true);
+        let spans = w.take_spans();
+        let bytes = w.finish().to_vec();
+        let plain = tree(&bytes[4..], &spans, Style { color: false, whole: false });
+        assert!(!plain.contains('\x1b'), "{plain}");
+        let coloured = tree(&bytes[4..], &spans, Style { color: true, whole: false });
+        assert!(coloured.contains("\x1b[36merror_code\x1b[0m"), "names in cyan: {coloured}");
+        assert!(coloured.contains("\x1b[31mUNKNOWN_TOPIC_OR_PARTITION (3)\x1b[0m"), "errors in red: {coloured}");
+        assert!(coloured.contains("\x1b[32m\"pear\"\x1b[0m"), "strings in green: {coloured}");
+        assert!(coloured.contains("\x1b[2m00 03\x1b[0m"), "raw bytes dim: {coloured}");
+    }
+
+    #[test]
     fn long_values_are_elided_unless_asked_whole() {
         let long = "x".repeat(100);
         assert!(quoted(&long, false).ends_with("\" (100 bytes)"));

@@ -46,8 +46,9 @@ def tail(path, lines=80):
 class Broker:
     """One mini-kafka process. ``props`` are extra server.properties keys."""
 
-    def __init__(self, workdir, props=None, log_dir=False):
+    def __init__(self, workdir, props=None, log_dir=False, rust_log=None):
         self.workdir = Path(workdir)
+        self.rust_log = rust_log
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.props = dict(props or {})
         self.log_dir = self.workdir / "data" if log_dir else None
@@ -78,6 +79,8 @@ class Broker:
         props_path.write_text("\n".join(lines) + "\n")
         env = dict(os.environ)
         env.setdefault("RUST_LOG", "info")
+        if self.rust_log:
+            env["RUST_LOG"] = self.rust_log
         log = open(self.log_path, "ab")
         log.write(f"=== start #{self._starts}: {BINARY} {props_path}\n".encode())
         log.flush()
