@@ -177,7 +177,7 @@ fn all_read(r: &Reader<'_>) -> Result<(), DecodeError> {
 
 /// Hex text (the fixtures' format: whitespace, and `#` comments to the end of a line) as bytes;
 /// `None` if `input` is not that.
-fn hex_text(input: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn hex_text(input: &[u8]) -> Option<Vec<u8>> {
     let text = std::str::from_utf8(input).ok()?;
     let digits: Vec<u8> = text
         .lines()

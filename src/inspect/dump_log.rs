@@ -4,7 +4,7 @@
 //!
 //! A batch that fails the checks the broker makes when it loads a segment (length, magic,
 //! CRC-32C) is reported with its byte position, and the exit status is then 1: that is where the
-//! broker would cut the file.
+//! broker would cut the file. A file may also be hex text, like `stages/`'s annotated fixtures.
 
 use super::{Style, tree};
 use crate::log::{batch, metadata};
@@ -19,7 +19,8 @@ pub fn run(paths: &[String]) -> Result<(), String> {
     let mut failures = Vec::new();
     for path in paths {
         let bytes = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
-        let metadata_log = path.contains("__cluster_metadata");
+        let bytes = super::decode::hex_text(&bytes).unwrap_or(bytes);
+        let metadata_log = path.contains("__cluster_metadata") || path.contains("cluster-metadata");
         let (text, failure) = dump(&bytes, metadata_log, Style::for_stdout());
         print!("{path}\n{text}");
         failures.extend(failure.map(|f| format!("{path}: {f}")));
