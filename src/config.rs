@@ -17,6 +17,7 @@
 //! | `num.partitions`               | 1                  | partitions of auto-created topics          |
 //! | `auto.create.topics.enable`    | true               | Metadata/Produce may create topics         |
 //! | `message.max.bytes`            | 1048588            | largest record batch accepted              |
+//! | `fetch.max.bytes`              | 57671680           | most record bytes in one Fetch response (the first batch may exceed it) |
 //< clients
 //> groups
 //! | `group.initial.rebalance.delay.ms` | 300            | wait for more members before a new group's first rebalance |
@@ -40,6 +41,7 @@ pub struct Config {
     pub num_partitions: i32,
     pub auto_create_topics: bool,
     pub message_max_bytes: usize,
+    pub fetch_max_bytes: i32,
     //< clients
     pub group_initial_rebalance_delay_ms: u64, //> groups
     //> clients
@@ -69,6 +71,7 @@ impl Config {
             num_partitions: 1,
             auto_create_topics: true,
             message_max_bytes: 1_048_588,
+            fetch_max_bytes: 57_671_680,
             //< clients
             //> groups
             // Kafka's default is 3000 ms, tuned for production restarts; locally a 3 s pause before
@@ -105,6 +108,7 @@ impl Config {
                     }
                 }
                 "message.max.bytes" => config.message_max_bytes = number(key, value)?,
+                "fetch.max.bytes" => config.fetch_max_bytes = number(key, value)?,
                 //< clients
                 "group.initial.rebalance.delay.ms" => config.group_initial_rebalance_delay_ms = number(key, value)?, //> groups
                 _ => log::debug!("config: ignoring {key}={value}"),

@@ -50,7 +50,7 @@ use crate::config::Config;
 //< ea7
 //> clients
 use crate::inspect;
-use crate::wire::SharedBytes;
+use crate::wire::{self, SharedBytes};
 use std::io::{BufReader, Read};
 use std::time::Instant;
 //< clients
@@ -365,6 +365,11 @@ pub fn handle_frame(
         log::trace!("{summary}: request, {} bytes after message_size:\n{}", frame.len(), request.trim_end());
     }
     let response_fields = w.take_spans();
+    //< clients
+    //> clients
+    if w.too_large() {
+        return Err(format!("{summary}: the response would exceed {} bytes", wire::MAX_RESPONSE_BYTES));
+    }
     //< clients
     let response = match outcome {
         Ok(Reply::Send) => Some(w.finish()),

@@ -163,7 +163,10 @@ fn broker_entries(broker: &Broker) -> Vec<Entry> {
 }
 
 pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
-    let (resources, include_synonyms) = decode(r, req.version, req.flexible)?;
+    let (mut resources, include_synonyms) = decode(r, req.version, req.flexible)?;
+    // A resource named twice is described once: a request must not be able to multiply its response.
+    let mut seen = std::collections::HashSet::new();
+    resources.retain(|res| seen.insert((res.resource_type, res.resource_name)));
     let (version, flexible) = (req.version, req.flexible);
     w.i32("throttle_time_ms", 0);
     w.array_v("results", flexible, &resources, |w, res| {

@@ -51,7 +51,10 @@ pub fn decode<'a>(r: &mut Reader<'a>, version: i16, flexible: bool) -> Result<De
 
 pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
     let (version, flexible) = (req.version, req.flexible);
-    let q = decode(r, version, flexible)?;
+    let mut q = decode(r, version, flexible)?;
+    // A group named twice is described once: a request must not be able to multiply its response.
+    let mut seen = std::collections::HashSet::new();
+    q.groups.retain(|g| seen.insert(*g));
     if version >= 1 {
         w.i32("throttle_time_ms", 0);
     }

@@ -41,6 +41,7 @@ use crate::log::partition::Slice;
 use crate::wire::{DecodeError, Reader, Uuid, Writer};
 //> clients
 use crate::log::partition::Waiter;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 //< clients
@@ -59,7 +60,7 @@ pub struct FetchRequest {
 //> clients
 /// Versions before 13 name it by name.
 //< clients
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub enum TopicRef {
     Id(Uuid),
     Name(String), //> clients
@@ -179,9 +180,17 @@ pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer
     /*> dh6 < clients
     let request = decode(r, req.flexible)?;
     */
-    let request = decode(r, req.version, req.flexible)?; //> clients
+    let mut request = decode(r, req.version, req.flexible)?; //> clients
 
     //> clients
+    // A partition named twice is read and answered once, as in Kafka: a request must not be able
+    // to multiply its response. Nor may it ask for more than `fetch.max.bytes` of records.
+    let mut seen = HashSet::new();
+    for t in &mut request.topics {
+        t.partitions.retain(|p| seen.insert((t.topic.clone(), p.partition)));
+    }
+    request.topics.retain(|t| !t.partitions.is_empty());
+    request.max_bytes = request.max_bytes.min(broker.config.fetch_max_bytes);
     if request.session_id != 0 {
         // An incremental fetch for a session we never created: the client falls back to full fetches.
         encode_session_error(w, req, ErrorCode::FetchSessionIdNotFound);

@@ -31,7 +31,7 @@ use crate::broker::Broker;
 use crate::errors::ErrorCode;
 use crate::log::Topic;
 use crate::wire::{DecodeError, Reader, Uuid, Writer};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 #[derive(Debug, PartialEq, Eq)]
@@ -95,7 +95,13 @@ pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer
     let request = decode(r, req.version, req.flexible)?;
     let answers: Vec<TopicAnswer> = match &request.topics {
         None => broker.log.topics().into_iter().map(TopicAnswer::Found).collect(),
-        Some(topics) => topics.iter().map(|t| resolve(broker, t, request.allow_auto_topic_creation)).collect(),
+        Some(topics) => {
+            // A topic named twice is answered once, as in Kafka: a request must not be able to
+            // multiply its response.
+            let mut seen = HashSet::new();
+            let once = topics.iter().filter(|t| seen.insert((t.name, t.topic_id)));
+            once.map(|t| resolve(broker, t, request.allow_auto_topic_creation)).collect()
+        }
     };
     encode(broker, w, req, &request, &answers);
     Ok(Reply::Send)

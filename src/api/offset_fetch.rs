@@ -124,7 +124,10 @@ fn encode_topics(w: &mut Writer, version: i16, flexible: bool, error: ErrorCode,
 
 pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
     let (version, flexible) = (req.version, req.flexible);
-    let q = decode(r, version, flexible)?;
+    let mut q = decode(r, version, flexible)?;
+    // A group named twice is answered once: a request must not be able to multiply its response.
+    let mut seen = std::collections::HashSet::new();
+    q.groups.retain(|g| seen.insert(g.group_id));
     if version >= 3 {
         w.i32("throttle_time_ms", 0);
     }

@@ -43,6 +43,7 @@ pub use writer::{Frame, Writer};
 //> clients
 pub use shared::SharedBytes;
 pub use span::{FieldSpan, Kind};
+pub use writer::MAX_RESPONSE_BYTES;
 //< clients
 
 /// A field's name in Kafka's schema (`throttle_time_ms`, `topics`, …): decoding errors and

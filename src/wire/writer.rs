@@ -27,8 +27,19 @@ pub struct Writer {
     shared_len: usize,
     spans: Option<Vec<FieldSpan>>,
     depth: u16,
+    /// Set when an array stopped short at [`MAX_RESPONSE_BYTES`]: the frame must not be sent.
+    too_large: bool,
     //< clients
 }
+//> clients
+
+/// The largest response this broker builds: 256 MiB. Requests are de-duplicated and Fetch is held
+/// to `fetch.max.bytes` (55 MiB by default), so real answers stay far below; past this bound an
+/// array stops growing and the request is refused (its connection closed, with a log line),
+/// rather than the broker holding gigabytes for one client. It also keeps `message_size`, an
+/// INT32, truthful.
+pub const MAX_RESPONSE_BYTES: usize = 256 << 20;
+//< clients
 //> clients
 
 impl Default for Writer {
@@ -52,6 +63,7 @@ impl Writer {
             shared_len: 0,
             spans: None,
             depth: 0,
+            too_large: false,
             //< clients
         }
     }
@@ -78,6 +90,11 @@ impl Writer {
         if let Some(spans) = &mut self.spans {
             spans.push(FieldSpan { name, start, end, content, depth, kind });
         }
+    }
+
+    /// Whether the response outgrew [`MAX_RESPONSE_BYTES`] (and is incomplete).
+    pub fn too_large(&self) -> bool {
+        self.too_large || self.len() > MAX_RESPONSE_BYTES
     }
 
     /// Bytes written so far, size prefix excluded.
@@ -279,7 +296,15 @@ impl Writer {
         /*> pv1 < clients
         items.iter().for_each(|item| f(self, item));
         */
-        items.iter().for_each(|item| self.nested(name, |w| f(w, item))); //> clients
+        //> clients
+        for item in items {
+            if self.len() > MAX_RESPONSE_BYTES {
+                self.too_large = true;
+                return;
+            }
+            self.nested(name, |w| f(w, item));
+        }
+        //< clients
     }
     //< pv1
     //> clients
@@ -502,6 +527,18 @@ mod tests {
         let frame = w.finish();
         assert_eq!(frame.len(), 9);
         assert_eq!(frame.to_vec(), vec![0, 0, 0, 5, 1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn an_array_stops_growing_at_the_response_bound() {
+        let chunk = vec![0u8; 8 << 20];
+        let mut w = Writer::new();
+        w.array_v("chunks", true, &[(); 40], |w, _| w.raw(&chunk));
+        assert!(w.too_large());
+        assert!(w.len() <= MAX_RESPONSE_BYTES + chunk.len() + 8, "{} bytes", w.len());
+        let mut small = Writer::new();
+        small.array_v("chunks", true, &[(); 2], |w, _| w.raw(&chunk));
+        assert!(!small.too_large());
     }
 
     #[test]

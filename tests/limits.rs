@@ -1,0 +1,116 @@
+//! Every resource a client can make the broker spend is bounded (issue 11): a request of a few
+//! kilobytes must not make the broker build or hold gigabytes. Each test attacks one way and
+//! checks the answer and the broker's resident memory (`VmRSS`) afterwards.
+
+mod common;
+mod oracle;
+
+use common::{Broker, connect};
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
+use kafka_protocol::messages::*;
+use oracle::{call, create_topic, produce, producer_batch, s, topic_name};
+
+/// The broker's resident memory, from /proc.
+fn rss(broker: &Broker) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", broker.pid())).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+}
+
+const MIB: u64 = 1 << 20;
+
+#[test]
+fn a_topic_named_many_times_is_described_once_by_metadata() {
+    let broker = Broker::start("");
+    let mut stream = connect(&broker);
+    create_topic(&mut stream, "wide", 2000);
+    let before = rss(&broker);
+    let topic = MetadataRequestTopic::default().with_name(Some(topic_name("wide")));
+    let request = MetadataRequest::default().with_topics(Some(vec![topic; 2000]));
+    let response: MetadataResponse = call(&mut stream, 3, 1, &request);
+    assert_eq!(response.topics.len(), 1);
+    assert_eq!(response.topics[0].partitions.len(), 2000);
+    assert!(rss(&broker) < before + 64 * MIB, "RSS grew by {} MiB", (rss(&broker) - before) / MIB);
+}
+
+/// One record batch of `n` records of `size` bytes each.
+fn big_batch(n: usize, size: usize) -> bytes::Bytes {
+    let value = "x".repeat(size);
+    let records: Vec<(&str, &str)> = (0..n).map(|_| ("k", value.as_str())).collect();
+    producer_batch(&records, 0, -1, -1, 0)
+}
+
+fn fetch_v4(stream: &mut std::net::TcpStream, topic: &str, partitions: &[i32], max_bytes: i32) -> FetchResponse {
+    let request = FetchRequest::default().with_replica_id(BrokerId(-1)).with_max_bytes(max_bytes).with_topics(vec![
+        FetchTopic::default().with_topic(topic_name(topic)).with_partitions(
+            partitions
+                .iter()
+                .map(|p| FetchPartition::default().with_partition(*p).with_partition_max_bytes(i32::MAX))
+                .collect(),
+        ),
+    ]);
+    call(stream, 1, 4, &request)
+}
+
+#[test]
+fn a_partition_named_many_times_is_read_once_by_fetch() {
+    let broker = Broker::start("");
+    let mut stream = connect(&broker);
+    create_topic(&mut stream, "data", 1);
+    for _ in 0..4 {
+        assert_eq!(produce(&mut stream, "data", 0, big_batch(200, 1000)).0, 0);
+    }
+    let before = rss(&broker);
+    let response = fetch_v4(&mut stream, "data", &[0; 300], i32::MAX);
+    let partitions: Vec<_> = response.responses.iter().flat_map(|t| &t.partitions).collect();
+    assert_eq!(partitions.len(), 1, "one answer for the partition");
+    let records = partitions[0].records.as_ref().unwrap().len();
+    assert!((800_000..1_000_000).contains(&records), "{records} bytes");
+    assert!(rss(&broker) < before + 64 * MIB, "RSS grew by {} MiB", (rss(&broker) - before) / MIB);
+}
+
+#[test]
+fn a_fetch_response_holds_at_most_fetch_max_bytes_of_records() {
+    let broker = Broker::start("fetch.max.bytes=1000000");
+    let mut stream = connect(&broker);
+    create_topic(&mut stream, "data", 3);
+    for partition in 0..3 {
+        for _ in 0..4 {
+            assert_eq!(produce(&mut stream, "data", partition, big_batch(100, 1000)).0, 0);
+        }
+    }
+    let response = fetch_v4(&mut stream, "data", &[0, 1, 2], i32::MAX);
+    let total: usize =
+        response.responses.iter().flat_map(|t| &t.partitions).map(|p| p.records.as_ref().map_or(0, |r| r.len())).sum();
+    // Batches of about 100 kB: as many as fit in 1,000,000 bytes, not the 1.2 MB stored.
+    assert!((800_000..=1_000_000).contains(&total), "{total} bytes of records");
+    // A first batch larger than the limit still comes (or the consumer would be stuck behind it).
+    let small = Broker::start("fetch.max.bytes=1000");
+    let mut stream = connect(&small);
+    create_topic(&mut stream, "data", 1);
+    assert_eq!(produce(&mut stream, "data", 0, big_batch(10, 1000)).0, 0);
+    let response = fetch_v4(&mut stream, "data", &[0], i32::MAX);
+    let records = response.responses[0].partitions[0].records.as_ref().unwrap().len();
+    assert!(records > 10_000, "the first batch, whole: {records} bytes");
+}
+
+#[test]
+fn groups_and_resources_named_many_times_are_answered_once() {
+    let broker = Broker::start("");
+    let mut stream = connect(&broker);
+    create_topic(&mut stream, "configured", 1);
+    let groups: DescribeGroupsResponse =
+        call(&mut stream, 15, 5, &DescribeGroupsRequest::default().with_groups(vec![GroupId(s("g")); 100]));
+    assert_eq!(groups.groups.len(), 1);
+    let resource = DescribeConfigsResource::default().with_resource_type(2).with_resource_name(s("configured"));
+    let configs: DescribeConfigsResponse =
+        call(&mut stream, 32, 4, &DescribeConfigsRequest::default().with_resources(vec![resource; 100]));
+    assert_eq!(configs.results.len(), 1);
+    let group = OffsetFetchRequestGroup::default().with_group_id(GroupId(s("g")));
+    let offsets: OffsetFetchResponse =
+        call(&mut stream, 9, 8, &OffsetFetchRequest::default().with_groups(vec![group; 100]));
+    assert_eq!(offsets.groups.len(), 1);
+}
