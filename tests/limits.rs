@@ -10,6 +10,7 @@ use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use oracle::{call, create_topic, produce, producer_batch, s, topic_name};
 
@@ -113,4 +114,31 @@ fn groups_and_resources_named_many_times_are_answered_once() {
     let offsets: OffsetFetchResponse =
         call(&mut stream, 9, 8, &OffsetFetchRequest::default().with_groups(vec![group; 100]));
     assert_eq!(offsets.groups.len(), 1);
+}
+
+#[test]
+fn a_small_batch_in_a_large_request_does_not_keep_the_request_alive() {
+    // Each request: 69 bytes for a real topic, 20 MiB of records for one that does not exist. A
+    // stored view into the request would keep all 20 MiB alive for as long as the record lives.
+    let broker = Broker::start("");
+    let mut stream = connect(&broker);
+    create_topic(&mut stream, "small", 1);
+    let padding = bytes::Bytes::from(vec![0u8; 20 << 20]);
+    let before = rss(&broker);
+    for _ in 0..15 {
+        let request = ProduceRequest::default().with_acks(-1).with_timeout_ms(5000).with_topic_data(vec![
+            TopicProduceData::default().with_name(topic_name("small")).with_partition_data(vec![
+                PartitionProduceData::default().with_index(0).with_records(Some(oracle::batch(&[("k", "v")], 0))),
+            ]),
+            TopicProduceData::default().with_name(topic_name("absent")).with_partition_data(vec![
+                PartitionProduceData::default().with_index(0).with_records(Some(padding.clone())),
+            ]),
+        ]);
+        let response: ProduceResponse = call(&mut stream, 0, 9, &request);
+        assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
+        assert_eq!(response.responses[1].partition_responses[0].error_code, 3);
+    }
+    // 15 × 20 MiB would be 300 MiB; what stays is the records, and the allocator's slack.
+    let grown = rss(&broker).saturating_sub(before);
+    assert!(grown < 64 * MIB, "RSS grew by {} MiB", grown / MIB);
 }

@@ -86,9 +86,16 @@ fn produce_partition(
         return Err(ErrorCode::UnknownTopicOrPartition);
     };
     //> clients
-    // The batches stay where they arrived: the log keeps a view into the request's buffer. Null
-    // records hold no batch, which the log refuses like an empty field.
-    let records = p.records.and_then(|r| req.frame.view_of(r)).unwrap_or_else(|| SharedBytes::from_vec(Vec::new()));
+    // The batches stay where they arrived: the log keeps a view into the request's buffer, when
+    // they are most of it. A view keeps the whole buffer alive, so batches that are a small part
+    // of their request (a few bytes sent with megabytes for other partitions) are copied out.
+    // Null records hold no batch, which the log refuses like an empty field.
+    let records = match p.records {
+        Some(r) if r.len() * 2 >= req.frame.len() => req.frame.view_of(r),
+        Some(r) => Some(SharedBytes::from_vec(r.to_vec())),
+        None => None,
+    };
+    let records = records.unwrap_or_else(|| SharedBytes::from_vec(Vec::new()));
     let appended = partition.append(&records, broker.config.message_max_bytes);
     //< clients
     /*> zf2 < clients
