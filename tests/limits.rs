@@ -142,3 +142,38 @@ fn a_small_batch_in_a_large_request_does_not_keep_the_request_alive() {
     let grown = rss(&broker).saturating_sub(before);
     assert!(grown < 64 * MIB, "RSS grew by {} MiB", grown / MIB);
 }
+
+/// The most address space the broker ever had (`VmPeak`): what it reserved, touched or not.
+fn peak_address_space(broker: &Broker) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", broker.pid())).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmPeak:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+}
+
+#[test]
+fn a_count_in_a_request_reserves_nothing_before_its_elements_decode() {
+    // CreateTopics v7 claiming 30 million topics, with 30 MB of zeros after the count: the count
+    // passes the "no more elements than bytes left" check, but reserving room for 30 million
+    // topics up front would take gigabytes of address space. The first element fails to decode.
+    let broker = Broker::start("");
+    let mut stream = connect(&broker);
+    let count = 30_000_000u64;
+    let mut body = vec![0, 19, 0, 7, 0, 0, 0, 1, 0, 0, 0]; // CreateTopics v7, correlation id 1, client "", tags
+    let mut n = count + 1; // COMPACT_ARRAY: count + 1, as an unsigned varint
+    while n >= 0x80 {
+        body.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    body.push(n as u8);
+    body.resize(body.len() + 30_000_000, 0);
+    let before = peak_address_space(&broker);
+    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+    frame.extend(body);
+    std::io::Write::write_all(&mut stream, &frame).unwrap();
+    common::assert_closed(&mut stream, "malformed CreateTopics");
+    let grown = peak_address_space(&broker).saturating_sub(before);
+    // The frame itself takes 30 MB, and thread stacks and allocator arenas move the peak too.
+    assert!(grown < 512 * MIB, "peak address space grew by {} MiB", grown / MIB);
+    // And the broker still serves.
+    create_topic(&mut connect(&broker), "after", 1);
+}

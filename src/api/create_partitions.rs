@@ -27,7 +27,7 @@ pub struct PartitionsTopic<'a> {
 
 pub fn decode<'a>(r: &mut Reader<'a>, flexible: bool) -> Result<(Vec<PartitionsTopic<'a>>, bool), DecodeError> {
     let n = r.array_len_v("topics", flexible)?;
-    let mut topics = Vec::with_capacity(n);
+    let mut topics = Vec::new();
     for _ in 0..n {
         topics.push(r.nested("topic", |r| {
             let name = r.string_v("name", flexible)?;
@@ -35,7 +35,7 @@ pub fn decode<'a>(r: &mut Reader<'a>, flexible: bool) -> Result<(Vec<PartitionsT
             let assignments = match r.nullable_array_len_v("assignments", flexible)? {
                 None => None,
                 Some(n) => {
-                    let mut all = Vec::with_capacity(n);
+                    let mut all = Vec::new();
                     for _ in 0..n {
                         all.push(r.nested("assignment", |r| {
                             let n = r.array_len_v("broker_ids", flexible)?;

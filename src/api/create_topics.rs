@@ -36,14 +36,14 @@ pub struct CreatableTopic<'a> {
 
 pub fn decode<'a>(r: &mut Reader<'a>, flexible: bool) -> Result<(Vec<CreatableTopic<'a>>, bool), DecodeError> {
     let n = r.array_len_v("topics", flexible)?;
-    let mut topics = Vec::with_capacity(n);
+    let mut topics = Vec::new();
     for _ in 0..n {
         topics.push(r.nested("topic", |r| {
             let name = r.string_v("name", flexible)?;
             let num_partitions = r.i32("num_partitions")?;
             let replication_factor = r.i16("replication_factor")?;
             let n = r.array_len_v("assignments", flexible)?;
-            let mut assignments = Vec::with_capacity(n);
+            let mut assignments = Vec::new();
             for _ in 0..n {
                 assignments.push(r.nested("assignment", |r| {
                     let index = r.i32("partition_index")?;
@@ -54,7 +54,7 @@ pub fn decode<'a>(r: &mut Reader<'a>, flexible: bool) -> Result<(Vec<CreatableTo
                 })?);
             }
             let n = r.array_len_v("configs", flexible)?;
-            let mut configs = Vec::with_capacity(n);
+            let mut configs = Vec::new();
             for _ in 0..n {
                 configs.push(r.nested("config", |r| {
                     let name = r.string_v("name", flexible)?;

@@ -24,7 +24,7 @@ pub struct DeleteGroupsRequest<'a> {
 
 pub fn decode<'a>(r: &mut Reader<'a>, flexible: bool) -> Result<DeleteGroupsRequest<'a>, DecodeError> {
     let n = r.array_len_v("groups_names", flexible)?;
-    let mut groups_names = Vec::with_capacity(n);
+    let mut groups_names = Vec::new();
     for _ in 0..n {
         groups_names.push(r.string_v("group_name", flexible)?);
     }

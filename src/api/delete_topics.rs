@@ -22,7 +22,7 @@ pub fn decode<'a>(
     flexible: bool,
 ) -> Result<Vec<(Option<&'a str>, Uuid)>, DecodeError> {
     let n = r.array_len_v("topics", flexible)?;
-    let mut topics = Vec::with_capacity(n);
+    let mut topics = Vec::new();
     for _ in 0..n {
         if version >= 6 {
             topics.push(r.nested("topic", |r| {

@@ -97,7 +97,7 @@ pub struct Resource<'a> {
 
 pub fn decode<'a>(r: &mut Reader<'a>, version: i16, flexible: bool) -> Result<(Vec<Resource<'a>>, bool), DecodeError> {
     let n = r.array_len_v("resources", flexible)?;
-    let mut resources = Vec::with_capacity(n);
+    let mut resources = Vec::new();
     for _ in 0..n {
         resources.push(r.nested("resource", |r| {
             let resource_type = r.i8("resource_type")?;

@@ -40,7 +40,7 @@ pub struct DescribeGroupsRequest<'a> {
 
 pub fn decode<'a>(r: &mut Reader<'a>, version: i16, flexible: bool) -> Result<DescribeGroupsRequest<'a>, DecodeError> {
     let n = r.array_len_v("groups", flexible)?;
-    let mut groups = Vec::with_capacity(n);
+    let mut groups = Vec::new();
     for _ in 0..n {
         groups.push(r.string_v("group", flexible)?);
     }

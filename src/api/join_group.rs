@@ -50,7 +50,7 @@ pub fn decode<'a>(r: &mut Reader<'a>, version: i16, flexible: bool) -> Result<Jo
     let group_instance_id = if version >= 5 { r.nullable_string_v("group_instance_id", flexible)? } else { None };
     let protocol_type = r.string_v("protocol_type", flexible)?;
     let n = r.array_len_v("protocols", flexible)?;
-    let mut protocols = Vec::with_capacity(n);
+    let mut protocols = Vec::new();
     for _ in 0..n {
         protocols.push(r.nested("protocol", |r| {
             let name = r.string_v("name", flexible)?;

@@ -55,7 +55,7 @@ pub fn decode<'a>(r: &mut Reader<'a>, version: i16, flexible: bool) -> Result<Me
         None => None,
         Some(0) if version == 0 => None, // v0: empty means all
         Some(n) => {
-            let mut topics = Vec::with_capacity(n);
+            let mut topics = Vec::new();
             for _ in 0..n {
                 topics.push(r.nested("topic", |r| {
                     let topic_id = if version >= 10 { r.uuid("topic_id")? } else { Uuid::ZERO };

@@ -62,12 +62,12 @@ pub fn decode<'a>(r: &mut Reader<'a>, version: i16, flexible: bool) -> Result<Of
         r.i64("retention_time_ms")?;
     }
     let n = r.array_len_v("topics", flexible)?;
-    let mut topics = Vec::with_capacity(n);
+    let mut topics = Vec::new();
     for _ in 0..n {
         topics.push(r.nested("topic", |r| {
             let name = r.string_v("name", flexible)?;
             let n = r.array_len_v("partitions", flexible)?;
-            let mut partitions = Vec::with_capacity(n);
+            let mut partitions = Vec::new();
             for _ in 0..n {
                 partitions.push(r.nested("partition", |r| {
                     let partition_index = r.i32("partition_index")?;

@@ -55,12 +55,12 @@ fn decode_topics<'a>(
         // Null means "all" from v2; v1 had no null, so read it as empty.
         return Ok(if version >= 2 { None } else { Some(Vec::new()) });
     };
-    let mut topics = Vec::with_capacity(n);
+    let mut topics = Vec::new();
     for _ in 0..n {
         topics.push(r.nested("topic", |r| {
             let name = r.string_v("name", flexible)?;
             let n = r.array_len_v("partition_indexes", flexible)?;
-            let mut partitions = Vec::with_capacity(n);
+            let mut partitions = Vec::new();
             for _ in 0..n {
                 partitions.push(r.i32("partition_index")?);
             }

@@ -46,7 +46,7 @@ pub fn decode<'a>(r: &mut Reader<'a>, version: i16, flexible: bool) -> Result<Sy
         (None, None)
     };
     let n = r.array_len_v("assignments", flexible)?;
-    let mut assignments = Vec::with_capacity(n);
+    let mut assignments = Vec::new();
     for _ in 0..n {
         assignments.push(r.nested("assignment", |r| {
             let member_id = r.string_v("member_id", flexible)?;

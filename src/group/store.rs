@@ -204,7 +204,7 @@ fn decode_group(body: &[u8], now: Instant) -> Result<Group, DecodeError> {
         let rebalance_timeout = duration(r.i32("rebalance_timeout_ms")?);
         let protocol_type = r.string_v("protocol_type", true)?.to_string();
         let np = r.array_len_v("protocols", true)?;
-        let mut protocols = Vec::with_capacity(np);
+        let mut protocols = Vec::new();
         for _ in 0..np {
             protocols.push((r.string_v("name", true)?.to_string(), r.bytes_v("metadata", true)?.to_vec()));
         }
