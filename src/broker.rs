@@ -8,8 +8,10 @@ use std::io;
 use crate::log::Log;
 //< ea7
 //> clients
+use crate::limits::Limits;
 use crate::wire::Uuid;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
 //< clients
 
 pub struct Broker {
@@ -23,6 +25,8 @@ pub struct Broker {
     pub cluster_id: String,
     /// The next producer id handed out by InitProducerId.
     next_producer_id: AtomicI64,
+    /// Connections, idle time and bytes of requests in flight.
+    pub limits: Limits,
     //< clients
     /// Consumer groups and their committed offsets.
     pub groups: crate::group::Coordinator, //> groups
@@ -59,6 +63,10 @@ impl Broker {
             .unwrap_or_else(|| Uuid::random().to_kafka_string());
         // Producer ids in the log come from clients' batches, so guard against one near i64::MAX.
         let next_producer_id = AtomicI64::new(log.max_producer_id().saturating_add(1).max(0));
+        // A request must fit in the bytes in flight, or it could never be read.
+        let in_flight = config.queued_max_request_bytes.max(config.socket_request_max_bytes);
+        let idle = Duration::from_millis(config.connections_max_idle_ms);
+        let limits = Limits::new(config.max_connections, idle, in_flight);
         //< clients
         let groups = crate::group::Coordinator::open(&config)?; //> groups
         Ok(Broker {
@@ -69,6 +77,7 @@ impl Broker {
             advertised_port,
             cluster_id,
             next_producer_id,
+            limits,
             //< clients
             groups, //> groups
         })

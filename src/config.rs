@@ -18,6 +18,9 @@
 //! | `auto.create.topics.enable`    | true               | Metadata/Produce may create topics         |
 //! | `message.max.bytes`            | 1048588            | largest record batch accepted              |
 //! | `fetch.max.bytes`              | 57671680           | most record bytes in one Fetch response (the first batch may exceed it) |
+//! | `max.connections`              | 4096               | connections open at once (src/limits.rs)   |
+//! | `connections.max.idle.ms`      | 600000             | a connection silent this long is closed    |
+//! | `queued.max.request.bytes`     | 134217728          | bytes of requests being read, all connections together (at least `socket.request.max.bytes`) |
 //< clients
 //> groups
 //! | `group.initial.rebalance.delay.ms` | 300            | wait for more members before a new group's first rebalance |
@@ -42,6 +45,9 @@ pub struct Config {
     pub auto_create_topics: bool,
     pub message_max_bytes: usize,
     pub fetch_max_bytes: i32,
+    pub max_connections: usize,
+    pub connections_max_idle_ms: u64,
+    pub queued_max_request_bytes: usize,
     //< clients
     pub group_initial_rebalance_delay_ms: u64, //> groups
     //> clients
@@ -72,6 +78,9 @@ impl Config {
             auto_create_topics: true,
             message_max_bytes: 1_048_588,
             fetch_max_bytes: 57_671_680,
+            max_connections: 4096,
+            connections_max_idle_ms: 600_000,
+            queued_max_request_bytes: 128 << 20,
             //< clients
             //> groups
             // Kafka's default is 3000 ms, tuned for production restarts; locally a 3 s pause before
@@ -109,6 +118,9 @@ impl Config {
                 }
                 "message.max.bytes" => config.message_max_bytes = number(key, value)?,
                 "fetch.max.bytes" => config.fetch_max_bytes = number(key, value)?,
+                "max.connections" => config.max_connections = number(key, value)?,
+                "connections.max.idle.ms" => config.connections_max_idle_ms = number(key, value)?,
+                "queued.max.request.bytes" => config.queued_max_request_bytes = number(key, value)?,
                 //< clients
                 "group.initial.rebalance.delay.ms" => config.group_initial_rebalance_delay_ms = number(key, value)?, //> groups
                 _ => log::debug!("config: ignoring {key}={value}"),

@@ -64,6 +64,7 @@
 //> clients
 //! - `inspect` — messages and log files as annotated field trees (`RUST_LOG=trace`,
 //!   `mini-kafka decode`, `mini-kafka dump-log`).
+//! - `limits` — what clients may cost: connections, idle time, bytes of requests in flight.
 //< clients
 //> groups
 //! - `group` — the group coordinator: consumer groups, rebalances, committed offsets.
@@ -76,6 +77,7 @@ pub mod errors; //> nc5
 pub mod group; //> groups
 pub mod header; //> wa6
 pub mod inspect; //> clients
+pub mod limits; //> clients
 pub mod log; //> ea7
 pub mod server;
 pub mod sync; //> zf2

@@ -50,6 +50,7 @@ use crate::config::Config;
 //< ea7
 //> clients
 use crate::inspect;
+use crate::limits::{ClientReader, Connection, RateLimited};
 use crate::wire::{self, SharedBytes};
 use std::io::{BufReader, Read};
 use std::time::Instant;
@@ -144,21 +145,51 @@ fn accept_loop<'s>(
             */
             //> sk0
             Ok(stream) => {
+                //> clients
+                let Some(connection) = broker.limits.connect() else {
+                    let open = broker.limits.open_connections();
+                    REFUSED.warn(|| format!("closing a new connection: {open} are open (max.connections)"));
+                    continue;
+                };
+                //< clients
                 let thread = thread::Builder::new().name("connection".into()).stack_size(CONNECTION_STACK);
                 /*> sk0 < ea7
                 let spawned = thread.spawn_scoped(scope, move || serve(stream));
                 */
-                let spawned = thread.spawn_scoped(scope, move || serve(broker, stream)); //> ea7
+                /*> ea7 < clients
+                let spawned = thread.spawn_scoped(scope, move || serve(broker, stream));
+                */
+                // The connection counts until its thread ends.
+                let spawned = thread.spawn_scoped(scope, move || serve(broker, stream, connection)); //> clients
                 if let Err(e) = spawned {
                     log::error!("cannot start a connection thread: {e}");
                 }
             }
             //< sk0
+            /*> vi6 < clients
             // A connection reset before accept, or out of file descriptors: keep serving.
             Err(e) => log::warn!("accept failed: {e}"),
+            */
+            Err(e) => accept_failed(&e), //> clients
         }
     }
 }
+//> clients
+
+static REFUSED: RateLimited = RateLimited::new();
+static ACCEPT_FAILED: RateLimited = RateLimited::new();
+
+/// A failed accept: a connection reset before it was accepted, or no file descriptor left for it.
+/// Serving goes on; out of descriptors, after a pause (retrying at once would spin a core, and
+/// the log would fill with the same line), until a connection closes and frees one.
+fn accept_failed(e: &io::Error) {
+    ACCEPT_FAILED.warn(|| format!("accept failed: {e}"));
+    // EMFILE and ENFILE: the process's or the system's descriptors are all in use.
+    if matches!(e.raw_os_error(), Some(23 | 24)) {
+        thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+//< clients
 //> sk0
 
 /// Serves one client on its own thread until it disconnects or sends something that cannot be
@@ -166,6 +197,7 @@ fn accept_loop<'s>(
 fn serve(
     broker: &Broker, //> ea7
     stream: TcpStream,
+    _connection: Connection<'_>, //> clients
 ) {
     let peer = stream.peer_addr().map_or_else(|_| "?".to_string(), |a| a.to_string());
     /*> sk0 < ea7
@@ -198,7 +230,7 @@ fn serve_requests(
     let _ = stream.set_nodelay(true);
     // A small buffer: requests and size prefixes arrive in few reads, while the body of a large
     // produce request is read straight into its own buffer instead of being copied through this one.
-    let mut reader = BufReader::with_capacity(16 * 1024, stream);
+    let mut reader = BufReader::with_capacity(16 * 1024, ClientReader::new(stream, &broker.limits)?);
     let max = broker.config.socket_request_max_bytes;
     //< clients
     /*> nv3 < clients
@@ -225,14 +257,19 @@ fn serve_requests(
         /*> wa6 < ea7
         let response = handle_frame(&frame);
         */
-        /*> ea7 < groups
+        /*> ea7 < clients
         let response = handle_frame(broker, &frame);
         */
-        let response = handle_frame(broker, &frame, &client_host); //> groups
+        /*> clients < groups
+        let response = handle_frame(broker, &frame, Some(stream));
+        */
+        let response = handle_frame(broker, &frame, &client_host, Some(stream)); //> groups
         // Nothing to send is an answer too: a produce with acks=0 (from stage clients on).
         if let Some(response) = response.map_err(|reason| io::Error::new(io::ErrorKind::InvalidData, reason))? {
             response.write_to(&mut writer)?;
         }
+        reader.get_mut().request_done(); //> clients
+
         //< wa6
     }
     Ok(())
@@ -294,7 +331,8 @@ pub fn handle_frame(
     /*> wa6 < clients
     frame: &[u8],
     */
-    client_host: &str, //> groups
+    client_host: &str,          //> groups
+    client: Option<&TcpStream>, //> clients
 ) -> Result<Option<Frame>, String> {
     let started = Instant::now(); //> clients
     let tracing = log::log_enabled!(log::Level::Trace); //> clients
@@ -352,6 +390,7 @@ pub fn handle_frame(
         client_id,
         client_host, //> groups
         frame,       //> clients
+        client,      //> clients
     };
     /*> vt6 < ea7
     let outcome = api::dispatch(&request, &mut r, &mut w);

@@ -169,7 +169,7 @@ fn mutated_requests_never_panic_the_broker() {
                 }
                 continue;
             }
-            match handle_frame(&broker, &SharedBytes::from_vec(frame), "/127.0.0.1") {
+            match handle_frame(&broker, &SharedBytes::from_vec(frame), "/127.0.0.1", None) {
                 Ok(_) => answered += 1,
                 Err(_) => closed += 1,
             }

@@ -177,3 +177,141 @@ fn a_count_in_a_request_reserves_nothing_before_its_elements_decode() {
     // And the broker still serves.
     create_topic(&mut connect(&broker), "after", 1);
 }
+
+/// ApiVersions v4 on `stream`: answered means served.
+fn served(stream: &mut std::net::TcpStream) -> bool {
+    let request = common::parse_hex("00 00 00 11 00 12 00 04 00 00 00 01 00 01 61 00 02 61 02 31 00");
+    let mut size = [0u8; 4];
+    std::io::Write::write_all(stream, &request).is_ok()
+        && stream.set_read_timeout(Some(std::time::Duration::from_secs(5))).is_ok()
+        && std::io::Read::read_exact(stream, &mut size).is_ok()
+        && std::io::Read::read_exact(stream, &mut vec![0u8; u32::from_be_bytes(size) as usize]).is_ok()
+}
+
+#[test]
+fn connections_over_max_connections_are_closed_and_the_others_served() {
+    let broker = Broker::start("max.connections=5");
+    let mut open: Vec<_> = (0..5).map(|_| connect(&broker)).collect();
+    for stream in &mut open {
+        assert!(served(stream));
+    }
+    let mut sixth = connect(&broker);
+    common::assert_closed(&mut sixth, "the sixth connection");
+    assert!(broker.log_lines_with("(max.connections)") >= 1);
+    drop(open.pop());
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(served(&mut connect(&broker)), "a slot freed by a closed connection is used again");
+}
+
+#[test]
+fn idle_and_stalled_connections_are_closed() {
+    let broker = Broker::start("connections.max.idle.ms=400");
+    let started = std::time::Instant::now();
+    let mut idle = connect(&broker);
+    assert!(served(&mut idle));
+    // Half a request, then nothing: its bytes are freed with the connection.
+    let mut stalled = connect(&broker);
+    std::io::Write::write_all(&mut stalled, &[0, 0, 0, 100, 0, 18, 0, 4]).unwrap();
+    common::assert_closed(&mut idle, "idle for connections.max.idle.ms");
+    common::assert_closed(&mut stalled, "a request stalled for connections.max.idle.ms");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "closed after {:?}", started.elapsed());
+    assert!(served(&mut connect(&broker)));
+}
+
+#[test]
+fn requests_in_flight_share_queued_max_request_bytes() {
+    // Eight clients each send 15 MiB of a 16 MiB request and stop. The broker holds at most
+    // queued.max.request.bytes (32 MiB) of them, not 120 MiB; the others wait for room.
+    let broker = Broker::start(
+        "socket.request.max.bytes=16777216\nqueued.max.request.bytes=33554432\nconnections.max.idle.ms=3000",
+    );
+    let before = rss(&broker);
+    let senders: Vec<_> = (0..8)
+        .map(|_| {
+            let mut stream = connect(&broker);
+            std::thread::spawn(move || {
+                let _ = std::io::Write::write_all(&mut stream, &(16u32 << 20).to_be_bytes());
+                let _ = std::io::Write::write_all(&mut stream, &vec![0u8; 15 << 20]);
+                stream // kept open: the requests stay unfinished
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let grown = rss(&broker).saturating_sub(before);
+    assert!(grown < 48 * MIB, "RSS grew by {} MiB", grown / MIB);
+    // The broker still answers others (small requests need little room) ...
+    assert!(served(&mut connect(&broker)));
+    // ... and once the stalled requests are dropped, their memory is free for new ones.
+    for sender in senders {
+        drop(sender.join());
+    }
+    std::thread::sleep(std::time::Duration::from_millis(4000));
+    let mut stream = connect(&broker);
+    create_topic(&mut stream, "after", 1);
+    assert_eq!(produce(&mut stream, "after", 0, big_batch(10, 100_000)).0, 0);
+}
+
+/// CPU seconds the broker has used (user + system), from /proc.
+fn cpu_seconds(broker: &Broker) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", broker.pid())).unwrap();
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    ticks as f64 / 100.0
+}
+
+#[test]
+fn out_of_file_descriptors_the_broker_waits_instead_of_spinning() {
+    // 64 descriptors: a few for the broker itself, the rest taken by connections. Past that,
+    // accept fails with EMFILE: the broker must pause rather than retry at once, log a line a
+    // second rather than thousands, and serve again as soon as a descriptor is free.
+    let broker = Broker::start_with_open_files("", 64);
+    let mut held = Vec::new();
+    for _ in 0..80 {
+        match std::net::TcpStream::connect(broker.addr) {
+            Ok(stream) => held.push(stream),
+            Err(_) => break,
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (cpu, lines) = (cpu_seconds(&broker), broker.log_lines_with("accept failed"));
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let used = cpu_seconds(&broker) - cpu;
+    assert!(used < 1.0, "{used} s of CPU in 2 s with no descriptor left: it spins");
+    let logged = broker.log_lines_with("accept failed") - lines;
+    assert!(logged <= 4, "{logged} 'accept failed' lines in 2 s");
+    held.clear();
+    let started = std::time::Instant::now();
+    assert!(served(&mut connect(&broker)));
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "served after {:?}", started.elapsed());
+}
+
+#[test]
+fn a_fetch_waiting_for_a_client_that_hung_up_ends() {
+    // Fetches that would wait for days, from clients that hang up at once: each must give its
+    // thread back, not keep it for max_wait_ms.
+    let broker = Broker::start("");
+    let mut stream = connect(&broker);
+    create_topic(&mut stream, "quiet", 1);
+    let threads = |broker: &Broker| {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", broker.pid())).unwrap();
+        status.lines().find_map(|l| l.strip_prefix("Threads:")).unwrap().trim().parse::<usize>().unwrap()
+    };
+    let before = threads(&broker);
+    for _ in 0..50 {
+        let request = FetchRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_max_wait_ms(i32::MAX)
+            .with_min_bytes(i32::MAX)
+            .with_max_bytes(i32::MAX)
+            .with_topics(vec![FetchTopic::default().with_topic(topic_name("quiet")).with_partitions(vec![
+                FetchPartition::default().with_partition(0).with_partition_max_bytes(i32::MAX),
+            ])]);
+        let mut client = connect(&broker);
+        oracle::send(&mut client, 1, 4, &request);
+        drop(client);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(threads(&broker) >= before + 40, "the fetches are waiting");
+    std::thread::sleep(std::time::Duration::from_millis(2000));
+    assert!(threads(&broker) <= before + 2, "{} threads left", threads(&broker) - before);
+}

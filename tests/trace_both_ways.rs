@@ -104,7 +104,8 @@ impl Harness {
         body(&mut w);
         let frame = SharedBytes::from_vec(w.finish().to_vec().split_off(4));
         let (client_id, client_host) = (Some("trace"), "/127.0.0.1");
-        let request = Request { api_key: spec.key, version, flexible, client_id, client_host, frame: &frame };
+        let request =
+            Request { api_key: spec.key, version, flexible, client_id, client_host, frame: &frame, client: None };
         let mut reader = Reader::new(&frame);
         let mut writer = Writer::traced();
         let reply = api::dispatch(&self.broker, &request, &mut reader, &mut writer)

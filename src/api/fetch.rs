@@ -42,6 +42,7 @@ use crate::wire::{DecodeError, Reader, Uuid, Writer};
 //> clients
 use crate::log::partition::Waiter;
 use std::collections::HashSet;
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 //< clients
@@ -170,6 +171,13 @@ struct TopicAnswer {
     partitions: Vec<PartitionAnswer>,
 }
 
+//> clients
+/// The longest a fetch waits for data (`max_wait_ms` is capped to it): a waiting fetch holds a
+/// thread, and a client that asked for days and hung up must not keep it that long. Clients ask
+/// for half a second.
+const MAX_WAIT_MS: i32 = 30_000;
+//< clients
+
 /// A requested topic, and the log's topic of that name or id.
 /*> dh6 < clients
 type Resolved<'r> = (Option<&'r Topic>, &'r FetchTopic);
@@ -210,7 +218,7 @@ pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer
     let answers = read_all(&resolved, &request);
     */
     //> clients
-    let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
+    let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.clamp(0, MAX_WAIT_MS) as u64);
     let waiter = Arc::new(Waiter::default());
     let answers = loop {
         // Register before reading, so an append between the read and the wait still wakes us.
@@ -232,15 +240,37 @@ pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer
         if !will_wait || any_error || bytes >= request.min_bytes.max(0) as usize {
             break answers;
         }
-        if !waiter.wait_until(deadline) {
-            // Timed out: answer with whatever there is now.
-            break read_all(&resolved, &request);
+        // A second at a time: a client that hung up meanwhile is not waited for any longer.
+        if !waiter.wait_until(deadline.min(Instant::now() + Duration::from_secs(1))) {
+            if Instant::now() >= deadline {
+                // Timed out: answer with whatever there is now.
+                break read_all(&resolved, &request);
+            }
+            if req.client.is_some_and(hung_up) {
+                return Ok(Reply::Close("the client hung up while its fetch waited".to_string()));
+            }
         }
     };
     //< clients
     encode(w, req, &answers);
     Ok(Reply::Send)
 }
+
+//> clients
+/// Whether the client closed its connection: a peek at it finds the end. (A byte waiting there,
+/// a pipelined request, means it is still there.)
+fn hung_up(stream: &TcpStream) -> bool {
+    if stream.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let peeked = stream.peek(&mut [0u8; 1]);
+    let _ = stream.set_nonblocking(false);
+    match peeked {
+        Ok(n) => n == 0,
+        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+    }
+}
+//< clients
 
 /// Reads every requested partition.
 //> fd8

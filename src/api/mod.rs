@@ -54,6 +54,7 @@ use crate::broker::Broker;
 
 //> clients
 use crate::wire::SharedBytes;
+use std::net::TcpStream;
 //< clients
 
 /// One supported API: its key, the version range, and the first "flexible" version (compact
@@ -120,6 +121,9 @@ pub struct Request<'a> {
     //> clients
     /// The whole request frame, shared: Produce stores its batches as views into it.
     pub frame: &'a SharedBytes,
+    /// The client's connection, when there is one: a fetch that waits checks the client is
+    /// still there.
+    pub client: Option<&'a TcpStream>,
     //< clients
 }
 

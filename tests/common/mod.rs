@@ -24,6 +24,8 @@ use std::io::ErrorKind;
 pub struct Broker {
     pub addr: SocketAddr,
     child: Child,
+    /// The broker's log lines so far (the first 10,000).
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>, //> clients
     /// Holds the broker's `server.properties`.
     _config: TempDir,
 }
@@ -36,8 +38,24 @@ impl Broker {
         let config = TempDir::new("config");
         let path = config.path().join("server.properties");
         std::fs::write(&path, format!("{properties}\nlisteners=PLAINTEXT://127.0.0.1:0\n")).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mini-kafka"))
-            .arg(&path)
+        Broker::spawn(Command::new(env!("CARGO_BIN_EXE_mini-kafka")).arg(&path), config)
+    }
+    //> clients
+
+    /// [`Broker::start`] with at most `files` open file descriptors (`ulimit -n`).
+    pub fn start_with_open_files(properties: &str, files: u32) -> Broker {
+        let config = TempDir::new("config");
+        let path = config.path().join("server.properties");
+        std::fs::write(&path, format!("{properties}\nlisteners=PLAINTEXT://127.0.0.1:0\n")).unwrap();
+        let script = format!("ulimit -n {files} && exec \"$0\" \"$1\"");
+        let mut command = Command::new("bash");
+        command.args(["-c", &script, env!("CARGO_BIN_EXE_mini-kafka")]).arg(&path);
+        Broker::spawn(&mut command, config)
+    }
+    //< clients
+
+    fn spawn(command: &mut Command, config: TempDir) -> Broker {
+        let mut child = command
             .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_string()))
             .stdin(Stdio::null())
             .stderr(Stdio::piped())
@@ -45,16 +63,30 @@ impl Broker {
             .expect("start the broker");
         let stderr = BufReader::new(child.stderr.take().expect("piped"));
         let (found, listening) = mpsc::channel();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new())); //> clients
+        let lines = log.clone(); //> clients
         std::thread::spawn(move || {
             for line in stderr.lines().map_while(Result::ok) {
                 eprintln!("[broker] {line}");
+                //> clients
+                let mut lines = lines.lock().unwrap();
+                if lines.len() < 10_000 {
+                    lines.push(line.clone());
+                }
+                drop(lines);
+                //< clients
                 if let Some((_, addr)) = line.split_once("listening on ") {
                     let _ = found.send(addr.trim().parse::<SocketAddr>());
                 }
             }
         });
         match listening.recv_timeout(Duration::from_secs(10)) {
-            Ok(Ok(addr)) => Broker { addr, child, _config: config },
+            Ok(Ok(addr)) => Broker {
+                addr,
+                child,
+                log, //> clients
+                _config: config,
+            },
             Ok(Err(e)) => panic!("cannot read the broker's address: {e}"),
             Err(_) => {
                 let _ = child.kill();
@@ -67,6 +99,13 @@ impl Broker {
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().is_ok_and(|status| status.is_none())
     }
+
+    //> clients
+    /// The broker's log lines so far that contain `text`.
+    pub fn log_lines_with(&self, text: &str) -> usize {
+        self.log.lock().unwrap().iter().filter(|l| l.contains(text)).count()
+    }
+    //< clients
 
     /// The broker's process id, to look at it in `/proc`.
     pub fn pid(&self) -> u32 {

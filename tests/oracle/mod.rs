@@ -34,6 +34,17 @@ where
     Req: Encodable + HeaderVersion,
     Resp: Decodable + HeaderVersion,
 {
+    let correlation_id = send(stream, api_key, version, request);
+    let mut response = Bytes::from(read_response(stream)).slice(4..);
+    let header = ResponseHeader::decode(&mut response, Resp::header_version(version)).unwrap();
+    assert_eq!(header.correlation_id, correlation_id, "api {api_key} v{version}");
+    let decoded = Resp::decode(&mut response, version).unwrap_or_else(|e| panic!("api {api_key} v{version}: {e}"));
+    assert_eq!(response.remaining(), 0, "api {api_key} v{version}: bytes left over");
+    decoded
+}
+
+/// Sends `request` as `api_key` v`version` without reading the answer; returns its correlation id.
+pub fn send<Req: Encodable + HeaderVersion>(stream: &mut TcpStream, api_key: i16, version: i16, request: &Req) -> i32 {
     let correlation_id = 1000 + i32::from(version);
     let header = RequestHeader::default()
         .with_request_api_key(api_key)
@@ -46,12 +57,7 @@ where
     let mut frame = (body.len() as u32).to_be_bytes().to_vec();
     frame.extend_from_slice(&body);
     stream.write_all(&frame).unwrap();
-    let mut response = Bytes::from(read_response(stream)).slice(4..);
-    let header = ResponseHeader::decode(&mut response, Resp::header_version(version)).unwrap();
-    assert_eq!(header.correlation_id, correlation_id, "api {api_key} v{version}");
-    let decoded = Resp::decode(&mut response, version).unwrap_or_else(|e| panic!("api {api_key} v{version}: {e}"));
-    assert_eq!(response.remaining(), 0, "api {api_key} v{version}: bytes left over");
-    decoded
+    correlation_id
 }
 
 /// One uncompressed batch of `(key, value)` records, timestamps 1_700_000_000_000 + i.
