@@ -46,6 +46,7 @@ impl Broker {
         let log = config.log_dir.as_deref().map_or_else(|| Ok(Log::in_memory()), Log::open)?;
         //< ea7
         //> clients
+        let log = log.with_max_partitions(config.max_partitions);
         let (advertised_host, advertised_port) = match &config.advertised {
             Some((host, port)) => (host.clone(), *port),
             None => {

@@ -21,6 +21,7 @@
 //! | `max.connections`              | 4096               | connections open at once (src/limits.rs)   |
 //! | `connections.max.idle.ms`      | 600000             | a connection silent this long is closed    |
 //! | `queued.max.request.bytes`     | 134217728          | bytes of requests being read, all connections together (at least `socket.request.max.bytes`) |
+//! | `max.partitions` (mini-kafka's own) | 10000         | partitions of all topics together          |
 //< clients
 //> groups
 //! | `group.initial.rebalance.delay.ms` | 300            | wait for more members before a new group's first rebalance |
@@ -48,6 +49,7 @@ pub struct Config {
     pub max_connections: usize,
     pub connections_max_idle_ms: u64,
     pub queued_max_request_bytes: usize,
+    pub max_partitions: usize,
     //< clients
     pub group_initial_rebalance_delay_ms: u64, //> groups
     //> clients
@@ -81,6 +83,7 @@ impl Config {
             max_connections: 4096,
             connections_max_idle_ms: 600_000,
             queued_max_request_bytes: 128 << 20,
+            max_partitions: 10_000,
             //< clients
             //> groups
             // Kafka's default is 3000 ms, tuned for production restarts; locally a 3 s pause before
@@ -121,6 +124,7 @@ impl Config {
                 "max.connections" => config.max_connections = number(key, value)?,
                 "connections.max.idle.ms" => config.connections_max_idle_ms = number(key, value)?,
                 "queued.max.request.bytes" => config.queued_max_request_bytes = number(key, value)?,
+                "max.partitions" => config.max_partitions = number(key, value)?,
                 //< clients
                 "group.initial.rebalance.delay.ms" => config.group_initial_rebalance_delay_ms = number(key, value)?, //> groups
                 _ => log::debug!("config: ignoring {key}={value}"),

@@ -666,3 +666,114 @@ fn an_unclaimed_member_id_expires_with_its_session() {
         call(&mut stream, JOIN_GROUP, 9, &join_request("unclaimed", &r.member_id, 1_000, 1_000, ""));
     assert_eq!(late.error_code, 25);
 }
+
+// ---- the store and the timer under load (issue 11) --------------------------------------------
+
+fn delete_group(stream: &mut TcpStream, group: &str) -> i16 {
+    let request = DeleteGroupsRequest::default().with_groups_names(vec![gid(group)]);
+    let response: DeleteGroupsResponse = call(stream, DELETE_GROUPS, 2, &request);
+    response.results[0].error_code
+}
+
+#[test]
+fn a_commit_or_delete_that_cannot_be_saved_is_a_storage_error_and_changes_nothing() {
+    let dir = TempDir::new("groups-full");
+    let properties = format!("log.dirs={}\ngroup.initial.rebalance.delay.ms=0", dir.path().display());
+    let store = dir.path().join("__mini_kafka_groups/groups.log");
+    {
+        let broker = Broker::start(&properties);
+        let mut stream = connect(&broker);
+        create_topic(&mut stream, "t", 1);
+        assert_eq!(commit(&mut stream, 8, "simple", "", -1, &[("t", 0, 1, "")]), [0]);
+        assert_eq!(commit(&mut stream, 8, "doomed", "", -1, &[("t", 0, 5, "")]), [0]);
+        let restore = common::replace_with_full_disk(&store);
+        const KAFKA_STORAGE_ERROR: i16 = 56;
+        assert_eq!(commit(&mut stream, 8, "simple", "", -1, &[("t", 0, 2, "")]), [KAFKA_STORAGE_ERROR]);
+        assert_eq!(fetch_offsets(&mut stream, 7, "simple", None).1, [("t".into(), 0, 1, "".into())]);
+        assert_eq!(delete_group(&mut stream, "doomed"), KAFKA_STORAGE_ERROR);
+        assert_eq!(fetch_offsets(&mut stream, 7, "doomed", None).1, [("t".into(), 0, 5, "".into())]);
+        restore();
+        assert_eq!(commit(&mut stream, 8, "simple", "", -1, &[("t", 0, 3, "")]), [0]);
+    }
+    let broker = Broker::start(&properties);
+    let mut stream = connect(&broker);
+    assert_eq!(fetch_offsets(&mut stream, 7, "simple", None).1, [("t".into(), 0, 3, "".into())]);
+    assert_eq!(fetch_offsets(&mut stream, 7, "doomed", None).1, [("t".into(), 0, 5, "".into())]);
+    assert_eq!(delete_group(&mut stream, "doomed"), 0);
+}
+
+#[test]
+fn a_commit_costs_the_same_however_many_offsets_are_stored() {
+    // 40 groups of 1,000 offsets each: a one-offset commit must not rewrite them all.
+    let dir = TempDir::new("groups-many");
+    let broker = Broker::start(&format!("log.dirs={}", dir.path().display()));
+    let mut stream = connect(&broker);
+    create_topic(&mut stream, "wide", 1000);
+    let median_commit = |stream: &mut TcpStream| {
+        let mut times: Vec<Duration> = (0..41)
+            .map(|i| {
+                let started = Instant::now();
+                assert_eq!(commit(stream, 8, "probe", "", -1, &[("wide", 7, i, "")]), [0]);
+                started.elapsed()
+            })
+            .collect();
+        times.sort();
+        times[20]
+    };
+    let alone = median_commit(&mut stream);
+    let offsets: Vec<(&str, i32, i64, &str)> = (0..1000).map(|p| ("wide", p, i64::from(p), "")).collect();
+    for g in 0..40 {
+        assert!(commit(&mut stream, 8, &format!("big-{g}"), "", -1, &offsets).iter().all(|e| *e == 0));
+    }
+    let among_many = median_commit(&mut stream);
+    eprintln!("median commit: {alone:?} alone, {among_many:?} beside 40,000 offsets");
+    assert!(among_many < alone * 3 + Duration::from_millis(1), "{alone:?} → {among_many:?}");
+}
+
+#[test]
+fn the_group_timer_costs_what_is_due_not_how_many_groups_exist() {
+    use mini_kafka::group::{Coordinator, state::JoinParams};
+    // In process, to count the timer thread's own CPU time: 100,000 groups wait far in the
+    // future, while 2,000 others expire one by one. Each expiry must not cost a look at them all.
+    let config = mini_kafka::config::Config::parse("group.initial.rebalance.delay.ms=0").unwrap();
+    let coordinator = Coordinator::open(&config).unwrap();
+    let join = |group: &str, timeout: Duration| {
+        let params = JoinParams {
+            member_id: "",
+            group_instance_id: None,
+            client_id: "c",
+            client_host: "h",
+            session_timeout: timeout,
+            rebalance_timeout: timeout,
+            protocol_type: "consumer",
+            protocols: vec![("range", b"".as_slice())],
+            require_known_member_id: false,
+        };
+        assert_eq!(coordinator.join(group, &params).error, mini_kafka::errors::ErrorCode::None);
+    };
+    for i in 0..100_000 {
+        join(&format!("waiting-{i}"), Duration::from_secs(1800));
+    }
+    let timer_cpu = || {
+        let tasks = std::fs::read_dir("/proc/self/task").unwrap().filter_map(|t| t.ok());
+        let timer = tasks
+            .map(|t| t.path())
+            .find(|t| std::fs::read_to_string(t.join("comm")).is_ok_and(|c| c.trim() == "group-timer"))
+            .expect("the group-timer thread");
+        let stat = std::fs::read_to_string(timer.join("stat")).unwrap();
+        let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+        (fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()) as f64 / 100.0
+    };
+    let before = timer_cpu();
+    let started = Instant::now();
+    for i in 0..2_000 {
+        join(&format!("expiring-{i}"), Duration::from_secs(1));
+        thread::sleep(Duration::from_micros(200));
+    }
+    thread::sleep(Duration::from_secs(1).saturating_sub(started.elapsed()) + Duration::from_millis(1_200));
+    let used = timer_cpu() - before;
+    let listing = coordinator.list();
+    let expired = listing.iter().filter(|g| g.group_id.starts_with("expiring-") && g.state == "Empty").count();
+    assert_eq!(expired, 2_000, "every short session ended");
+    assert!(used < 0.25, "the timer used {used} s of CPU for 2,000 expiries");
+}

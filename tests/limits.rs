@@ -197,7 +197,7 @@ fn connections_over_max_connections_are_closed_and_the_others_served() {
     }
     let mut sixth = connect(&broker);
     common::assert_closed(&mut sixth, "the sixth connection");
-    assert!(broker.log_lines_with("(max.connections)") >= 1);
+    assert!(broker.wait_for_log_lines("(max.connections)", 1) >= 1);
     drop(open.pop());
     std::thread::sleep(std::time::Duration::from_millis(100));
     assert!(served(&mut connect(&broker)), "a slot freed by a closed connection is used again");
@@ -314,4 +314,78 @@ fn a_fetch_waiting_for_a_client_that_hung_up_ends() {
     assert!(threads(&broker) >= before + 40, "the fetches are waiting");
     std::thread::sleep(std::time::Duration::from_millis(2000));
     assert!(threads(&broker) <= before + 2, "{} threads left", threads(&broker) - before);
+}
+
+fn open_descriptors(broker: &Broker) -> usize {
+    std::fs::read_dir(format!("/proc/{}/fd", broker.pid())).unwrap().count()
+}
+
+#[test]
+fn ten_thousand_partitions_on_disk_fit_in_a_thousand_descriptors() {
+    // With log.dirs and `ulimit -n 1024`: all the partitions the broker allows, one batch written
+    // to each of 2,000 of them, and then more partitions asked for. The broker must hold its
+    // descriptors to its segment budget, refuse past max.partitions, serve a new client at once,
+    // and sit idle afterwards.
+    let dir = common::TempDir::new("many-partitions");
+    let broker = Broker::start_with_open_files(&common::runner_files::server_properties(dir.path()), 1024);
+    let mut stream = connect(&broker);
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(120))).unwrap(); // 20,000 files to create
+    create_topic(&mut stream, "wide", 10_000);
+    let request = CreateTopicsRequest::default().with_topics(vec![
+        create_topics_request::CreatableTopic::default()
+            .with_name(topic_name("more"))
+            .with_num_partitions(100)
+            .with_replication_factor(1),
+    ]);
+    let response: CreateTopicsResponse = call(&mut stream, 19, 7, &request);
+    assert_eq!(response.topics[0].error_code, 37, "INVALID_PARTITIONS past max.partitions");
+    let records = oracle::batch(&[("k", "v")], 0);
+    let partitions: Vec<_> =
+        (0..2000).map(|i| PartitionProduceData::default().with_index(i).with_records(Some(records.clone()))).collect();
+    let request = ProduceRequest::default().with_acks(-1).with_timeout_ms(5000).with_topic_data(vec![
+        TopicProduceData::default().with_name(topic_name("wide")).with_partition_data(partitions),
+    ]);
+    let response: ProduceResponse = call(&mut stream, 0, 9, &request);
+    let answers = &response.responses[0].partition_responses;
+    assert!(answers.iter().all(|p| p.error_code == 0 && p.base_offset == 0), "every partition written");
+    let descriptors = open_descriptors(&broker);
+    assert!(descriptors < 400, "{descriptors} descriptors open");
+
+    let started = std::time::Instant::now();
+    assert!(served(&mut connect(&broker)));
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "served after {:?}", started.elapsed());
+    let cpu = cpu_seconds(&broker);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let used = cpu_seconds(&broker) - cpu;
+    assert!(used < 1.0, "{used} s of CPU in 2 s idle");
+}
+
+#[test]
+fn a_produce_does_not_wait_for_another_topics_creation() {
+    // Creating 3,000 partitions on disk takes seconds; the topic table is locked only for the
+    // moment the new topic is added, so a produce to another topic goes on meanwhile.
+    let dir = common::TempDir::new("create-while-producing");
+    let broker = Broker::start(&common::runner_files::server_properties(dir.path()));
+    let mut stream = connect(&broker);
+    create_topic(&mut stream, "busy", 1);
+    let mut creator = connect(&broker);
+    let creating = std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        create_topic(&mut creator, "huge", 3_000);
+        started.elapsed()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let (mut slowest, mut produced) = (std::time::Duration::ZERO, 0);
+    while !creating.is_finished() {
+        let started = std::time::Instant::now();
+        assert_eq!(produce(&mut stream, "busy", 0, oracle::batch(&[("k", "v")], 0)).0, 0);
+        slowest = slowest.max(started.elapsed());
+        produced += 1;
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let creation = creating.join().unwrap();
+    assert!(creation > std::time::Duration::from_millis(300), "creation took {creation:?}: too quick to tell");
+    assert!(produced > 10, "{produced} produces while creating");
+    eprintln!("creation {creation:?}, {produced} produces, the slowest {slowest:?}");
+    assert!(slowest < std::time::Duration::from_millis(250).min(creation / 4), "a produce waited {slowest:?}");
 }

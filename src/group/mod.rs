@@ -49,7 +49,7 @@
 //! | `Inner::groups` (Mutex)               | the id → group map              | nobody: held to look up or insert, and to remove a group (with that group's lock, briefly) |
 //! | `Cell::group` (Mutex) + `Cell::changed` (Condvar) | one group's state    | a JoinGroup until the rebalance completes (deadline: the rebalance timeout, or the initial delay); a SyncGroup until the leader's assignment (deadline: the sync timeout = rebalance timeout) |
 //! | `Timer::wakeups` (Mutex) + `Timer::cv` (Condvar) | when each group next has something due | the one timer thread, until the earliest due instant (or until woken by an earlier one) |
-//! | `Store::records` (Mutex)              | the groups file                 | nobody waits; it serialises rewrites |
+//! | `Store::live` (Mutex)                 | the groups log                  | nobody waits; held for one append (a write to the OS, no flush to disk) |
 //!
 //! A lock per group means a member blocked in one group's JoinGroup — `Condvar::wait_timeout`
 //! releases the group's mutex while it sleeps — never holds up another group, or the same
@@ -66,13 +66,11 @@
 //! - Session timeouts are accepted from 1 s (Kafka: `group.min.session.timeout.ms` = 6 s) so
 //!   that tests and experiments can watch an expiry quickly; the maximum is Kafka's 30 minutes.
 //!   Both can be set with `group.min.session.timeout.ms` / `group.max.session.timeout.ms`.
-//! - Offsets never expire (`retention_time_ms` is ignored) and are stored in a small file instead
-//!   of the `__consumer_offsets` topic (see [`store`]).
+//! - Offsets never expire (`retention_time_ms` is ignored) and are stored in a log file of their
+//!   own instead of the `__consumer_offsets` topic (see [`store`]).
 //! - A group that never completed a rebalance and holds nothing (a refused first JoinGroup, a
 //!   MEMBER_ID_REQUIRED id never claimed) is forgotten at once; Kafka's cleanup runs every
 //!   10 minutes. A group that has had members stays, Empty, until DeleteGroups.
-//! - The timer finds the earliest due group by scanning a map: plenty for hundreds of groups; a
-//!   priority queue would be the next step for many thousands.
 
 pub mod state;
 pub mod store;
@@ -81,7 +79,8 @@ use crate::config::Config;
 use crate::errors::ErrorCode;
 use crate::sync::lock;
 use state::{Committed, Group, GroupState, JoinParams, JoinResult, Limits, Step, SyncResult};
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::io;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
@@ -100,10 +99,26 @@ struct Cell {
     changed: Condvar,
 }
 
+/// When each group has something due, as a queue ordered by instant: the timer looks at the
+/// front only, so a wake costs the groups that are due, not all the groups there are.
 struct Wakeups {
     /// The earliest instant each group has something due.
     at: HashMap<String, Instant>,
+    /// The same instants, earliest first. A group rescheduled earlier leaves its old entry
+    /// behind: one that no longer matches `at` is skipped when it comes up.
+    queue: BinaryHeap<Reverse<(Instant, String)>>,
     stop: bool,
+}
+
+impl Wakeups {
+    fn schedule(&mut self, group_id: &str, at: Instant) {
+        self.at.insert(group_id.to_string(), at);
+        self.queue.push(Reverse((at, group_id.to_string())));
+        // Left-behind entries are rebuilt away before they outnumber the live ones.
+        if self.queue.len() > 2 * self.at.len() + 1024 {
+            self.queue = self.at.iter().map(|(id, at)| Reverse((*at, id.clone()))).collect();
+        }
+    }
 }
 
 struct Timer {
@@ -186,10 +201,10 @@ impl Coordinator {
             None => (None, Vec::new()),
         };
         let mut groups = HashMap::new();
-        let mut wakeups = HashMap::new();
+        let mut wakeups = Wakeups { at: HashMap::new(), queue: BinaryHeap::new(), stop: false };
         for g in loaded {
             if let Some(t) = g.next_deadline() {
-                wakeups.insert(g.id.clone(), t);
+                wakeups.schedule(&g.id, t);
             }
             groups.insert(g.id.clone(), Arc::new(Cell { group: Mutex::new(g), changed: Condvar::new() }));
         }
@@ -197,7 +212,7 @@ impl Coordinator {
             groups: Mutex::new(groups),
             limits,
             store,
-            timer: Timer { wakeups: Mutex::new(Wakeups { at: wakeups, stop: false }), cv: Condvar::new() },
+            timer: Timer { wakeups: Mutex::new(wakeups), cv: Condvar::new() },
         });
         let for_thread = Arc::clone(&inner);
         let timer_thread = thread::Builder::new().name("group-timer".into()).spawn(move || run_timer(&for_thread))?;
@@ -324,18 +339,30 @@ impl Coordinator {
             }
         };
         let mut g = lock(&cell.group);
-        let error = g.check_commit(member_id, instance, generation, Instant::now());
+        let mut error = g.check_commit(member_id, instance, generation, Instant::now());
         if error == ErrorCode::None {
             let now_ms =
                 std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-            for o in offsets {
-                let committed = Committed {
-                    offset: o.offset,
-                    leader_epoch: o.leader_epoch,
-                    metadata: o.metadata.to_string(),
-                    commit_timestamp_ms: now_ms,
-                };
-                g.commit(o.topic, o.partition, committed);
+            let committed: Vec<_> = offsets
+                .iter()
+                .map(|o| {
+                    let c = Committed {
+                        offset: o.offset,
+                        leader_epoch: o.leader_epoch,
+                        metadata: o.metadata.to_string(),
+                        commit_timestamp_ms: now_ms,
+                    };
+                    (o.topic, o.partition, c)
+                })
+                .collect();
+            // Written first: an offset the store could not keep is not committed at all.
+            let saved = self.inner.store.as_ref().map_or(Ok(()), |store| store.commit(group_id, &committed));
+            match saved {
+                Ok(()) => committed.into_iter().for_each(|(topic, partition, c)| g.commit(topic, partition, c)),
+                Err(e) => {
+                    log::error!("group {group_id}: cannot save committed offsets: {e}");
+                    error = ErrorCode::KafkaStorageError;
+                }
             }
         }
         self.settle(&cell, &mut g);
@@ -439,12 +466,15 @@ impl Coordinator {
         if !g.members.is_empty() || g.state != GroupState::Empty {
             return ErrorCode::NonEmptyGroup;
         }
+        if let Some(Err(e)) = self.inner.store.as_ref().map(|store| store.delete(group_id)) {
+            log::error!("group {group_id}: cannot save its deletion: {e}");
+            return ErrorCode::KafkaStorageError;
+        }
         g.state = GroupState::Dead;
         g.offsets.clear();
         g.pending.clear();
         groups.remove(group_id);
         drop(groups);
-        g.dirty = true;
         self.settle(&cell, &mut g);
         ErrorCode::None
     }
@@ -495,7 +525,7 @@ impl Inner {
         if g.dirty {
             g.dirty = false;
             if let Some(store) = &self.store
-                && let Err(e) = store.save(g)
+                && let Err(e) = store.save_group(g)
             {
                 log::error!("group {}: cannot save the group state: {e}", g.id);
             }
@@ -505,7 +535,7 @@ impl Inner {
             let mut w = lock(&self.timer.wakeups);
             let earlier = w.at.get(&g.id).is_none_or(|t| at < *t);
             if earlier {
-                w.at.insert(g.id.clone(), at);
+                w.schedule(&g.id, at);
                 self.timer.cv.notify_one();
             }
         }
@@ -544,9 +574,18 @@ fn run_timer(inner: &Inner) {
             return;
         }
         let now = Instant::now();
-        let due: Vec<String> = w.at.iter().filter(|(_, t)| **t <= now).map(|(id, _)| id.clone()).collect();
+        let mut due = Vec::new();
+        while let Some(Reverse((at, _))) = w.queue.peek()
+            && *at <= now
+        {
+            let Some(Reverse((at, id))) = w.queue.pop() else { break };
+            if w.at.get(&id) == Some(&at) {
+                w.at.remove(&id);
+                due.push(id);
+            }
+        }
         if due.is_empty() {
-            let next = w.at.values().min().copied();
+            let next = w.queue.peek().map(|Reverse((at, _))| *at);
             w = match next {
                 Some(t) => match inner.timer.cv.wait_timeout(w, t.saturating_duration_since(now)) {
                     Ok((guard, _)) => guard,
@@ -555,9 +594,6 @@ fn run_timer(inner: &Inner) {
                 None => inner.timer.cv.wait(w).unwrap_or_else(|poisoned| poisoned.into_inner()),
             };
             continue;
-        }
-        for id in &due {
-            w.at.remove(id);
         }
         // Groups are locked without the timer lock held: the lock order is group → timer.
         drop(w);

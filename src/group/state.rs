@@ -191,7 +191,7 @@ pub struct Group {
     join_replies: HashMap<u64, JoinResult>,
     sync_replies: HashMap<u64, SyncResult>,
     next_ticket: u64,
-    /// Something that is persisted changed since the last save.
+    /// Its membership changed since the last save (committed offsets are saved as they come).
     pub dirty: bool,
 }
 
@@ -762,7 +762,6 @@ impl Group {
 
     pub fn commit(&mut self, topic: &str, partition: i32, committed: Committed) {
         self.offsets.insert((topic.to_string(), partition), committed);
-        self.dirty = true;
     }
 
     // ---- time ----------------------------------------------------------------------------

@@ -252,6 +252,37 @@ fn record<'a>(r: &mut Reader<'a>) -> Result<Record<'a>, DecodeError> {
 }
 //> clients
 
+/// Whether the bytes after a file's last whole batch are what a crash mid-write leaves: the
+/// start of one batch that runs past the end of the file, or zeros the file system had allocated.
+///
+/// A whole batch whose length field was damaged also seems to run past the end. It is told
+/// apart by what a torn write cannot have: a CRC (which does not cover the length) that holds
+/// over the bytes that are there, or the next batch (starting with the offset after this one's
+/// last) somewhere behind it.
+pub fn torn_tail(rest: &[u8]) -> bool {
+    if rest.iter().all(|b| *b == 0) {
+        return true;
+    }
+    let (Some(base), Some(length)) = (rest.get(0..8), rest.get(8..12)) else { return true };
+    let declared = i32::from_be_bytes([length[0], length[1], length[2], length[3]]);
+    if declared < (HEADER_LEN - 12) as i32 || 12 + declared as usize <= rest.len() {
+        return false; // a batch that would have fit: damaged, not cut short
+    }
+    if rest.len() < HEADER_LEN {
+        return true;
+    }
+    let crc = u32::from_be_bytes([rest[17], rest[18], rest[19], rest[20]]);
+    if crc32c::crc32c(&rest[CRC_START..]) == crc {
+        return false;
+    }
+    let base = i64::from_be_bytes([base[0], base[1], base[2], base[3], base[4], base[5], base[6], base[7]]);
+    let delta = i32::from_be_bytes([rest[23], rest[24], rest[25], rest[26]]);
+    let next = base.wrapping_add(i64::from(delta)).wrapping_add(1).to_be_bytes();
+    let next_batch_behind = (HEADER_LEN..=rest.len().saturating_sub(HEADER_LEN))
+        .any(|at| rest[at..at + 8] == next && !split(&rest[at..]).0.is_empty());
+    !next_batch_behind
+}
+
 /// Walks record batches with `r`, a traced reader, so that a dump shows each batch's header,
 /// whether its CRC holds, and each record: the decoding the log itself uses. Stops at the first
 /// batch it cannot read, with the reason; what was read before it stays in the trace.

@@ -30,7 +30,7 @@ use std::collections::BTreeMap;
 //< ku4
 //> clients
 use crate::wire::Writer;
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::PathBuf;
 //< clients
@@ -68,10 +68,12 @@ pub struct TopicMeta {
 }
 //> clients
 
-/// The metadata log file, kept open to append records for topics created at run time.
+/// The metadata log file, appended to when topics change at run time. Opened for each append:
+/// topics change rarely, and a broker with no descriptor held on it can be shown a full disk.
 pub struct MetadataLog {
     path: PathBuf,
-    file: Option<File>,
+    /// Bytes of whole batches in the file: where a failed write is cut back to.
+    len: u64,
     next_offset: i64,
 }
 //< clients
@@ -114,15 +116,20 @@ pub fn load(
     //> clients
     let next_offset = batches.last().map_or(0, |(header, _)| header.last_offset() + 1);
     let valid = damage.map_or(bytes.len(), |e| e.at);
-    let file = if bytes.is_empty() && !dir.exists() {
-        None // created on the first write, so a read-only start leaves the directory alone
-    } else {
-        if valid < bytes.len() {
-            OpenOptions::new().write(true).open(&path)?.set_len(valid as u64)?;
-        }
-        Some(OpenOptions::new().append(true).open(&path)?)
-    };
-    Ok((MetadataLog { path, file, next_offset }, topics))
+    // As for segments: a torn tail is cut, damage elsewhere would silently lose topics.
+    if !batch::torn_tail(&bytes[valid..]) {
+        let message = format!(
+            "{}: damaged at byte {valid} (see `mini-kafka dump-log`): starting would lose the topics after it",
+            path.display()
+        );
+        return Err(io::Error::new(io::ErrorKind::InvalidData, message));
+    }
+    // The file is created on the first write, so a read-only start leaves the directory alone.
+    if valid < bytes.len() {
+        log::warn!("{}: torn tail of {} bytes cut", path.display(), bytes.len() - valid);
+        OpenOptions::new().write(true).open(&path)?.set_len(valid as u64)?;
+    }
+    Ok((MetadataLog { path, len: valid as u64, next_offset }, topics))
     //< clients
 }
 //> clients
@@ -130,28 +137,30 @@ pub fn load(
 impl MetadataLog {
     /// A metadata log that only lives in memory (no `log.dirs`).
     pub fn in_memory() -> MetadataLog {
-        MetadataLog { path: PathBuf::new(), file: None, next_offset: 0 }
+        MetadataLog { path: PathBuf::new(), len: 0, next_offset: 0 }
     }
 
-    /// Appends metadata records (values built by [`topic_record`] and friends) as one batch.
+    /// Appends metadata records (values built by [`topic_record`] and friends) as one batch. A
+    /// write that fails half-way is cut back off, so the log never holds a torn batch before the
+    /// next one (which would stop the next start).
     pub fn append(&mut self, values: &[Vec<u8>]) -> io::Result<()> {
         if self.path.as_os_str().is_empty() {
             return Ok(()); // in memory only
         }
-        if self.file.is_none() {
-            if let Some(dir) = self.path.parent() {
-                fs::create_dir_all(dir)?;
-            }
-            self.file = Some(OpenOptions::new().create(true).append(true).open(&self.path)?);
+        if let Some(dir) = self.path.parent() {
+            fs::create_dir_all(dir)?;
         }
+        let mut file = OpenOptions::new().create(true).append(true).open(&self.path)?;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
         let bytes = batch::build(self.next_offset, now, values);
-        if let Some(file) = &mut self.file {
-            file.write_all(&bytes)?;
+        if let Err(e) = file.write_all(&bytes) {
+            let _ = file.set_len(self.len);
+            return Err(e);
         }
+        self.len += bytes.len() as u64;
         self.next_offset += values.len() as i64;
         Ok(())
     }

@@ -10,8 +10,10 @@
 //> clients
 //!
 //! The topic table sits behind a `RwLock`: read by every request, written only to create or
-//! delete a topic. Each partition has its own lock, and the metadata log a `Mutex` (it appends
-//! Topic and Partition records when topics change).
+//! delete a topic, and then only for the moment of the change: the slow part (directories, the
+//! metadata log) is done before, without it, so a produce never waits for another topic's
+//! creation. Each partition has its own lock, and the metadata log a `Mutex` (it appends Topic
+//! and Partition records when topics change).
 //< clients
 //!
 //! Modules: [`batch`] (the record batch format), [`metadata`] (the KRaft cluster metadata log),
@@ -38,7 +40,7 @@ use std::path::PathBuf;
 use crate::errors::ErrorCode;
 use crate::sync::{lock, read, write};
 use metadata::MetadataLog;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 //< clients
 
@@ -85,6 +87,29 @@ impl Topic {
 struct Topics {
     by_name: BTreeMap<String, Arc<Topic>>,
     by_id: HashMap<Uuid, Arc<Topic>>,
+    /// Partitions of all topics, and of those being created: held to `max.partitions`.
+    partitions: usize,
+    /// Names being created or deleted right now (their files are being written).
+    busy: HashSet<String>,
+}
+
+/// A topic name marked busy in the table, and the partitions counted for the change; unmarked
+/// when dropped, and the partitions given back unless the change is `done`.
+struct Busy<'a> {
+    log: &'a Log,
+    name: String,
+    added: usize,
+    done: bool,
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        let mut topics = write(&self.log.topics);
+        topics.busy.remove(&self.name);
+        if !self.done {
+            topics.partitions -= self.added;
+        }
+    }
 }
 //< clients
 
@@ -97,6 +122,8 @@ pub struct Log {
     //> clients
     topics: RwLock<Topics>,
     metadata: Mutex<MetadataLog>,
+    /// The most partitions all topics together may have (`max.partitions`).
+    max_partitions: usize,
     //< clients
 }
 //> clients
@@ -110,8 +137,9 @@ pub fn is_internal(name: &str) -> bool {
     INTERNAL_TOPICS.contains(&name)
 }
 
-/// The most partitions one topic may have. Kafka sets no hard limit, but every partition costs
-/// memory and (with a log dir) a directory, and a request must not be able to ask for two billion.
+/// The most partitions one topic may have, and by default all topics together (`max.partitions`).
+/// Kafka sets no hard limit, but every partition costs memory and, with a log dir, a directory
+/// and a file; a request must not be able to ask for two billion.
 pub const MAX_PARTITIONS: i32 = 10_000;
 
 /// Kafka's rule for topic names: 1-249 characters from `[a-zA-Z0-9._-]`, not `.` or `..`, and not
@@ -137,6 +165,7 @@ impl Log {
             //> clients
             topics: RwLock::default(),
             metadata: Mutex::new(MetadataLog::in_memory()),
+            max_partitions: MAX_PARTITIONS as usize,
             //< clients
         }
     }
@@ -162,6 +191,7 @@ impl Log {
             //> clients
             topics: RwLock::default(),
             metadata: Mutex::new(metadata),
+            max_partitions: MAX_PARTITIONS as usize,
             //< clients
         };
         for meta in metas {
@@ -201,6 +231,7 @@ impl Log {
             //> clients
             let mut topics = write(&log.topics);
             let topic = Arc::new(topic);
+            topics.partitions += topic.partitions.len();
             topics.by_id.insert(topic.id, Arc::clone(&topic));
             topics.by_name.insert(topic.name.clone(), topic);
             //< clients
@@ -285,8 +316,15 @@ impl Log {
         PartitionMeta { index, leader: node_id, leader_epoch: 0, replicas: vec![node_id], isr: vec![node_id] }
     }
 
+    /// The same log, holding all topics together to `max` partitions (`max.partitions`).
+    pub fn with_max_partitions(mut self, max: usize) -> Log {
+        self.max_partitions = max;
+        self
+    }
+
     /// Creates a topic with a random id and `partitions` empty partitions led by `node_id`,
     /// persisting it to the metadata log and creating its directories when there is a log dir.
+    /// A failed write is `KAFKA_STORAGE_ERROR`, and leaves no topic behind.
     pub fn create_topic(
         &self,
         name: &str,
@@ -300,10 +338,10 @@ impl Log {
         if !(1..=MAX_PARTITIONS).contains(&partitions) {
             return Err(ErrorCode::InvalidPartitions);
         }
-        let mut topics = write(&self.topics);
-        if topics.by_name.contains_key(name) {
-            return Err(ErrorCode::TopicAlreadyExists);
-        }
+        let mut busy = self.reserve(name, ErrorCode::TopicAlreadyExists, |topics| {
+            if topics.by_name.contains_key(name) { Err(ErrorCode::TopicAlreadyExists) } else { Ok(partitions as usize) }
+        })?;
+        // The slow part, without the topic table's lock: directories, files, the metadata log.
         let meta = TopicMeta {
             name: name.to_string(),
             id: Uuid::random(),
@@ -311,62 +349,133 @@ impl Log {
         };
         let mut records = vec![metadata::topic_record(name, meta.id)];
         records.extend(meta.partitions.values().map(|p| metadata::partition_record(meta.id, p)));
+        self.move_aside_leftovers(name, partitions).map_err(|e| {
+            log::error!("cannot create topic {name}: {e}");
+            ErrorCode::KafkaStorageError
+        })?;
         let opened: io::Result<Vec<_>> =
             meta.partitions.values().map(|p| self.open_partition(&meta, p).map(Arc::new)).collect();
         let persisted = opened.and_then(|parts| lock(&self.metadata).append(&records).map(|_| parts));
         let partitions = persisted.map_err(|e| {
             log::error!("cannot create topic {name}: {e}");
-            ErrorCode::InvalidConfig
+            self.remove_partition_dirs(name, 0..partitions);
+            ErrorCode::KafkaStorageError
         })?;
         let topic = Arc::new(Topic { name: name.to_string(), id: meta.id, partitions, configs });
+        let mut topics = write(&self.topics);
         topics.by_id.insert(topic.id, Arc::clone(&topic));
         topics.by_name.insert(topic.name.clone(), Arc::clone(&topic));
+        busy.done = true;
         log::info!("created topic {name} ({}) with {} partitions", topic.id, topic.partitions.len());
         Ok(topic)
     }
 
-    /// Grows a topic to `total` partitions, led by `node_id`.
-    pub fn create_partitions(&self, name: &str, total: i32, node_id: i32) -> Result<(), ErrorCode> {
-        let mut topics = write(&self.topics);
-        let Some(old) = topics.by_name.get(name).cloned() else {
-            return Err(ErrorCode::UnknownTopicOrPartition);
-        };
-        let current = old.partitions.len() as i32;
-        if total <= current || total > MAX_PARTITIONS {
-            return Err(ErrorCode::InvalidPartitions);
+    /// Directories named like the new topic's partitions belong to no topic (one deleted whose
+    /// files could not be removed): renamed aside, kept, and said so, rather than lending the new
+    /// topic their records.
+    fn move_aside_leftovers(&self, name: &str, partitions: i32) -> io::Result<()> {
+        let Some(dir) = &self.dir else { return Ok(()) };
+        let stamp = std::time::UNIX_EPOCH.elapsed().map_or(0, |d| d.as_millis());
+        for i in 0..partitions {
+            let old = dir.join(format!("{name}-{i}"));
+            if old.exists() {
+                let aside = dir.join(format!("{name}-{i}.left-{stamp}"));
+                std::fs::rename(&old, &aside)?;
+                log::warn!("{} belongs to no topic: moved to {}", old.display(), aside.display());
+            }
         }
-        let meta = TopicMeta { name: old.name.clone(), id: old.id, partitions: BTreeMap::new() };
-        let mut partitions = old.partitions.clone();
-        let mut records = Vec::new();
-        for i in current..total {
-            let p = Log::partition_meta(node_id, i);
-            partitions.push(Arc::new(self.open_partition(&meta, &p).map_err(|_| ErrorCode::InvalidPartitions)?));
-            records.push(metadata::partition_record(old.id, &p));
-        }
-        if let Err(e) = lock(&self.metadata).append(&records) {
-            log::error!("cannot persist partitions of {name}: {e}");
-        }
-        let topic = Arc::new(Topic { name: old.name.clone(), id: old.id, partitions, configs: old.configs.clone() });
-        topics.by_id.insert(topic.id, Arc::clone(&topic));
-        topics.by_name.insert(topic.name.clone(), topic);
         Ok(())
     }
 
-    /// Deletes a topic: it disappears at once; its files are removed.
-    pub fn delete_topic(&self, name: &str) -> Result<Uuid, ErrorCode> {
-        let mut topics = write(&self.topics);
-        let Some(topic) = topics.by_name.remove(name) else {
-            return Err(ErrorCode::UnknownTopicOrPartition);
-        };
-        topics.by_id.remove(&topic.id);
-        if let Err(e) = lock(&self.metadata).append(&[metadata::remove_topic_record(topic.id)]) {
-            log::error!("cannot persist deletion of {name}: {e}");
-        }
-        if let Some(dir) = &self.dir {
-            for p in &topic.partitions {
-                let _ = std::fs::remove_dir_all(dir.join(format!("{name}-{}", p.index)));
+    /// Removes the directories of partitions `indexes` of `name`: deleted, or never recorded in
+    /// the metadata log. One that cannot be removed is moved aside when the name is next created.
+    fn remove_partition_dirs(&self, name: &str, indexes: std::ops::Range<i32>) {
+        let Some(dir) = &self.dir else { return };
+        for i in indexes {
+            let path = dir.join(format!("{name}-{i}"));
+            match std::fs::remove_dir_all(&path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => log::warn!("{}: not removed ({e})", path.display()),
+                _ => {}
             }
         }
+    }
+
+    /// Marks `name` busy while its files are written (`if_busy` if it is already), after `check`
+    /// passed, and counts the partitions `check` says the change adds, if they fit in
+    /// `max.partitions`: a change that fails gives them back.
+    fn reserve(
+        &self,
+        name: &str,
+        if_busy: ErrorCode,
+        check: impl FnOnce(&Topics) -> Result<usize, ErrorCode>,
+    ) -> Result<Busy<'_>, ErrorCode> {
+        let mut topics = write(&self.topics);
+        if topics.busy.contains(name) {
+            return Err(if_busy);
+        }
+        let added = check(&topics)?;
+        if topics.partitions + added > self.max_partitions {
+            let (exist, max) = (topics.partitions, self.max_partitions);
+            log::warn!("refusing {added} partitions for {name}: {exist} exist, max.partitions is {max}");
+            return Err(ErrorCode::InvalidPartitions);
+        }
+        topics.partitions += added;
+        topics.busy.insert(name.to_string());
+        Ok(Busy { log: self, name: name.to_string(), added, done: false })
+    }
+
+    /// Grows a topic to `total` partitions, led by `node_id`.
+    pub fn create_partitions(&self, name: &str, total: i32, node_id: i32) -> Result<(), ErrorCode> {
+        let mut current = 0;
+        let mut busy = self.reserve(name, ErrorCode::InvalidPartitions, |topics| {
+            let topic = topics.by_name.get(name).ok_or(ErrorCode::UnknownTopicOrPartition)?;
+            current = topic.partitions.len() as i32;
+            if total <= current || total > MAX_PARTITIONS {
+                return Err(ErrorCode::InvalidPartitions);
+            }
+            Ok((total - current) as usize)
+        })?;
+        let old = self.topic(name).ok_or(ErrorCode::UnknownTopicOrPartition)?;
+        let meta = TopicMeta { name: old.name.clone(), id: old.id, partitions: BTreeMap::new() };
+        let mut partitions = old.partitions.clone();
+        let mut records = Vec::new();
+        let failed = |e: io::Error| {
+            log::error!("cannot create partitions of {name}: {e}");
+            self.remove_partition_dirs(name, current..total);
+            ErrorCode::KafkaStorageError
+        };
+        for i in current..total {
+            let p = Log::partition_meta(node_id, i);
+            partitions.push(Arc::new(self.open_partition(&meta, &p).map_err(failed)?));
+            records.push(metadata::partition_record(old.id, &p));
+        }
+        lock(&self.metadata).append(&records).map_err(failed)?;
+        let topic = Arc::new(Topic { name: old.name.clone(), id: old.id, partitions, configs: old.configs.clone() });
+        let mut topics = write(&self.topics);
+        topics.by_id.insert(topic.id, Arc::clone(&topic));
+        topics.by_name.insert(topic.name.clone(), topic);
+        busy.done = true;
+        Ok(())
+    }
+
+    /// Deletes a topic: it disappears at once; its files are removed. If the deletion cannot be
+    /// written to the metadata log, the topic stays, and the answer is `KAFKA_STORAGE_ERROR`.
+    pub fn delete_topic(&self, name: &str) -> Result<Uuid, ErrorCode> {
+        let _busy = self.reserve(name, ErrorCode::UnknownTopicOrPartition, |topics| {
+            if topics.by_name.contains_key(name) { Ok(0) } else { Err(ErrorCode::UnknownTopicOrPartition) }
+        })?;
+        let topic = self.topic(name).ok_or(ErrorCode::UnknownTopicOrPartition)?;
+        if let Err(e) = lock(&self.metadata).append(&[metadata::remove_topic_record(topic.id)]) {
+            log::error!("cannot persist deletion of {name}: {e}");
+            return Err(ErrorCode::KafkaStorageError);
+        }
+        {
+            let mut topics = write(&self.topics);
+            topics.by_name.remove(name);
+            topics.by_id.remove(&topic.id);
+            topics.partitions -= topic.partitions.len();
+        }
+        self.remove_partition_dirs(name, 0..topic.partitions.len() as i32);
         log::info!("deleted topic {name} ({})", topic.id);
         Ok(topic.id)
     }

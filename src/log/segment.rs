@@ -13,6 +13,15 @@
 //! It is cut away from the file, and after that every appended batch is written through before
 //! the producer is answered.
 //< ls8
+//> clients
+//! Only a torn tail, though: damage anywhere else (a flipped byte, a batch going back in offsets)
+//! would silently drop acknowledged records and hand their offsets out again, so the broker
+//! refuses to start and names the file and the byte. `mini-kafka dump-log` shows the damage.
+//!
+//! A segment file is opened at its partition's first append and kept open while fewer than
+//! [`MAX_OPEN_SEGMENTS`] are; beyond that, an append opens and closes it. Ten thousand partitions
+//! must not cost ten thousand file descriptors.
+//< clients
 
 use super::batch;
 use super::partition::StoredBatch;
@@ -21,23 +30,41 @@ use std::io;
 use std::path::Path;
 //> ls8
 use std::fs::{File, OpenOptions};
+use std::path::PathBuf;
 //< ls8
 //> clients
 use crate::wire::{SharedBytes, Uuid};
-use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 //< clients
 
 /// The first segment's file name: Kafka names segments by base offset, zero-padded to 20 digits.
 pub const FIRST_SEGMENT: &str = "00000000000000000000.log";
 //> ls8
 
-/// The segment file new batches are appended to.
+/// The segment file new batches are appended to, open from the first append on.
 pub struct Segment {
-    file: File,
+    path: PathBuf,
+    file: Option<File>,
     /// Bytes of whole batches in the file: where a failed write is cut back to.
     len: u64,
 }
 //< ls8
+//> clients
+
+/// Segment files kept open at once, across all partitions.
+pub const MAX_OPEN_SEGMENTS: usize = 256;
+
+/// Segment files open now.
+static OPEN_SEGMENTS: AtomicUsize = AtomicUsize::new(0);
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        if self.file.is_some() {
+            OPEN_SEGMENTS.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+//< clients
 
 /// Loads the batches of a partition directory (created if missing).
 //> ls8
@@ -54,9 +81,22 @@ pub fn load(dir: &Path, topic_id: Uuid) -> io::Result<(Vec<StoredBatch>, Segment
     //< clients
     fs::create_dir_all(dir)?;
     //> clients
+    // partition.metadata names the topic the directory belongs to: a directory left behind by
+    // another topic of the same name must not lend it its records.
     let meta = dir.join("partition.metadata");
-    if !meta.exists() {
-        fs::write(&meta, format!("version: 0\ntopic_id: {}", topic_id.to_kafka_string()))?;
+    // The id is base64, with or without `=` padding (the runner writes it, Kafka does not).
+    let expected = topic_id.to_kafka_string();
+    match fs::read_to_string(&meta) {
+        Ok(text) => {
+            let found = text.lines().find_map(|l| l.strip_prefix("topic_id:")).map(str::trim);
+            if found.map(|id| id.trim_end_matches('=')) != Some(&expected) {
+                let found = found.unwrap_or("no topic_id");
+                let message = format!("{}: topic_id {found}, but the metadata log says {expected}", meta.display());
+                return Err(io::Error::new(io::ErrorKind::InvalidData, message));
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => fs::write(&meta, format!("version: 0\ntopic_id: {expected}"))?,
+        Err(e) => return Err(e),
     }
     //< clients
     /*> dh6 < clients
@@ -87,6 +127,16 @@ pub fn load(dir: &Path, topic_id: Uuid) -> io::Result<(Vec<StoredBatch>, Segment
         */
         let valid = read_batches(&bytes, &mut batches, path); //> clients
         if valid < bytes.len() {
+            //> clients
+            if Some(path) != files.last() || !batch::torn_tail(&bytes[valid..]) {
+                let message = format!(
+                    "{}: damaged at byte {valid} (see `mini-kafka dump-log`): starting would lose its records \
+                     and reuse their offsets; move the file aside to start without it",
+                    path.display()
+                );
+                return Err(io::Error::new(io::ErrorKind::InvalidData, message));
+            }
+            //< clients
             let lost = bytes.len() - valid;
             log::warn!("{}: {lost} bytes of damaged data after byte {valid} left out", path.display());
             //> ls8
@@ -97,9 +147,9 @@ pub fn load(dir: &Path, topic_id: Uuid) -> io::Result<(Vec<StoredBatch>, Segment
         }
     }
     //> ls8
-    let file = OpenOptions::new().create(true).append(true).open(&last)?;
-    let len = file.metadata()?.len();
-    Ok((batches, Segment { file, len }))
+    // Created now, as Kafka does, but opened for appending only when written to.
+    let len = OpenOptions::new().create(true).append(true).open(&last)?.metadata()?.len();
+    Ok((batches, Segment { path: last, file: None, len }))
     //< ls8
     /*> dh6 < ls8
     Ok(batches)
@@ -115,11 +165,28 @@ impl Segment {
     /// A write that fails half-way (disk full) is cut back off the file, so the file never holds
     /// a torn batch that a restart would stop at.
     pub fn append(&mut self, batch: &StoredBatch) -> io::Result<()> {
-        if let Err(e) = batch.write_to(&mut self.file) {
-            let _ = self.file.set_len(self.len);
+        let file = match &mut self.file {
+            Some(file) => file,
+            None => {
+                let file = OpenOptions::new().append(true).open(&self.path)?;
+                OPEN_SEGMENTS.fetch_add(1, Ordering::Relaxed); //> clients
+                self.file.insert(file)
+            }
+        };
+        if let Err(e) = batch.write_to(file) {
+            let _ = file.set_len(self.len);
+            self.file = None; // reopened by the next append, in case the file was replaced
+            OPEN_SEGMENTS.fetch_sub(1, Ordering::Relaxed); //> clients
             return Err(e);
         }
         self.len += batch.bytes.len() as u64;
+        //> clients
+        // Over the budget, this partition gives its descriptor back until its next append.
+        if OPEN_SEGMENTS.load(Ordering::Relaxed) > MAX_OPEN_SEGMENTS {
+            self.file = None;
+            OPEN_SEGMENTS.fetch_sub(1, Ordering::Relaxed);
+        }
+        //< clients
         Ok(())
     }
 }

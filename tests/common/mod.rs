@@ -105,6 +105,16 @@ impl Broker {
     pub fn log_lines_with(&self, text: &str) -> usize {
         self.log.lock().unwrap().iter().filter(|l| l.contains(text)).count()
     }
+
+    /// How many lines containing `text` the broker has logged, once that is at least `count` or
+    /// 5 s have passed: its log is read by another thread, which may lag behind what it did.
+    pub fn wait_for_log_lines(&self, text: &str, count: usize) -> usize {
+        let started = std::time::Instant::now();
+        while self.log_lines_with(text) < count && started.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.log_lines_with(text)
+    }
     //< clients
 
     /// The broker's process id, to look at it in `/proc`.
@@ -273,6 +283,22 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+//> clients
+/// Replaces the file at `path` with a link to /dev/full, where every write fails with "no space
+/// left on device"; returns what puts the file back. (A broker that opens the file for a write
+/// meets a full disk.)
+pub fn replace_with_full_disk(path: &Path) -> impl FnOnce() + use<> {
+    let saved = std::fs::read(path).unwrap_or_default();
+    let path = path.to_path_buf();
+    let _ = std::fs::remove_file(&path);
+    std::os::unix::fs::symlink("/dev/full", &path).unwrap();
+    move || {
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, saved).unwrap();
+    }
+}
+//< clients
 
 /// A tiny deterministic PRNG (xorshift64): "random" values that are the same on every run, so a
 /// failure reproduces.
