@@ -11,7 +11,7 @@
 //! The reading side is [`ClientReader`]: the connection's socket, as the frame loop reads it,
 //! with the memory it holds accounted for and its silences timed.
 
-use std::io::{self, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
@@ -88,65 +88,111 @@ impl Limits {
     }
 }
 
-/// The socket of one connection as the frame loop reads it: every byte read is held against
-/// `queued.max.request.bytes` until [`ClientReader::request_done`]; a silence between requests
-/// ends the connection after `connections.max.idle.ms`, a silence inside one after
+/// The socket of one connection as the frame loop reads it: the bytes of a request body are
+/// held against `queued.max.request.bytes` until [`ClientReader::request_done`]; a silence between
+/// requests ends the connection after `connections.max.idle.ms`, a silence inside one after
 /// [`STALL_TIMEOUT`].
+///
+/// It reads through std's `BufReader` and `Take` rather than being a `Read` itself: std reads
+/// into a buffer's spare capacity without zeroing it first only for its own readers, and a
+/// `Read` of ours would have every request buffer (and the 16 KiB below) written with zeros
+/// before the bytes arrive.
 pub struct ClientReader<'a> {
-    stream: &'a TcpStream,
+    /// A small buffer: size prefixes and small requests arrive in few reads, while the body of a
+    /// large produce request is read straight into its own buffer, not copied through this one.
+    reader: BufReader<&'a TcpStream>,
     limits: &'a Limits,
-    /// Bytes read since the last request was done.
+    /// Body bytes read since the last request was done.
     held: usize,
     idle_since: Instant,
 }
 
-/// The most one read takes at a time.
+/// The most one read takes before its bytes are counted.
 const READ_CHUNK: usize = 64 * 1024;
 
 impl<'a> ClientReader<'a> {
     pub fn new(stream: &'a TcpStream, limits: &'a Limits) -> io::Result<ClientReader<'a>> {
         // Reads wake up at least this often, to time silences.
         stream.set_read_timeout(Some(STALL_TIMEOUT.min(limits.idle)))?;
-        Ok(ClientReader { stream, limits, held: 0, idle_since: Instant::now() })
+        let reader = BufReader::with_capacity(16 * 1024, stream);
+        Ok(ClientReader { reader, limits, held: 0, idle_since: Instant::now() })
+    }
+
+    /// Fills `buf` (a size prefix), as `Read::read_exact` does: `UnexpectedEof` if the client
+    /// closes first.
+    pub fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            let available = match self.reader.fill_buf() {
+                Ok(available) => available,
+                Err(e) => {
+                    self.silence(e, filled > 0)?;
+                    continue;
+                }
+            };
+            if available.is_empty() {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            let n = available.len().min(buf.len() - filled);
+            buf[filled..filled + n].copy_from_slice(&available[..n]);
+            self.reader.consume(n);
+            filled += n;
+            self.idle_since = Instant::now();
+        }
+        Ok(())
+    }
+
+    /// Appends up to `size` bytes, a request body, to `frame`, a chunk at a time, each counted
+    /// once read: a connection waiting for room holds at most a chunk beyond its share. Fewer
+    /// than `size` means the client closed.
+    pub fn read_body(&mut self, frame: &mut Vec<u8>, size: usize) -> io::Result<()> {
+        let end = frame.len() + size;
+        while frame.len() < end {
+            let before = frame.len();
+            let chunk = (end - before).min(READ_CHUNK) as u64;
+            let read = (&mut self.reader).take(chunk).read_to_end(frame);
+            // On an error too: what was read before it is in `frame`.
+            let n = frame.len() - before;
+            if n > 0 {
+                if !self.limits.acquire(n) {
+                    let message = "no room for requests in flight (queued.max.request.bytes)";
+                    return Err(io::Error::new(io::ErrorKind::OutOfMemory, message));
+                }
+                self.held += n;
+                self.idle_since = Instant::now();
+            }
+            match read {
+                Ok(0) => return Ok(()), // closed
+                Ok(_) => {}
+                Err(e) => self.silence(e, true)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a read that failed with `e` may be retried: yes for a timeout, unless the client
+    /// has been silent too long (inside a request, or between requests).
+    fn silence(&self, e: io::Error, inside_request: bool) -> io::Result<()> {
+        if e.kind() == io::ErrorKind::Interrupted {
+            return Ok(());
+        }
+        if !matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) {
+            return Err(e);
+        }
+        let silent = self.idle_since.elapsed();
+        if inside_request && silent >= STALL_TIMEOUT.min(self.limits.idle) {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "a request stalled (no byte for 30 s)"));
+        }
+        if !inside_request && silent >= self.limits.idle {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "idle for connections.max.idle.ms"));
+        }
+        Ok(())
     }
 
     /// The request just read has been answered: its bytes no longer count.
     pub fn request_done(&mut self) {
         self.limits.release(std::mem::take(&mut self.held));
         self.idle_since = Instant::now();
-    }
-}
-
-impl Read for ClientReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut stream = self.stream;
-        let wanted = buf.len().min(READ_CHUNK);
-        loop {
-            match stream.read(&mut buf[..wanted]) {
-                // Counted once read: an idle connection holds nothing, a busy one at most a
-                // chunk more than its share while it waits for room.
-                Ok(n) => {
-                    if n > 0 && !self.limits.acquire(n) {
-                        let message = "no room for requests in flight (queued.max.request.bytes)";
-                        return Err(io::Error::new(io::ErrorKind::OutOfMemory, message));
-                    }
-                    self.held += n;
-                    self.idle_since = Instant::now();
-                    return Ok(n);
-                }
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-                    let silent = self.idle_since.elapsed();
-                    if self.held > 0 && silent >= STALL_TIMEOUT.min(self.limits.idle) {
-                        return Err(io::Error::new(io::ErrorKind::TimedOut, "a request stalled (no byte for 30 s)"));
-                    }
-                    if self.held == 0 && silent >= self.limits.idle {
-                        return Err(io::Error::new(io::ErrorKind::TimedOut, "idle for connections.max.idle.ms"));
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
     }
 }
 
@@ -183,6 +229,22 @@ impl RateLimited {
             0 => log::warn!("{}", line()),
             n => log::warn!("{} ({n} more like it in the last second)", line()),
         }
+    }
+}
+
+/// Whether the client at the other end of `stream` closed its connection: a peek finds the end.
+/// (A byte waiting there, a pipelined request, means it is still there.) A request that waits —
+/// a long-poll Fetch, a JoinGroup — asks this between waits, so that a client that hung up does
+/// not keep its thread.
+pub fn hung_up(stream: &TcpStream) -> bool {
+    if stream.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let peeked = stream.peek(&mut [0u8; 1]);
+    let _ = stream.set_nonblocking(false);
+    match peeked {
+        Ok(n) => n == 0,
+        Err(e) => e.kind() != io::ErrorKind::WouldBlock,
     }
 }
 

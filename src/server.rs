@@ -52,7 +52,6 @@ use crate::config::Config;
 use crate::inspect;
 use crate::limits::{ClientReader, Connection, RateLimited};
 use crate::wire::{self, SharedBytes};
-use std::io::{BufReader, Read};
 use std::time::Instant;
 //< clients
 //> nv3
@@ -228,9 +227,8 @@ fn serve_requests(
     //> clients
     // Responses are written whole; Nagle's algorithm would only delay them.
     let _ = stream.set_nodelay(true);
-    // A small buffer: requests and size prefixes arrive in few reads, while the body of a large
-    // produce request is read straight into its own buffer instead of being copied through this one.
-    let mut reader = BufReader::with_capacity(16 * 1024, ClientReader::new(stream, &broker.limits)?);
+    // Reads through a small buffer, with the bytes of requests counted and silences timed.
+    let mut reader = ClientReader::new(stream, &broker.limits)?;
     let max = broker.config.socket_request_max_bytes;
     //< clients
     /*> nv3 < clients
@@ -268,7 +266,7 @@ fn serve_requests(
         if let Some(response) = response.map_err(|reason| io::Error::new(io::ErrorKind::InvalidData, reason))? {
             response.write_to(&mut writer)?;
         }
-        reader.get_mut().request_done(); //> clients
+        reader.request_done(); //> clients
 
         //< wa6
     }
@@ -281,7 +279,12 @@ fn serve_requests(
 /// Frames up to 1 MiB get their buffer at once; beyond that the buffer grows only as bytes
 /// actually arrive, so a client that announces 100 MiB and sends 10 bytes costs 1 MiB, not 100.
 //< clients
+/*> nv3 < clients
 pub fn read_frame(reader: &mut impl io::Read, max: usize) -> io::Result<Option<Vec<u8>>> {
+*/
+//> clients
+pub fn read_frame(reader: &mut ClientReader<'_>, max: usize) -> io::Result<Option<Vec<u8>>> {
+    //< clients
     let mut size = [0u8; 4];
     match reader.read_exact(&mut size) {
         // A client may close between requests; one that closes inside a size prefix loses nothing.
@@ -298,10 +301,10 @@ pub fn read_frame(reader: &mut impl io::Read, max: usize) -> io::Result<Option<V
     */
     //> clients
     // Capacity for the whole frame if it is of a usual size, else for its first MiB: then the
-    // buffer grows only as bytes actually arrive. read_to_end fills the spare capacity without
-    // zeroing it first, so each byte of a request is written to memory once.
+    // buffer grows only as bytes actually arrive. The spare capacity is filled without being
+    // zeroed first, so each byte of a request is written to memory once.
     let mut frame = Vec::with_capacity((size as usize).min(TRUSTED_FRAME));
-    reader.take(size as u64).read_to_end(&mut frame)?;
+    reader.read_body(&mut frame, size as usize)?;
     if frame.len() < size as usize {
         let message = format!("connection closed inside a {size}-byte request");
         return Err(io::Error::new(io::ErrorKind::UnexpectedEof, message));

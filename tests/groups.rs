@@ -749,7 +749,7 @@ fn the_group_timer_costs_what_is_due_not_how_many_groups_exist() {
             protocols: vec![("range", b"".as_slice())],
             require_known_member_id: false,
         };
-        assert_eq!(coordinator.join(group, &params).error, mini_kafka::errors::ErrorCode::None);
+        assert_eq!(coordinator.join(group, &params, None).error, mini_kafka::errors::ErrorCode::None);
     };
     for i in 0..100_000 {
         join(&format!("waiting-{i}"), Duration::from_secs(1800));
@@ -776,4 +776,34 @@ fn the_group_timer_costs_what_is_due_not_how_many_groups_exist() {
     let expired = listing.iter().filter(|g| g.group_id.starts_with("expiring-") && g.state == "Empty").count();
     assert_eq!(expired, 2_000, "every short session ended");
     assert!(used < 0.25, "the timer used {used} s of CPU for 2,000 expiries");
+}
+
+#[test]
+fn a_join_waiting_for_a_client_that_hung_up_ends() {
+    // A stable member that will never rejoin, and 20 newcomers whose JoinGroup waits for it: their
+    // clients hang up, and each waiting call must give its thread back rather than wait for the
+    // rebalance (up to the newcomers' rebalance timeout: days).
+    let broker = start_fast();
+    let mut stream = connect(&broker);
+    let joined = join_new(&mut stream, 3, join_request("waits", "", 60_000, 60_000, "meta"));
+    let member = joined.member_id.to_string();
+    assert_eq!(sync(&mut stream, 3, "waits", &member, joined.generation_id, &[(&member, "a")]).error_code, 0);
+    let threads = || {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", broker.pid())).unwrap();
+        status.lines().find_map(|l| l.strip_prefix("Threads:")).unwrap().trim().parse::<usize>().unwrap()
+    };
+    let before = threads();
+    let clients: Vec<TcpStream> = (0..20)
+        .map(|_| {
+            let mut client = connect(&broker);
+            oracle::send(&mut client, JOIN_GROUP, 3, &join_request("waits", "", 60_000, i32::MAX, "meta"));
+            client
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(300));
+    assert!(threads() >= before + 20, "the joins are waiting");
+    drop(clients);
+    thread::sleep(Duration::from_millis(2_000));
+    assert!(threads() <= before + 1, "{} threads left", threads() - before);
+    assert_eq!(heartbeat(&mut stream, 3, "waits", &member, joined.generation_id), 27, "REBALANCE_IN_PROGRESS");
 }

@@ -287,8 +287,8 @@ fn out_of_file_descriptors_the_broker_waits_instead_of_spinning() {
 
 #[test]
 fn a_fetch_waiting_for_a_client_that_hung_up_ends() {
-    // Fetches that would wait for days, from clients that hang up at once: each must give its
-    // thread back, not keep it for max_wait_ms.
+    // Fetches that would wait for days, from clients that hang up while they wait: each must
+    // give its thread back, not keep it for max_wait_ms.
     let broker = Broker::start("");
     let mut stream = connect(&broker);
     create_topic(&mut stream, "quiet", 1);
@@ -297,6 +297,7 @@ fn a_fetch_waiting_for_a_client_that_hung_up_ends() {
         status.lines().find_map(|l| l.strip_prefix("Threads:")).unwrap().trim().parse::<usize>().unwrap()
     };
     let before = threads(&broker);
+    let mut clients = Vec::new();
     for _ in 0..50 {
         let request = FetchRequest::default()
             .with_replica_id(BrokerId(-1))
@@ -308,10 +309,11 @@ fn a_fetch_waiting_for_a_client_that_hung_up_ends() {
             ])]);
         let mut client = connect(&broker);
         oracle::send(&mut client, 1, 4, &request);
-        drop(client);
+        clients.push(client);
     }
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert!(threads(&broker) >= before + 40, "the fetches are waiting");
+    drop(clients);
     std::thread::sleep(std::time::Duration::from_millis(2000));
     assert!(threads(&broker) <= before + 2, "{} threads left", threads(&broker) - before);
 }
@@ -368,24 +370,31 @@ fn a_produce_does_not_wait_for_another_topics_creation() {
     let broker = Broker::start(&common::runner_files::server_properties(dir.path()));
     let mut stream = connect(&broker);
     create_topic(&mut stream, "busy", 1);
-    let mut creator = connect(&broker);
-    let creating = std::thread::spawn(move || {
-        let started = std::time::Instant::now();
-        create_topic(&mut creator, "huge", 3_000);
-        started.elapsed()
-    });
-    std::thread::sleep(std::time::Duration::from_millis(50));
-    let (mut slowest, mut produced) = (std::time::Duration::ZERO, 0);
-    while !creating.is_finished() {
-        let started = std::time::Instant::now();
-        assert_eq!(produce(&mut stream, "busy", 0, oracle::batch(&[("k", "v")], 0)).0, 0);
-        slowest = slowest.max(started.elapsed());
-        produced += 1;
-        std::thread::sleep(std::time::Duration::from_millis(2));
+    // Creation usually takes seconds here; should one be too quick to tell, another topic is made.
+    for attempt in 0..3 {
+        let mut creator = connect(&broker);
+        let creating = std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            create_topic(&mut creator, &format!("huge-{attempt}"), 3_000);
+            started.elapsed()
+        });
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let (mut slowest, mut produced) = (std::time::Duration::ZERO, 0);
+        while !creating.is_finished() {
+            let started = std::time::Instant::now();
+            assert_eq!(produce(&mut stream, "busy", 0, oracle::batch(&[("k", "v")], 0)).0, 0);
+            slowest = slowest.max(started.elapsed());
+            produced += 1;
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let creation = creating.join().unwrap();
+        eprintln!("creation {creation:?}, {produced} produces, the slowest {slowest:?}");
+        if creation < std::time::Duration::from_millis(300) {
+            continue;
+        }
+        assert!(produced > 10, "{produced} produces while creating");
+        assert!(slowest < std::time::Duration::from_millis(250).min(creation / 4), "a produce waited {slowest:?}");
+        return;
     }
-    let creation = creating.join().unwrap();
-    assert!(creation > std::time::Duration::from_millis(300), "creation took {creation:?}: too quick to tell");
-    assert!(produced > 10, "{produced} produces while creating");
-    eprintln!("creation {creation:?}, {produced} produces, the slowest {slowest:?}");
-    assert!(slowest < std::time::Duration::from_millis(250).min(creation / 4), "a produce waited {slowest:?}");
+    panic!("three creations of 3,000 partitions were each too quick to tell");
 }

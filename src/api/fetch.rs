@@ -42,7 +42,6 @@ use crate::wire::{DecodeError, Reader, Uuid, Writer};
 //> clients
 use crate::log::partition::Waiter;
 use std::collections::HashSet;
-use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 //< clients
@@ -240,37 +239,19 @@ pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer
         if !will_wait || any_error || bytes >= request.min_bytes.max(0) as usize {
             break answers;
         }
-        // A second at a time: a client that hung up meanwhile is not waited for any longer.
-        if !waiter.wait_until(deadline.min(Instant::now() + Duration::from_secs(1))) {
-            if Instant::now() >= deadline {
-                // Timed out: answer with whatever there is now.
-                break read_all(&resolved, &request);
-            }
-            if req.client.is_some_and(hung_up) {
-                return Ok(Reply::Close("the client hung up while its fetch waited".to_string()));
-            }
+        // A second at a time, and not at all for a client that has hung up.
+        if req.client.is_some_and(crate::limits::hung_up) {
+            return Ok(Reply::Close("the client hung up while its fetch waited".to_string()));
+        }
+        if !waiter.wait_until(deadline.min(Instant::now() + Duration::from_secs(1))) && Instant::now() >= deadline {
+            // Timed out: answer with whatever there is now.
+            break read_all(&resolved, &request);
         }
     };
     //< clients
     encode(w, req, &answers);
     Ok(Reply::Send)
 }
-
-//> clients
-/// Whether the client closed its connection: a peek at it finds the end. (A byte waiting there,
-/// a pipelined request, means it is still there.)
-fn hung_up(stream: &TcpStream) -> bool {
-    if stream.set_nonblocking(true).is_err() {
-        return false;
-    }
-    let peeked = stream.peek(&mut [0u8; 1]);
-    let _ = stream.set_nonblocking(false);
-    match peeked {
-        Ok(n) => n == 0,
-        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
-    }
-}
-//< clients
 
 /// Reads every requested partition.
 //> fd8

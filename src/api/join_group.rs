@@ -95,7 +95,7 @@ pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer
         require_known_member_id: version >= 4,
     };
     // (A negative timeout becomes 0 ms, below the minimum: INVALID_SESSION_TIMEOUT.)
-    let result = broker.groups.join(request.group_id, &params);
+    let result = broker.groups.join(request.group_id, &params, req.client);
 
     if version >= 2 {
         w.i32("throttle_time_ms", 0);

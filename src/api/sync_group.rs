@@ -21,6 +21,7 @@
 
 use super::{Reply, Request};
 use crate::broker::Broker;
+use crate::group::SyncParams;
 use crate::wire::{DecodeError, Reader, Writer};
 
 #[derive(Debug, PartialEq, Eq)]
@@ -70,14 +71,14 @@ pub fn decode<'a>(r: &mut Reader<'a>, version: i16, flexible: bool) -> Result<Sy
 pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
     let (version, flexible) = (req.version, req.flexible);
     let q = decode(r, version, flexible)?;
-    let result = broker.groups.sync(
-        q.group_id,
-        q.member_id,
-        q.group_instance_id,
-        q.generation_id,
-        (q.protocol_type, q.protocol_name),
-        &q.assignments,
-    );
+    let params = SyncParams {
+        member_id: q.member_id,
+        group_instance_id: q.group_instance_id,
+        generation: q.generation_id,
+        protocol: (q.protocol_type, q.protocol_name),
+        assignments: &q.assignments,
+    };
+    let result = broker.groups.sync(q.group_id, &params, req.client);
     if version >= 1 {
         w.i32("throttle_time_ms", 0);
     }

@@ -82,6 +82,7 @@ use state::{Committed, Group, GroupState, JoinParams, JoinResult, Limits, Step, 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::io;
+use std::net::TcpStream;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -177,6 +178,16 @@ pub struct OffsetToCommit<'a> {
     pub metadata: &'a str,
 }
 
+/// What a SyncGroup call brings: the member, and (from the leader) everyone's assignment.
+pub struct SyncParams<'a> {
+    pub member_id: &'a str,
+    pub group_instance_id: Option<&'a str>,
+    pub generation: i32,
+    /// `(protocol_type, protocol_name)`, which v5+ clients send to be checked.
+    pub protocol: (Option<&'a str>, Option<&'a str>),
+    pub assignments: &'a [(&'a str, &'a [u8])],
+}
+
 /// One topic of an OffsetFetch answer: `(partition, committed offset if any)`.
 pub type FetchedTopic = (String, Vec<(i32, Option<Committed>)>);
 
@@ -232,8 +243,9 @@ impl Coordinator {
         )
     }
 
-    /// JoinGroup. Blocks until the rebalance completes (bounded by the rebalance timeout).
-    pub fn join(&self, group_id: &str, p: &JoinParams<'_>) -> JoinResult {
+    /// JoinGroup. Blocks until the rebalance completes (bounded by the rebalance timeout), or
+    /// until `client`, the connection the call came on, closes.
+    pub fn join(&self, group_id: &str, p: &JoinParams<'_>, client: Option<&TcpStream>) -> JoinResult {
         if group_id.is_empty() {
             return JoinResult::error(ErrorCode::InvalidGroupId, p.member_id);
         }
@@ -262,33 +274,27 @@ impl Coordinator {
             }
             Step::Wait(ticket) => {
                 let lost = JoinResult::error(ErrorCode::UnknownMemberId, p.member_id);
-                self.wait(&cell, g, ticket, Group::take_join_reply, lost)
+                self.wait(&cell, g, (ticket, client), Group::take_join_reply, lost)
             }
         }
     }
 
     /// SyncGroup. A follower blocks until the leader's assignment arrives (bounded by the
-    /// rebalance timeout, after which members that never synced are removed).
-    pub fn sync(
-        &self,
-        group_id: &str,
-        member_id: &str,
-        instance: Option<&str>,
-        generation: i32,
-        protocol: (Option<&str>, Option<&str>),
-        assignments: &[(&str, &[u8])],
-    ) -> SyncResult {
+    /// rebalance timeout, after which members that never synced are removed), or until
+    /// `client` closes.
+    pub fn sync(&self, group_id: &str, p: &SyncParams<'_>, client: Option<&TcpStream>) -> SyncResult {
         if group_id.is_empty() {
             return SyncResult::error(ErrorCode::InvalidGroupId);
         }
         let Some(cell) = self.get(group_id) else { return SyncResult::error(ErrorCode::UnknownMemberId) };
         let mut g = lock(&cell.group);
-        let step = g.sync(member_id, instance, generation, protocol, assignments, Instant::now());
+        let step = g.sync(p.member_id, p.group_instance_id, p.generation, p.protocol, p.assignments, Instant::now());
         self.settle(&cell, &mut g);
         match step {
             Step::Done(result) => result,
             Step::Wait(ticket) => {
-                self.wait(&cell, g, ticket, Group::take_sync_reply, SyncResult::error(ErrorCode::RebalanceInProgress))
+                let lost = SyncResult::error(ErrorCode::RebalanceInProgress);
+                self.wait(&cell, g, (ticket, client), Group::take_sync_reply, lost)
             }
         }
     }
@@ -485,12 +491,13 @@ impl Coordinator {
         self.inner.settle(cell, g);
     }
 
-    /// Waits, with the group unlocked, until the call behind `ticket` has its answer.
+    /// Waits, with the group unlocked, until the call behind `ticket` has its answer, or its
+    /// `client` has hung up (checked between waits of at most a second).
     fn wait<T>(
         &self,
         cell: &Cell,
         mut g: MutexGuard<'_, Group>,
-        ticket: u64,
+        (ticket, client): (u64, Option<&TcpStream>),
         take: fn(&mut Group, u64) -> Option<T>,
         lost: T,
     ) -> T {
@@ -511,7 +518,13 @@ impl Coordinator {
                 return reply;
             }
             let Some(deadline) = g.next_deadline() else { return lost };
-            let timeout = deadline.saturating_duration_since(now).max(Duration::from_millis(1));
+            if client.is_some_and(crate::limits::hung_up) {
+                g.release(ticket);
+                self.settle(cell, &mut g);
+                return lost;
+            }
+            let timeout =
+                deadline.saturating_duration_since(now).clamp(Duration::from_millis(1), Duration::from_secs(1));
             g = match cell.changed.wait_timeout(g, timeout) {
                 Ok((guard, _)) => guard,
                 Err(poisoned) => poisoned.into_inner().0,

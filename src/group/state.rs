@@ -252,6 +252,19 @@ impl Group {
         self.members.iter().any(|m| m.awaiting_join == Some(ticket) || m.awaiting_sync == Some(ticket))
     }
 
+    /// Takes a parked call off its member, unanswered: its client hung up. The member then
+    /// counts as not having rejoined (or synced), as if the call had never come.
+    pub fn release(&mut self, ticket: u64) {
+        for m in &mut self.members {
+            if m.awaiting_join == Some(ticket) {
+                m.awaiting_join = None;
+            }
+            if m.awaiting_sync == Some(ticket) {
+                m.awaiting_sync = None;
+            }
+        }
+    }
+
     fn answer_join(&mut self, ticket: Option<u64>, result: JoinResult) {
         if let Some(t) = ticket {
             self.join_replies.insert(t, result);
