@@ -3,7 +3,8 @@
 # Everything the project tests, from a fresh clone, from any directory:
 #
 #   1. cargo build --release            (the real-client tests start target/release/mini-kafka)
-#   2. cargo test --no-fail-fast        (every Rust test, even after a failing one)
+#   2. cargo test --no-fail-fast        (every Rust test, even after a failing one, and a short
+#                                        fuzz round: scripts/fuzz.sh runs the long one)
 #   3. scripts/stage.sh --test          (the broker after each of the 27 stages: cargo test in each)
 #   4. venv A (.venv-kp3): kafka-python 3.x + confluent-kafka → all of tests/clients
 #   5. venv B (.venv-kp2): kafka-python 2.x → the kafka-python tests again (-m kafka_python)
