@@ -26,6 +26,14 @@
 //> groups
 //! | `group.initial.rebalance.delay.ms` | 300            | wait for more members before a new group's first rebalance |
 //< groups
+//> retention
+//! | `log.retention.bytes`          | -1 (no limit)      | bytes a partition keeps (whole older segments are dropped) |
+//! | `log.retention.ms` (or `.minutes`, `.hours`) | 168 hours | how long a segment is kept after its newest record |
+//! | `log.segment.bytes`            | 1073741824         | a segment is rolled at this size...         |
+//! | `log.roll.ms` (or `log.roll.hours`) | 168 hours     | ...or this age                              |
+//! | `log.retention.check.interval.ms` | 300000          | how often the cleaner looks for expired segments |
+//! | `log.memory.max.bytes` (mini-kafka's own) | 1073741824 | without `log.dirs`: bytes the in-memory log holds in all; past it the oldest segments go, and in memory segments are rolled at a sixteenth of it at most |
+//< retention
 
 use std::path::{Path, PathBuf};
 //> clients
@@ -52,6 +60,14 @@ pub struct Config {
     pub max_partitions: usize,
     //< clients
     pub group_initial_rebalance_delay_ms: u64, //> groups
+    //> retention
+    pub log_retention_bytes: i64,
+    pub log_retention_ms: i64,
+    pub log_segment_bytes: u64,
+    pub log_roll_ms: u64,
+    pub log_retention_check_interval_ms: u64,
+    pub log_memory_max_bytes: usize,
+    //< retention
     //> clients
     /// Every key/value read from the file, for DescribeConfigs.
     pub properties: HashMap<String, String>,
@@ -91,8 +107,19 @@ impl Config {
             // started together join one rebalance.
             group_initial_rebalance_delay_ms: 300,
             //< groups
+            //> retention
+            log_retention_bytes: -1,
+            log_retention_ms: 7 * 24 * 3_600_000,
+            log_segment_bytes: 1 << 30,
+            log_roll_ms: 7 * 24 * 3_600_000,
+            log_retention_check_interval_ms: 300_000,
+            log_memory_max_bytes: 1 << 30,
+            //< retention
             properties: HashMap::new(), //> clients
         };
+        //> retention
+        let (mut retention_ms, mut roll_ms) = ([None; 3], [None; 2]);
+        //< retention
         for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with(['#', '!'])) {
             let (key, value) = line.split_once(['=', ':']).ok_or(format!("line without '=': {line:?}"))?;
             let (key, value) = (key.trim(), value.trim());
@@ -127,10 +154,31 @@ impl Config {
                 "max.partitions" => config.max_partitions = number(key, value)?,
                 //< clients
                 "group.initial.rebalance.delay.ms" => config.group_initial_rebalance_delay_ms = number(key, value)?, //> groups
+                //> retention
+                "log.retention.bytes" => config.log_retention_bytes = number(key, value)?,
+                // Kafka's precedence: ms over minutes over hours, whatever their order in the file.
+                "log.retention.ms" => retention_ms[0] = Some(number::<i64>(key, value)?),
+                "log.retention.minutes" => retention_ms[1] = Some(number::<i64>(key, value)?.saturating_mul(60_000)),
+                "log.retention.hours" => retention_ms[2] = Some(number::<i64>(key, value)?.saturating_mul(3_600_000)),
+                "log.segment.bytes" => config.log_segment_bytes = positive(key, value)?,
+                "log.roll.ms" => roll_ms[0] = Some(positive(key, value)?),
+                "log.roll.hours" => roll_ms[1] = Some(positive::<u64>(key, value)?.saturating_mul(3_600_000)),
+                "log.retention.check.interval.ms" => config.log_retention_check_interval_ms = positive(key, value)?,
+                "log.memory.max.bytes" => config.log_memory_max_bytes = positive(key, value)?,
+                //< retention
                 _ => log::debug!("config: ignoring {key}={value}"),
             }
             config.properties.insert(key.to_string(), value.to_string()); //> clients
         }
+        //> retention
+        if let Some(ms) = retention_ms.into_iter().flatten().next() {
+            // -1 (or any negative value) means forever.
+            config.log_retention_ms = ms.max(-1);
+        }
+        if let Some(ms) = roll_ms.into_iter().flatten().next() {
+            config.log_roll_ms = ms;
+        }
+        //< retention
         //> clients
         // Advertised listeners pair with listeners by name; without one, the first is taken.
         if let Some(advertised) = config.properties.get("advertised.listeners") {
@@ -153,6 +201,16 @@ impl Config {
 fn number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, String> {
     value.parse().map_err(|_| format!("{key} must be a number, got {value:?}"))
 }
+//> retention
+
+fn positive<T: std::str::FromStr + Default + PartialOrd>(key: &str, value: &str) -> Result<T, String> {
+    let n: T = number(key, value)?;
+    if n <= T::default() {
+        return Err(format!("{key} must be more than 0, got {value}"));
+    }
+    Ok(n)
+}
+//< retention
 //< clients
 
 /// `PLAINTEXT://:9092` → `("PLAINTEXT", "0.0.0.0:9092")`: an empty host means every interface.

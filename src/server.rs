@@ -107,6 +107,16 @@ pub fn run(config: Config) -> io::Result<()> {
             scope.spawn(|| accept_loop(scope, &listener, &broker));
         }
         //< clients
+        //> retention
+        // Old segments go even when nothing is produced: the cleaner looks every
+        // log.retention.check.interval.ms, and at once when the in-memory log is over its budget.
+        let interval = std::time::Duration::from_millis(broker.config.log_retention_check_interval_ms);
+        let cleaner = thread::Builder::new().name("log-cleaner".into());
+        let log = &broker.log;
+        if let Err(e) = cleaner.spawn_scoped(scope, move || log.run_cleaner(interval)) {
+            log::error!("cannot start the log cleaner: {e}");
+        }
+        //< retention
         /*> sk0 < ea7
         accept_loop(scope, &listener);
         */

@@ -29,6 +29,7 @@ use bytes::{Bytes, BytesMut};
 use common::XorShift;
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::describe_topic_partitions_request::TopicRequest;
@@ -301,6 +302,15 @@ fn request(key: i16, v: i16, topic_id: uuid::Uuid) -> Option<Vec<u8>> {
             DeleteTopicsRequest::default().with_topic_names(vec![topic_name("fuzz-new")]),
             DeleteTopicsRequest::default()
                 .with_topics(vec![DeleteTopicState::default().with_name(Some(topic_name("fuzz-new")))])
+        ),
+        21 => first_encoding!(
+            21,
+            v,
+            DeleteRecordsRequest::default().with_timeout_ms(1000).with_topics(vec![
+                DeleteRecordsTopic::default()
+                    .with_name(topic_name(TOPIC))
+                    .with_partitions(vec![DeleteRecordsPartition::default().with_partition_index(0).with_offset(1),]),
+            ])
         ),
         22 => first_encoding!(22, v, InitProducerIdRequest::default().with_transaction_timeout_ms(60_000)),
         32 => first_encoding!(

@@ -107,7 +107,8 @@ fn a_hundred_thousand_batches_are_searched_by_offset() {
     // The partition's own index, in process: a hundred thousand produce round trips would test
     // the network, not the search.
     let meta = PartitionMeta { index: 0, leader: 1, leader_epoch: 0, replicas: vec![1], isr: vec![1] };
-    let partition = Partition::new("big", &meta, Vec::new(), None);
+    let memory = std::sync::Arc::new(mini_kafka::log::retention::Memory::new(usize::MAX));
+    let partition = Partition::new("big", &meta, Vec::new(), None, &[], 0, &memory);
     // Batches of 1, 2 or 3 records, so offsets and batch positions differ.
     let mut firsts = Vec::with_capacity(100_000);
     let mut next = 0i64;

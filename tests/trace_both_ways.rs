@@ -172,6 +172,7 @@ fn every_response_reads_back_as_it_was_written() {
     create_topics(&mut h);
     create_partitions(&mut h);
     delete_topics(&mut h);
+    delete_records(&mut h);
     describe_configs(&mut h);
     init_producer_id(&mut h);
     find_coordinator(&mut h);
@@ -449,6 +450,25 @@ fn delete_topics(h: &mut Harness) {
             } else {
                 w.array_v("topic_names", f, &[doomed.as_str(), MISSING], |w, name| w.string_v("name", name, f));
             }
+            w.i32("timeout_ms", 5000);
+            w.tagged_fields_v(f);
+        });
+    });
+}
+
+fn delete_records(h: &mut Harness) {
+    // "apple" has records from Produce: partition 0 is trimmed, the others are errors.
+    h.each_version("DeleteRecords", |h, v, f| {
+        let parts: [(i32, i64); 3] = [(0, i64::from(v)), (1, 1_000_000), (9, 0)];
+        h.call("DeleteRecords", v, |w| {
+            let topics = [("apple", &parts[..]), (MISSING, &parts[..1])];
+            w.structs("topics", f, &topics, |w, (name, parts)| {
+                w.string_v("name", name, f);
+                w.structs("partitions", f, parts, |w, (index, offset)| {
+                    w.i32("partition_index", *index);
+                    w.i64("offset", *offset);
+                });
+            });
             w.i32("timeout_ms", 5000);
             w.tagged_fields_v(f);
         });

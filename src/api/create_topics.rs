@@ -132,6 +132,7 @@ fn plan(broker: &Broker, t: &CreatableTopic<'_>, duplicate: bool) -> Result<Plan
             return Err((ErrorCode::InvalidConfig, format!("unknown topic config {name}")));
         }
         if let Some(value) = value {
+            crate::log::retention::check_topic_config(name, value).map_err(|m| (ErrorCode::InvalidConfig, m))?; //> retention
             configs.insert(name.to_string(), value.to_string());
         }
     }

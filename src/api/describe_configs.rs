@@ -16,7 +16,13 @@
 //!
 //! Values come from the properties file where it sets them (source STATIC_BROKER_CONFIG), from a
 //! topic's creation configs (DYNAMIC_TOPIC_CONFIG), or are Kafka's defaults (DEFAULT_CONFIG).
+/*> clients < retention
 //! mini-kafka keeps every record, so retention and compaction settings are reported, not enforced.
+*/
+//> retention
+//! Retention (`retention.bytes`, `retention.ms`, `segment.bytes`, `segment.ms`) is enforced, with
+//! the broker's `log.*` keys as the defaults; compaction settings are reported, not enforced.
+//< retention
 
 use super::{Reply, Request};
 use crate::broker::Broker;
@@ -55,12 +61,24 @@ pub const TOPIC_CONFIGS: &[(&str, &str, i8, Option<&str>)] = &[
     ("min.compaction.lag.ms", "0", LONG, None),
     ("min.insync.replicas", "1", INT, None),
     ("preallocate", "false", BOOLEAN, None),
+    /*> clients < retention
     ("retention.bytes", "-1", LONG, None),
+    */
+    ("retention.bytes", "-1", LONG, Some("log.retention.bytes")), //> retention
+    /*> clients < retention
     ("retention.ms", "604800000", LONG, None),
+    */
+    ("retention.ms", "604800000", LONG, Some("log.retention.ms")), //> retention
+    /*> clients < retention
     ("segment.bytes", "1073741824", INT, None),
+    */
+    ("segment.bytes", "1073741824", INT, Some("log.segment.bytes")), //> retention
     ("segment.index.bytes", "10485760", INT, None),
     ("segment.jitter.ms", "0", LONG, None),
+    /*> clients < retention
     ("segment.ms", "604800000", LONG, None),
+    */
+    ("segment.ms", "604800000", LONG, Some("log.roll.ms")), //> retention
     ("unclean.leader.election.enable", "false", BOOLEAN, None),
 ];
 
@@ -73,6 +91,14 @@ const BROKER_CONFIGS: &[(&str, &str, i8)] = &[
     ("group.initial.rebalance.delay.ms", "300", INT),
     ("listeners", "PLAINTEXT://127.0.0.1:9092", STRING),
     ("log.dirs", "", STRING),
+    //> retention
+    ("log.memory.max.bytes", "1073741824", LONG),
+    ("log.retention.bytes", "-1", LONG),
+    ("log.retention.check.interval.ms", "300000", LONG),
+    ("log.retention.ms", "604800000", LONG),
+    ("log.roll.ms", "604800000", LONG),
+    ("log.segment.bytes", "1073741824", INT),
+    //< retention
     ("message.max.bytes", "1048588", INT),
     ("min.insync.replicas", "1", INT),
     ("node.id", "1", INT),
@@ -132,6 +158,22 @@ fn broker_value(broker: &Broker, name: &str, default: &str) -> (String, i8) {
         "broker.id" => props.get("node.id"),
         _ => None,
     };
+    //> retention
+    // Kafka's time settings come in coarser units too; the broker resolved them to milliseconds.
+    let coarser = match name {
+        "log.retention.ms" => ["log.retention.minutes", "log.retention.hours"].iter().any(|k| props.contains_key(*k)),
+        "log.roll.ms" => props.contains_key("log.roll.hours"),
+        _ => false,
+    };
+    if coarser {
+        let ms = if name == "log.roll.ms" {
+            broker.config.log_roll_ms.to_string()
+        } else {
+            broker.config.log_retention_ms.to_string()
+        };
+        return (ms, SOURCE_STATIC_BROKER);
+    }
+    //< retention
     match synonym {
         Some(v) => (v.clone(), SOURCE_STATIC_BROKER),
         None => (default.to_string(), SOURCE_DEFAULT),

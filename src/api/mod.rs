@@ -18,6 +18,7 @@ pub mod create_partitions;
 pub mod create_topics;
 //< clients
 pub mod delete_groups; //> groups
+pub mod delete_records; //> retention
 pub mod delete_topics; //> clients
 pub mod describe_configs; //> clients
 pub mod describe_groups; //> groups
@@ -96,6 +97,9 @@ pub const SUPPORTED_APIS: &[ApiSpec] = &[
     //> clients
     ApiSpec { key: 19, name: "CreateTopics", min: 2, max: 7, flexible_from: 5 },
     ApiSpec { key: 20, name: "DeleteTopics", min: 1, max: 6, flexible_from: 4 },
+    //< clients
+    ApiSpec { key: 21, name: "DeleteRecords", min: 0, max: 2, flexible_from: 2 }, //> retention
+    //> clients
     ApiSpec { key: 22, name: "InitProducerId", min: 0, max: 4, flexible_from: 2 },
     ApiSpec { key: 32, name: "DescribeConfigs", min: 1, max: 4, flexible_from: 4 },
     ApiSpec { key: 37, name: "CreatePartitions", min: 0, max: 3, flexible_from: 2 },
@@ -171,6 +175,9 @@ pub fn dispatch(
         //> clients
         19 => create_topics::handle(broker, req, body, w),
         20 => delete_topics::handle(broker, req, body, w),
+        //< clients
+        21 => delete_records::handle(broker, req, body, w), //> retention
+        //> clients
         22 => init_producer_id::handle(broker, req, body, w),
         32 => describe_configs::handle(broker, req, body, w),
         37 => create_partitions::handle(broker, req, body, w),
@@ -211,6 +218,7 @@ pub fn decode_request(api_key: i16, version: i16, flexible: bool, r: &mut Reader
         18 => api_versions::decode(r, v).map(drop),
         19 => create_topics::decode(r, f).map(drop),
         20 => delete_topics::decode(r, v, f).map(drop),
+        21 => delete_records::decode(r, f).map(drop), //> retention
         22 => init_producer_id::decode(r, v, f).map(drop),
         32 => describe_configs::decode(r, v, f).map(drop),
         37 => create_partitions::decode(r, f).map(drop),
@@ -243,6 +251,7 @@ pub fn decode_response(api_key: i16, version: i16, flexible: bool, r: &mut Reade
         18 => api_versions::decode_response(r, v, f),
         19 => create_topics::decode_response(r, v, f),
         20 => delete_topics::decode_response(r, v, f),
+        21 => delete_records::decode_response(r, v, f), //> retention
         22 => init_producer_id::decode_response(r, v, f),
         32 => describe_configs::decode_response(r, v, f),
         37 => create_partitions::decode_response(r, v, f),

@@ -22,6 +22,7 @@
 pub mod batch;
 pub mod metadata;
 pub mod partition; //> dh6
+pub mod retention; //> retention
 pub mod segment; //> dh6
 
 use crate::wire::Uuid;
@@ -43,6 +44,9 @@ use metadata::MetadataLog;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 //< clients
+//> retention
+use retention::{Memory, Policy};
+//< retention
 
 /// A topic and its partitions.
 //> clients
@@ -125,6 +129,16 @@ pub struct Log {
     /// The most partitions all topics together may have (`max.partitions`).
     max_partitions: usize,
     //< clients
+    //> retention
+    /// The broker's retention defaults; each topic's settings go over them.
+    retention: Policy,
+    /// Bytes the partitions hold in memory, and the in-memory log's budget.
+    memory: Arc<Memory>,
+    /// Log start offsets moved by DeleteRecords, as read at start (`log-start-offset-checkpoint`).
+    checkpoint: HashMap<(String, i32), i64>,
+    /// Held while the checkpoint file is rewritten.
+    checkpoint_file: Mutex<()>,
+    //< retention
 }
 //> clients
 
@@ -167,6 +181,12 @@ impl Log {
             metadata: Mutex::new(MetadataLog::in_memory()),
             max_partitions: MAX_PARTITIONS as usize,
             //< clients
+            //> retention
+            retention: Policy::KAFKA,
+            memory: Arc::new(Memory::new(usize::MAX)),
+            checkpoint: HashMap::new(),
+            checkpoint_file: Mutex::new(()),
+            //< retention
         }
     }
 
@@ -193,6 +213,12 @@ impl Log {
             metadata: Mutex::new(metadata),
             max_partitions: MAX_PARTITIONS as usize,
             //< clients
+            //> retention
+            retention: Policy::KAFKA,
+            memory: Arc::new(Memory::new(usize::MAX)),
+            checkpoint: read_checkpoint(dir)?,
+            checkpoint_file: Mutex::new(()),
+            //< retention
         };
         for meta in metas {
             /*> ea7 < ku4
@@ -266,7 +292,17 @@ impl Log {
         /*> dh6 < ls8
         Ok(Partition::new(&topic.name, meta, batches))
         */
-        Ok(Partition::new(&topic.name, meta, batches, segment)) //> ls8
+        /*> ls8 < retention
+        Ok(Partition::new(&topic.name, meta, batches, segment))
+        */
+        //> retention
+        let files = match &self.dir {
+            Some(dir) => segment::file_offsets(&dir.join(format!("{}-{}", topic.name, meta.index)))?,
+            None => Vec::new(),
+        };
+        let checkpoint = self.checkpoint.get(&(topic.name.clone(), meta.index)).copied().unwrap_or(0);
+        Ok(Partition::new(&topic.name, meta, batches, segment, &files, checkpoint, &self.memory))
+        //< retention
     }
     //< dh6
 
@@ -321,6 +357,95 @@ impl Log {
         self.max_partitions = max;
         self
     }
+    //> retention
+
+    /// Sets the broker's retention defaults and, for the in-memory log, its budget; the loaded
+    /// partitions are held to their sizes at once (to times when the cleaner first looks).
+    pub fn with_retention(mut self, defaults: Policy, memory_max: usize) -> Log {
+        self.retention = defaults;
+        if self.dir.is_none() {
+            self.memory.set_max(memory_max);
+        }
+        for topic in self.topics() {
+            let policy = self.policy_for(&topic.configs);
+            topic.partitions.iter().for_each(|p| p.set_policy(policy));
+        }
+        self
+    }
+
+    /// A topic's policy: the broker's defaults with the topic's settings over them. In memory,
+    /// segments are a sixteenth of the budget at most, so the budget drops data in small steps.
+    fn policy_for(&self, configs: &BTreeMap<String, String>) -> Policy {
+        let mut policy = self.retention.with_topic(configs);
+        if self.dir.is_none() {
+            policy.segment_bytes = policy.segment_bytes.min((self.memory.max() / 16).max(1) as u64);
+        }
+        policy
+    }
+
+    /// The cleaner's round: drops segments past `retention.ms` (and any other limit) in every
+    /// partition, then, while the in-memory log is over its budget, the broker's oldest segment.
+    pub fn clean(&self) {
+        let partitions: Vec<Arc<Partition>> = self.topics().iter().flat_map(|t| t.partitions.iter().cloned()).collect();
+        let now = retention::now_ms();
+        for p in &partitions {
+            p.enforce_retention(now);
+        }
+        while self.memory.is_over() {
+            let oldest = partitions.iter().filter_map(|p| Some((p.oldest_segment()?, p))).min_by_key(|(at, _)| *at);
+            match oldest {
+                Some((_, p)) if p.drop_oldest_segment() => {}
+                _ => break,
+            }
+        }
+    }
+
+    /// Runs the cleaner every `interval`, and whenever an append takes the in-memory log over its
+    /// budget. Never returns: the server runs it on a thread of its own.
+    pub fn run_cleaner(&self, interval: std::time::Duration) {
+        loop {
+            self.memory.wait(interval);
+            self.clean();
+        }
+    }
+
+    /// Bytes all partitions hold in memory.
+    pub fn memory_used(&self) -> usize {
+        self.memory.used()
+    }
+
+    /// DeleteRecords for one partition: its log start offset moves to `offset` (-1: the high
+    /// watermark), and is saved in `log-start-offset-checkpoint`. Returns the new start.
+    pub fn delete_records(&self, partition: &Partition, offset: i64) -> Result<i64, ErrorCode> {
+        let start = partition.delete_records(offset)?;
+        if let Err(e) = self.save_checkpoint() {
+            log::error!("cannot save log-start-offset-checkpoint: {e}");
+            return Err(ErrorCode::KafkaStorageError);
+        }
+        Ok(start)
+    }
+
+    /// Rewrites `log-start-offset-checkpoint` (Kafka's format: version, count, then `topic
+    /// partition offset` lines) from every partition whose start DeleteRecords moved.
+    fn save_checkpoint(&self) -> io::Result<()> {
+        let Some(dir) = &self.dir else { return Ok(()) };
+        let _writing = lock(&self.checkpoint_file);
+        let mut lines = Vec::new();
+        for topic in self.topics() {
+            for p in &topic.partitions {
+                if p.log_start_offset() > 0 {
+                    lines.push(format!("{} {} {}", topic.name, p.index, p.log_start_offset()));
+                }
+            }
+        }
+        let text = format!("0\n{}\n{}", lines.len(), lines.iter().map(|l| format!("{l}\n")).collect::<String>());
+        let tmp = dir.join("log-start-offset-checkpoint.tmp");
+        let mut file = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut file, text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(tmp, dir.join("log-start-offset-checkpoint"))
+    }
+    //< retention
 
     /// Creates a topic with a random id and `partitions` empty partitions led by `node_id`,
     /// persisting it to the metadata log and creating its directories when there is a log dir.
@@ -361,6 +486,10 @@ impl Log {
             self.remove_partition_dirs(name, 0..partitions);
             ErrorCode::KafkaStorageError
         })?;
+        //> retention
+        let policy = self.policy_for(&configs);
+        partitions.iter().for_each(|p| p.set_policy(policy));
+        //< retention
         let topic = Arc::new(Topic { name: name.to_string(), id: meta.id, partitions, configs });
         let mut topics = write(&self.topics);
         topics.by_id.insert(topic.id, Arc::clone(&topic));
@@ -450,6 +579,10 @@ impl Log {
             records.push(metadata::partition_record(old.id, &p));
         }
         lock(&self.metadata).append(&records).map_err(failed)?;
+        //> retention
+        let policy = self.policy_for(&old.configs);
+        partitions.iter().for_each(|p| p.set_policy(policy));
+        //< retention
         let topic = Arc::new(Topic { name: old.name.clone(), id: old.id, partitions, configs: old.configs.clone() });
         let mut topics = write(&self.topics);
         topics.by_id.insert(topic.id, Arc::clone(&topic));
@@ -481,3 +614,31 @@ impl Log {
     }
     //< clients
 }
+//> retention
+
+/// Reads `log-start-offset-checkpoint`, if there is one: `(topic, partition) → log start offset`.
+fn read_checkpoint(dir: &Path) -> io::Result<HashMap<(String, i32), i64>> {
+    let path = dir.join("log-start-offset-checkpoint");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(HashMap::new()),
+        Err(e) => return Err(e),
+    };
+    let bad = || io::Error::new(io::ErrorKind::InvalidData, format!("{}: not a checkpoint file", path.display()));
+    let mut lines = text.lines();
+    if lines.next() != Some("0") {
+        return Err(bad());
+    }
+    let count: usize = lines.next().and_then(|l| l.trim().parse().ok()).ok_or_else(bad)?;
+    let mut offsets = HashMap::new();
+    for line in lines.take(count) {
+        let mut fields = line.split_whitespace();
+        let (Some(topic), Some(partition), Some(offset)) = (fields.next(), fields.next(), fields.next()) else {
+            return Err(bad());
+        };
+        let (partition, offset) = (partition.parse().map_err(|_| bad())?, offset.parse().map_err(|_| bad())?);
+        offsets.insert((topic.to_string(), partition), offset);
+    }
+    Ok(offsets)
+}
+//< retention

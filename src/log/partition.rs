@@ -34,6 +34,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Weak};
 use std::time::Instant;
 //< clients
+//> retention
+use super::retention::{Memory, Policy, Reason};
+//< retention
 //> dh6
 
 /// A stored batch: its bytes as produced and the header facts a fetch or offset lookup needs
@@ -109,8 +112,36 @@ struct State {
     waiters: Vec<Weak<Waiter>>,
     producers: HashMap<i64, ProducerEntry>,
     //< clients
+    //> retention
+    /// The segments, oldest first: the last one is the active one, appended to.
+    segments: VecDeque<Span>,
+    policy: Policy,
+    //< retention
 }
 //< dh6
+//> retention
+
+/// One segment of a partition's log: a run of its batches (and, with `log.dirs`, the file
+/// `<base_offset>.log` that holds them).
+#[derive(Debug)]
+struct Span {
+    /// The offset the segment starts at, which names its file.
+    base_offset: i64,
+    batches: usize,
+    bytes: usize,
+    /// The newest record's timestamp, for `retention.ms`.
+    max_timestamp: i64,
+    /// When its first batch arrived (or it was loaded), for `segment.ms` and for the memory
+    /// budget, which drops the broker's oldest segment first.
+    opened: Instant,
+}
+
+impl Span {
+    fn new(base_offset: i64) -> Span {
+        Span { base_offset, batches: 0, bytes: 0, max_timestamp: -1, opened: Instant::now() }
+    }
+}
+//< retention
 
 pub struct Partition {
     pub topic: String,
@@ -124,6 +155,7 @@ pub struct Partition {
     state: State,
     */
     state: Mutex<State>, //> zf2
+    memory: Arc<Memory>, //> retention
 }
 //> zf2
 
@@ -162,11 +194,43 @@ impl Partition {
         meta: &PartitionMeta,
         batches: Vec<StoredBatch>, //> dh6
         segment: Option<Segment>,  //> ls8
+        //> retention
+        files: &[i64],
+        checkpoint: i64,
+        memory: &Arc<Memory>,
+        //< retention
     ) -> Partition {
         //> dh6
+        /*> dh6 < retention
         let log_start_offset = batches.first().map_or(0, |b| b.base_offset);
         let next_offset = batches.last().map_or(log_start_offset, |b| b.last_offset.saturating_add(1));
+        */
         //< dh6
+        //> retention
+        // Segment files are named after their first offset: an empty last file (rolled just before
+        // a restart) still says where the log goes on, and the first says where it starts, unless
+        // DeleteRecords moved the start further (the checkpoint).
+        let first = batches.first().map_or(0, |b| b.base_offset).max(files.first().copied().unwrap_or(0));
+        let next_offset = batches
+            .last()
+            .map_or(0, |b| b.last_offset.saturating_add(1))
+            .max(files.last().copied().unwrap_or(0))
+            .max(first);
+        let log_start_offset = first.max(checkpoint).min(next_offset);
+        let mut segments: VecDeque<Span> = files.iter().map(|&base| Span::new(base)).collect();
+        if segments.is_empty() {
+            segments.push_back(Span::new(next_offset));
+        }
+        let mut at = 0;
+        for b in &batches {
+            // Each batch belongs to the last segment starting at or before it.
+            while at + 1 < segments.len() && segments[at + 1].base_offset <= b.base_offset {
+                at += 1;
+            }
+            add_to(&mut segments[at], b);
+        }
+        memory.add(segments.iter().map(|s| s.bytes).sum());
+        //< retention
         //> clients
         let mut producers: HashMap<i64, ProducerEntry> = HashMap::new();
         // Rebuild idempotence state from the log, so a producer that outlives a restart is still
@@ -191,6 +255,10 @@ impl Partition {
             waiters: Vec::new(),
             producers,
             //< clients
+            //> retention
+            segments,
+            policy: Policy::KAFKA,
+            //< retention
         };
         //< dh6
         Partition {
@@ -203,7 +271,8 @@ impl Partition {
             /*> dh6 < zf2
             state,
             */
-            state: Mutex::new(state), //> zf2
+            state: Mutex::new(state),   //> zf2
+            memory: Arc::clone(memory), //> retention
         }
     }
     //> dh6
@@ -304,6 +373,14 @@ impl Partition {
             max_timestamp: header.max_timestamp, //> clients
             bytes,
         };
+        //> retention
+        if state.roll_due(stored.bytes.len())
+            && let Err(e) = state.roll()
+        {
+            log::error!("{}-{}: cannot roll to a new segment: {e}", self.topic, self.index);
+            return Err(AppendError::Refused(ErrorCode::KafkaStorageError));
+        }
+        //< retention
         //> ls8
         if let Some(segment) = &mut state.segment
             && let Err(e) = segment.append(&stored)
@@ -318,7 +395,17 @@ impl Partition {
             remember(state.producers.entry(header.producer_id).or_default(), &header, base_offset);
         }
         //< clients
+        //> retention
+        if let Some(active) = state.segments.back_mut() {
+            add_to(active, &stored);
+        }
+        self.memory.add(stored.bytes.len());
+        //< retention
         state.batches.push(stored);
+        //> retention
+        // Size limits are checked as data arrives; time limits by the cleaner (Log::clean).
+        self.enforce(&mut state, None);
+        //< retention
         //> clients
         for waiter in state.waiters.drain(..) {
             if let Some(waiter) = waiter.upgrade() {
@@ -421,6 +508,112 @@ impl Partition {
         }
     }
 
+    //> retention
+    /// Sets the retention policy (the broker's defaults with the topic's settings over them).
+    pub fn set_policy(&self, policy: Policy) {
+        let mut state = self.state();
+        state.policy = policy;
+        // Sizes at once; time only when the cleaner looks (as Kafka, not at start).
+        self.enforce(&mut state, None);
+    }
+
+    /// Drops the segments the policy no longer keeps; `now_ms` (wall-clock milliseconds) also
+    /// checks `retention.ms`, which only the cleaner does.
+    pub fn enforce_retention(&self, now_ms: i64) {
+        let mut state = self.state();
+        self.enforce(&mut state, Some(now_ms));
+    }
+
+    fn enforce(&self, state: &mut State, now_ms: Option<i64>) {
+        loop {
+            let (Some(front), segments) = (state.segments.front(), state.segments.len()) else { return };
+            let held: usize = state.segments.iter().map(|s| s.bytes).sum();
+            let policy = state.policy;
+            // Kafka's rule: a segment goes while the rest still hold `retention.bytes`; never
+            // the active one for size.
+            let reason = if segments > 1 && policy.bytes >= 0 && (held - front.bytes) as u64 >= policy.bytes as u64 {
+                Reason::RetentionBytes
+            } else if segments > 1 && state.segments[1].base_offset <= state.log_start_offset {
+                Reason::DeleteRecords
+            } else if let Some(now) = now_ms
+                && policy.ms >= 0
+                && front.batches > 0
+                && front.max_timestamp < now.saturating_sub(policy.ms)
+            {
+                Reason::RetentionMs
+            } else {
+                return;
+            };
+            if !self.drop_oldest(state, reason) {
+                return;
+            }
+        }
+    }
+
+    /// When this partition's oldest segment started, if it holds anything: the memory budget
+    /// drops the broker's oldest segment first.
+    pub fn oldest_segment(&self) -> Option<Instant> {
+        let state = self.state();
+        state.segments.front().filter(|s| s.bytes > 0).map(|s| s.opened)
+    }
+
+    /// Drops the oldest segment to bring the in-memory log within its budget.
+    pub fn drop_oldest_segment(&self) -> bool {
+        let mut state = self.state();
+        self.drop_oldest(&mut state, Reason::MemoryBudget)
+    }
+
+    /// Drops the oldest segment, rolling first if it is the active one. False if the log holds
+    /// nothing to drop.
+    fn drop_oldest(&self, state: &mut State, reason: Reason) -> bool {
+        if state.segments.len() == 1 && state.segments[0].batches > 0 && state.roll().is_err() {
+            return false; // the roll said why
+        }
+        if state.segments.len() < 2 {
+            return false;
+        }
+        let Some(dropped) = state.segments.pop_front() else { return false };
+        state.batches.drain(..dropped.batches);
+        self.memory.sub(dropped.bytes);
+        let next = state.segments.front().map_or(state.next_offset, |s| s.base_offset);
+        state.log_start_offset = state.log_start_offset.max(next);
+        if let Some(segment) = &state.segment
+            && let Err(e) = segment.delete(dropped.base_offset)
+        {
+            log::error!("{}-{}: cannot delete segment {}: {e}", self.topic, self.index, dropped.base_offset);
+        }
+        log::info!(
+            "{}-{}: dropped segment {} ({} batches, {} bytes), log start offset now {}: {}",
+            self.topic,
+            self.index,
+            dropped.base_offset,
+            dropped.batches,
+            dropped.bytes,
+            state.log_start_offset,
+            reason.describe()
+        );
+        true
+    }
+
+    /// DeleteRecords: every record before `offset` (-1: the high watermark) is deleted. Returns the
+    /// new log start offset (the "low watermark"); OFFSET_OUT_OF_RANGE past the high watermark.
+    pub fn delete_records(&self, offset: i64) -> Result<i64, ErrorCode> {
+        let mut state = self.state();
+        let offset = if offset == -1 { state.next_offset } else { offset };
+        if !(0..=state.next_offset).contains(&offset) {
+            return Err(ErrorCode::OffsetOutOfRange);
+        }
+        state.log_start_offset = state.log_start_offset.max(offset);
+        self.enforce(&mut state, None);
+        Ok(state.log_start_offset)
+    }
+
+    /// Bytes of batches held (for tests and the cleaner's log).
+    pub fn bytes_held(&self) -> usize {
+        self.state().segments.iter().map(|s| s.bytes).sum()
+    }
+    //< retention
+
     /// Number of batches (for tests and logging).
     pub fn batch_count(&self) -> usize {
         self.state().batches.len()
@@ -492,6 +685,46 @@ fn check_sequence(entry: Option<&ProducerEntry>, h: &BatchHeader) -> Result<Opti
     }
     Ok(None)
 }
+
+//> retention
+
+impl State {
+    /// Whether the active segment is full or old enough to be closed before `incoming` bytes.
+    fn roll_due(&self, incoming: usize) -> bool {
+        self.segments.back().is_some_and(|active| {
+            active.batches > 0
+                && ((active.bytes + incoming) as u64 > self.policy.segment_bytes
+                    || active.opened.elapsed().as_millis() >= u128::from(self.policy.segment_ms))
+        })
+    }
+
+    /// Closes the active segment and starts a new one at the next offset (and its file).
+    fn roll(&mut self) -> std::io::Result<()> {
+        if let Some(segment) = &mut self.segment {
+            segment.roll(self.next_offset)?;
+        }
+        self.segments.push_back(Span::new(self.next_offset));
+        Ok(())
+    }
+}
+
+fn add_to(span: &mut Span, batch: &StoredBatch) {
+    if span.batches == 0 {
+        span.opened = Instant::now();
+    }
+    span.batches += 1;
+    span.bytes += batch.bytes.len();
+    // A batch without timestamps counts as written now.
+    let stamp = if batch.max_timestamp >= 0 { batch.max_timestamp } else { super::retention::now_ms() };
+    span.max_timestamp = span.max_timestamp.max(stamp);
+}
+
+impl Drop for Partition {
+    fn drop(&mut self) {
+        self.memory.sub(self.bytes_held());
+    }
+}
+//< retention
 
 /// A fetch waiting for data: woken by the first append to any partition it registered with.
 #[derive(Default)]

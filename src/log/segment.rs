@@ -189,8 +189,56 @@ impl Segment {
         //< clients
         Ok(())
     }
+    //> retention
+
+    /// Closes this file and goes on in a new one, `<base_offset>.log` beside it.
+    pub fn roll(&mut self, base_offset: i64) -> io::Result<()> {
+        let path = self.path.with_file_name(file_name(base_offset));
+        OpenOptions::new().create(true).append(true).open(&path)?;
+        if self.file.take().is_some() {
+            OPEN_SEGMENTS.fetch_sub(1, Ordering::Relaxed);
+        }
+        (self.path, self.len) = (path, 0);
+        Ok(())
+    }
+
+    /// Deletes the older segment file starting at `base_offset` (and Kafka's index files for it,
+    /// should there be any).
+    pub fn delete(&self, base_offset: i64) -> io::Result<()> {
+        let log = self.path.with_file_name(file_name(base_offset));
+        for index in ["index", "timeindex"] {
+            let _ = fs::remove_file(log.with_extension(index));
+        }
+        fs::remove_file(log)
+    }
+    //< retention
 }
 //< ls8
+//> retention
+
+/// A segment's file name: its base offset, zero-padded to 20 digits.
+fn file_name(base_offset: i64) -> String {
+    format!("{base_offset:020}.log")
+}
+
+/// The base offsets of a partition directory's segment files, from their names, in order.
+pub fn file_offsets(dir: &Path) -> io::Result<Vec<i64>> {
+    let mut offsets = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "log") {
+            let name = path.file_stem().and_then(|n| n.to_str()).unwrap_or_default();
+            let offset = name.parse::<i64>().map_err(|_| {
+                let message = format!("{}: a segment file is named after its first offset", path.display());
+                io::Error::new(io::ErrorKind::InvalidData, message)
+            })?;
+            offsets.push(offset);
+        }
+    }
+    offsets.sort_unstable();
+    Ok(offsets)
+}
+//< retention
 
 /// Parses the batches of one file into `out`; returns how many bytes were valid.
 fn read_batches(

@@ -342,6 +342,11 @@ pub fn stage_topics(slug: &str) -> Vec<RunnerTopic> {
         "clients" => vec![t("greetings", 0x0c1e, vec![vec![]])],
         //< clients
         "groups" => vec![t("orders", 0x0a27, vec![vec![], vec![]])], //> groups
+        //> retention
+        "retention" => {
+            vec![t("events", 0x0e7e, vec![vec!["event-0", "event-1", "event-2", "event-3", "event-4", "event-5"]])]
+        }
+        //< retention
         _ => vec![],
     }
 }

@@ -1,0 +1,130 @@
+"""Retention and DeleteRecords (issue 12, stage 28) as real clients see them: the log start offset
+moves, a consumer below it is told OFFSET_OUT_OF_RANGE and resets as its auto.offset.reset says,
+and both admin clients delete records.
+
+kafka-python 2.x has no delete_records, so this file runs with kafka-python 3.x and
+confluent-kafka (scripts/test.sh runs it in the 3.x venv only).
+"""
+
+import time
+
+import pytest
+from confluent_kafka import Consumer, Producer
+from confluent_kafka import TopicPartition as CTopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+import kp
+from harness import unique
+
+VALUE = b"v" * 1000
+
+
+def kp_produce(broker, topic, count):
+    """One batch per record (each send waited for): about 1.1 KB each."""
+    producer = kp.KafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=0)
+    offsets = [producer.send(topic, VALUE + b"%d" % i).get(timeout=10).offset for i in range(count)]
+    producer.close()
+    return offsets
+
+
+def kp_earliest_and_latest(broker, topic):
+    consumer = kp.KafkaConsumer(bootstrap_servers=broker.bootstrap)
+    tp = kp.TopicPartition(topic, 0)
+    earliest = consumer.beginning_offsets([tp])[tp]
+    latest = consumer.end_offsets([tp])[tp]
+    consumer.close()
+    return earliest, latest
+
+
+def kp_read_from(broker, topic, offset, reset, expected):
+    """Assigns partition 0, seeks to `offset`, and reads `expected` records (or until 10 s)."""
+    consumer = kp.KafkaConsumer(bootstrap_servers=broker.bootstrap, auto_offset_reset=reset,
+                                enable_auto_commit=False, consumer_timeout_ms=10000)
+    tp = kp.TopicPartition(topic, 0)
+    consumer.assign([tp])
+    consumer.seek(tp, offset)
+    offsets = []
+    for message in consumer:
+        offsets.append(message.offset)
+        if len(offsets) == expected:
+            break
+    consumer.close()
+    return offsets
+
+
+@pytest.mark.kafka_python
+def test_kafka_python_resets_past_segments_retention_dropped(make_broker):
+    broker = make_broker(log_dir=True)
+    topic = unique("kept")
+    adm = kp.admin(broker.bootstrap)
+    # Segments of 4 KB (three records), 8 KB kept.
+    kp.create_topic(adm, topic, 1, {"segment.bytes": "4096", "retention.bytes": "8192"})
+    adm.close()
+    assert kp_produce(broker, topic, 30) == list(range(30))
+    earliest, latest = kp_earliest_and_latest(broker, topic)
+    assert latest == 30
+    assert 15 <= earliest <= 24 and earliest % 3 == 0, earliest
+    # Asked for offset 0, told OFFSET_OUT_OF_RANGE: "earliest" goes on from the new start...
+    assert kp_read_from(broker, topic, 0, "earliest", 30 - earliest) == list(range(earliest, 30))
+    # ..."latest" from the end (nothing more to read), and "none" raises the error to the caller.
+    assert kp_read_from(broker, topic, 0, "latest", 1) == []
+    consumer = kp.KafkaConsumer(bootstrap_servers=broker.bootstrap, auto_offset_reset="none",
+                                enable_auto_commit=False)
+    tp = kp.TopicPartition(topic, 0)
+    consumer.assign([tp])
+    consumer.seek(tp, 0)
+    with pytest.raises(kp.Errors.OffsetOutOfRangeError):
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            consumer.poll(timeout_ms=500)
+    consumer.close()
+
+
+@pytest.mark.kafka_python
+def test_kafka_python_delete_records(make_broker):
+    broker = make_broker(log_dir=True)
+    topic = unique("trim")
+    adm = kp.admin(broker.bootstrap)
+    kp.create_topic(adm, topic, 1)
+    kp_produce(broker, topic, 10)
+    result = adm.delete_records({kp.TopicPartition(topic, 0): 6})
+    adm.close()
+    assert result[kp.TopicPartition(topic, 0)]["low_watermark"] == 6
+    assert kp_earliest_and_latest(broker, topic) == (6, 10)
+    assert kp_read_from(broker, topic, 0, "earliest", 4) == [6, 7, 8, 9]
+    # The new start survives a restart.
+    broker.stop()
+    broker.start()
+    assert kp_earliest_and_latest(broker, topic) == (6, 10)
+
+
+@pytest.mark.confluent
+def test_confluent_delete_records_and_reset(make_broker):
+    broker = make_broker()
+    topic = unique("trim")
+    adm = AdminClient({"bootstrap.servers": broker.bootstrap})
+    adm.create_topics([NewTopic(topic, 1, 1)])[topic].result(15)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 0})
+    for i in range(10):
+        producer.produce(topic, VALUE + b"%d" % i)
+        producer.flush(10)
+    deleted = adm.delete_records([CTopicPartition(topic, 0, 7)])
+    [(tp, future)] = deleted.items()
+    assert future.result(15).low_watermark == 7
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": unique("g"),
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    low, high = consumer.get_watermark_offsets(CTopicPartition(topic, 0), timeout=10)
+    assert (low, high) == (7, 10)
+    # Asked for offset 2, librdkafka is told OFFSET_OUT_OF_RANGE and resets to the earliest: 7.
+    consumer.assign([CTopicPartition(topic, 0, 2)])
+    offsets = []
+    deadline = time.time() + 15
+    while len(offsets) < 3 and time.time() < deadline:
+        message = consumer.poll(0.5)
+        if message is not None and message.error() is None:
+            offsets.append(message.offset())
+    consumer.close()
+    assert offsets == [7, 8, 9]
+    # -1 (OFFSET_END): everything up to the high watermark.
+    everything = adm.delete_records([CTopicPartition(topic, 0, -1)])
+    assert list(everything.values())[0].result(15).low_watermark == 10
