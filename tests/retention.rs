@@ -222,6 +222,25 @@ fn the_in_memory_log_stays_within_its_budget() {
 }
 
 #[test]
+fn a_topics_retention_survives_a_restart() {
+    let dir = TempDir::new("retention-config-restart");
+    let properties = common::runner_files::server_properties(dir.path());
+    let broker = Broker::start(&properties);
+    let mut stream = connect(&broker);
+    assert_eq!(create(&mut stream, "kept", &[("segment.bytes", "4096"), ("retention.bytes", "8192")]), 0);
+    drop(stream);
+    drop(broker);
+    // After the restart the topic still drops by its own settings, not the broker's defaults.
+    let broker = Broker::start(&properties);
+    let mut stream = connect(&broker);
+    for _ in 0..30 {
+        assert_eq!(produce(&mut stream, "kept", 0, records()).0, 0);
+    }
+    let earliest = list_offset(&mut stream, "kept", -2);
+    assert!((150..=220).contains(&earliest), "earliest {earliest}");
+}
+
+#[test]
 fn retention_configs_are_checked_and_described() {
     let broker = Broker::start("log.retention.hours=2\nlog.segment.bytes=1048576");
     let mut stream = connect(&broker);

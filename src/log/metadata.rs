@@ -16,6 +16,15 @@
 //!                             partition_epoch INT32, [v1+: directories COMPACT_ARRAY of UUID], TAG_BUFFER
 //! type  9 RemoveTopicRecord   topic_id UUID, TAG_BUFFER
 //! ```
+//> retention
+//!
+//! From stage retention on, a topic's own configs (from CreateTopics) are kept as well:
+//!
+//! ```text
+//! type  4 ConfigRecord        resource_type INT8 (2 = topic), resource_name COMPACT_STRING,
+//!                             name COMPACT_STRING, value COMPACT_NULLABLE_STRING (null: removed), TAG_BUFFER
+//! ```
+//< retention
 //!
 //! Replaying the records in order gives the topic table. Types this broker does not use are
 //! skipped. A missing log (the runner writes none in stages without topics) means no topics.
@@ -39,6 +48,7 @@ pub const TOPIC_RECORD: i8 = 2;
 pub const PARTITION_RECORD: i8 = 3; //> ea7
 //> clients
 pub const REMOVE_TOPIC_RECORD: i8 = 9;
+pub const CONFIG_RECORD: i8 = 4; //> retention
 pub const FEATURE_LEVEL_RECORD: i8 = 12;
 //< clients
 //> ea7
@@ -65,6 +75,8 @@ pub struct TopicMeta {
     /// By index: the records may list them in any order, and may record one again.
     pub partitions: BTreeMap<i32, PartitionMeta>,
     //< ku4
+    /// The topic's own configs, from its ConfigRecords.
+    pub configs: BTreeMap<String, String>, //> retention
 }
 //> clients
 
@@ -189,6 +201,7 @@ pub fn apply(topics: &mut Vec<TopicMeta>, r: &mut Reader<'_>) -> Result<(), Deco
                 partitions: Vec::new(),
                 */
                 partitions: BTreeMap::new(), //> ku4
+                configs: BTreeMap::new(),    //> retention
             });
         }
         //> ea7
@@ -223,6 +236,24 @@ pub fn apply(topics: &mut Vec<TopicMeta>, r: &mut Reader<'_>) -> Result<(), Deco
             r.tagged_fields("tagged_fields")?;
             topics.retain(|t| t.id != id);
         }
+        //< clients
+        //> retention
+        CONFIG_RECORD => {
+            let resource_type = r.i8("resource_type")?;
+            let resource = r.string_v("resource_name", true)?;
+            let name = r.string_v("name", true)?.to_string();
+            let value = r.nullable_string_v("value", true)?.map(str::to_string);
+            r.tagged_fields("tagged_fields")?;
+            let topic = topics.iter_mut().find(|t| t.name == resource).filter(|_| resource_type == CONFIG_TOPIC);
+            if let Some(topic) = topic {
+                match value {
+                    Some(value) => topic.configs.insert(name, value),
+                    None => topic.configs.remove(&name),
+                };
+            }
+        }
+        //< retention
+        //> clients
         // Nothing this broker needs, but read for `mini-kafka dump-log`.
         FEATURE_LEVEL_RECORD => {
             r.string_v("name", true)?;
@@ -273,6 +304,23 @@ pub fn partition_record(topic_id: Uuid, p: &PartitionMeta) -> Vec<u8> {
     finish(w)
 }
 
+//> retention
+/// ConfigRecord's resource type for a topic.
+const CONFIG_TOPIC: i8 = 2;
+
+/// A ConfigRecord value: a topic's config `name` set to `value` (`None`: back to the default).
+pub fn config_record(topic: &str, name: &str, value: Option<&str>) -> Vec<u8> {
+    let mut w = Writer::new();
+    header(&mut w, CONFIG_RECORD, 0);
+    w.i8("resource_type", CONFIG_TOPIC);
+    w.string_v("resource_name", topic, true);
+    w.string_v("name", name, true);
+    w.nullable_string_v("value", value, true);
+    w.tagged_fields_v(true);
+    finish(w)
+}
+//< retention
+
 /// A RemoveTopicRecord value.
 pub fn remove_topic_record(id: Uuid) -> Vec<u8> {
     let mut w = Writer::new();
@@ -295,6 +343,12 @@ mod tests {
         apply(&mut topics, &mut Reader::new(&partition_record(id, &p))).unwrap();
         assert_eq!(topics.len(), 1);
         assert_eq!(topics[0].partitions[&0], p);
+        //> retention
+        apply(&mut topics, &mut Reader::new(&config_record("apple", "retention.ms", Some("60000")))).unwrap();
+        assert_eq!(topics[0].configs["retention.ms"], "60000");
+        apply(&mut topics, &mut Reader::new(&config_record("apple", "retention.ms", None))).unwrap();
+        assert!(topics[0].configs.is_empty());
+        //< retention
         apply(&mut topics, &mut Reader::new(&remove_topic_record(id))).unwrap();
         assert!(topics.is_empty());
         assert!(apply(&mut topics, &mut Reader::new(&[1, 2])).is_err());

@@ -66,8 +66,16 @@ pub struct Topic {
     pub partitions: Vec<Arc<Partition>>, //> clients
     //> clients
     /// Topic-level configs given at creation (e.g. `cleanup.policy`): reported by DescribeConfigs.
+    //< clients
+    /*> clients < retention
     /// mini-kafka keeps every record forever, so retention and compaction settings are recorded,
     /// not enforced. In memory only: after a restart topics report Kafka's defaults.
+     */
+    //> retention
+    /// Retention settings are enforced (compaction's are only reported); all are kept in the
+    /// metadata log as ConfigRecords, so they survive a restart.
+    //< retention
+    //> clients
     pub configs: BTreeMap<String, String>,
     //< clients
 }
@@ -249,7 +257,10 @@ impl Log {
                 name: meta.name,
                 id: meta.id,
                 partitions,
-                configs: BTreeMap::new(), //> clients
+                /*> clients < retention
+                configs: BTreeMap::new(),
+                */
+                configs: meta.configs, //> retention
             };
             /*> ea7 < clients
             log.topics.insert(topic.name.clone(), topic);
@@ -471,9 +482,11 @@ impl Log {
             name: name.to_string(),
             id: Uuid::random(),
             partitions: (0..partitions).map(|i| (i, Log::partition_meta(node_id, i))).collect(),
+            configs: BTreeMap::new(), //> retention
         };
         let mut records = vec![metadata::topic_record(name, meta.id)];
         records.extend(meta.partitions.values().map(|p| metadata::partition_record(meta.id, p)));
+        records.extend(configs.iter().map(|(k, v)| metadata::config_record(name, k, Some(v)))); //> retention
         self.move_aside_leftovers(name, partitions).map_err(|e| {
             log::error!("cannot create topic {name}: {e}");
             ErrorCode::KafkaStorageError
@@ -565,7 +578,13 @@ impl Log {
             Ok((total - current) as usize)
         })?;
         let old = self.topic(name).ok_or(ErrorCode::UnknownTopicOrPartition)?;
+        /*> clients < retention
         let meta = TopicMeta { name: old.name.clone(), id: old.id, partitions: BTreeMap::new() };
+        */
+        //> retention
+        let meta =
+            TopicMeta { name: old.name.clone(), id: old.id, partitions: BTreeMap::new(), configs: BTreeMap::new() };
+        //< retention
         let mut partitions = old.partitions.clone();
         let mut records = Vec::new();
         let failed = |e: io::Error| {
