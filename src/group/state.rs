@@ -234,6 +234,20 @@ impl Group {
         instance.and_then(|i| self.by_instance(i)).is_some_and(|m| m.member_id != member_id)
     }
 
+    /// Kafka's member check, the first of every member request after the group's own state: a
+    /// static member is known by its instance id (another member id there is a fenced zombie),
+    /// any other by its member id.
+    fn validate_member(&self, member_id: &str, instance: Option<&str>) -> ErrorCode {
+        let known = match instance {
+            Some(instance) => match self.by_instance(instance) {
+                Some(m) if m.member_id != member_id => return ErrorCode::FencedInstanceId,
+                found => found.is_some(),
+            },
+            None => self.member(member_id).is_some(),
+        };
+        if known { ErrorCode::None } else { ErrorCode::UnknownMemberId }
+    }
+
     fn ticket(&mut self) -> u64 {
         self.next_ticket += 1;
         self.next_ticket
@@ -695,11 +709,15 @@ impl Group {
         if self.state == GroupState::Dead {
             return ErrorCode::CoordinatorNotAvailable;
         }
-        if self.fenced(member_id, instance) {
-            return ErrorCode::FencedInstanceId;
+        // Kafka's order: the member, then the generation, then what the group is doing.
+        let error = self.validate_member(member_id, instance);
+        if error != ErrorCode::None {
+            return error;
+        }
+        if generation != self.generation {
+            return ErrorCode::IllegalGeneration;
         }
         let state = self.state;
-        let current = self.generation;
         let Some(m) = self.member_mut(member_id) else { return ErrorCode::UnknownMemberId };
         match state {
             GroupState::Empty | GroupState::Dead => ErrorCode::UnknownMemberId,
@@ -708,9 +726,6 @@ impl Group {
                 ErrorCode::RebalanceInProgress
             }
             GroupState::CompletingRebalance | GroupState::Stable => {
-                if generation != current {
-                    return ErrorCode::IllegalGeneration;
-                }
                 m.expires_at = now + m.session_timeout;
                 ErrorCode::None
             }
@@ -754,22 +769,30 @@ impl Group {
         if self.state == GroupState::Dead {
             return ErrorCode::CoordinatorNotAvailable;
         }
-        if self.fenced(member_id, instance) {
-            return ErrorCode::FencedInstanceId;
-        }
         if generation < 0 && self.state == GroupState::Empty {
             // A consumer that assigns partitions itself and uses the group only for offsets.
             return ErrorCode::None;
         }
+        // Kafka's order: the member, then the generation, and only a commit from the current
+        // generation hears that the group is completing a rebalance (a stale one is simply stale).
+        if generation >= 0 || !member_id.is_empty() || instance.is_some() {
+            let error = self.validate_member(member_id, instance);
+            if error != ErrorCode::None {
+                return error;
+            }
+            if generation != self.generation {
+                return ErrorCode::IllegalGeneration;
+            }
+        } else {
+            // No member and no generation: only an empty group takes such a commit.
+            return ErrorCode::UnknownMemberId;
+        }
         if self.state == GroupState::CompletingRebalance {
             return ErrorCode::RebalanceInProgress;
         }
-        let current = self.generation;
-        let Some(m) = self.member_mut(member_id) else { return ErrorCode::UnknownMemberId };
-        if generation != current {
-            return ErrorCode::IllegalGeneration;
+        if let Some(m) = self.member_mut(member_id) {
+            m.expires_at = now + m.session_timeout;
         }
-        m.expires_at = now + m.session_timeout;
         ErrorCode::None
     }
 
@@ -1017,6 +1040,28 @@ mod tests {
         // a's SyncGroup for generation 1 is now too late.
         let Step::Done(r) = g.sync(&ra.member_id, None, 1, (None, None), &[], t0) else { panic!() };
         assert_eq!(r.error, ErrorCode::RebalanceInProgress);
+    }
+
+    #[test]
+    fn during_a_rebalance_a_stale_commit_is_illegal_and_a_current_one_must_wait() {
+        // Generation 1, stable; then a third member makes everyone rejoin: generation 2 is
+        // completing (assignments not yet synced) when a member of generation 1 commits.
+        let (mut g, ra, rb, t1) = two_joined();
+        let assignments = [(ra.member_id.as_str(), &b"x"[..]), (rb.member_id.as_str(), &b"y"[..])];
+        wait_ticket(g.sync(&rb.member_id, None, 1, (None, None), &[], t1));
+        wait_ticket(g.sync(&ra.member_id, None, 1, (None, None), &assignments, t1));
+        assert_eq!(g.state, GroupState::Stable);
+        wait_ticket(g.join(&params("", vec![("range", b"")]), t1, &LIMITS));
+        wait_ticket(g.join(&params(&ra.member_id, vec![("range", b"")]), t1, &LIMITS));
+        let _ = g.join(&params(&rb.member_id, vec![("range", b"")]), t1, &LIMITS);
+        assert_eq!((g.state, g.generation), (GroupState::CompletingRebalance, 2));
+        // Kafka's order: member, generation, then the group's state.
+        assert_eq!(g.check_commit(&ra.member_id, None, 1, t1), ErrorCode::IllegalGeneration);
+        assert_eq!(g.check_commit(&ra.member_id, None, 2, t1), ErrorCode::RebalanceInProgress);
+        assert_eq!(g.check_commit("ghost", None, 1, t1), ErrorCode::UnknownMemberId);
+        assert_eq!(g.check_commit("", None, -1, t1), ErrorCode::UnknownMemberId, "no member: only for an empty group");
+        assert_eq!(g.heartbeat(&rb.member_id, None, 1, t1), ErrorCode::IllegalGeneration);
+        assert_eq!(g.heartbeat(&rb.member_id, None, 2, t1), ErrorCode::None);
     }
 
     #[test]
