@@ -149,8 +149,16 @@ impl<'a> ClientReader<'a> {
         let end = frame.len() + size;
         while frame.len() < end {
             let before = frame.len();
-            let chunk = (end - before).min(READ_CHUNK) as u64;
-            let read = (&mut self.reader).take(chunk).read_to_end(frame);
+            let chunk = (end - before).min(READ_CHUNK);
+            // What the buffer holds comes from it; the rest straight from the socket, so the bytes
+            // of a large request are copied once, not through the buffer.
+            let buffered = self.reader.buffer().len();
+            let read = if buffered > 0 {
+                (&mut self.reader).take(chunk.min(buffered) as u64).read_to_end(frame)
+            } else {
+                let stream: &TcpStream = self.reader.get_ref();
+                stream.take(chunk as u64).read_to_end(frame)
+            };
             // On an error too: what was read before it is in `frame`.
             let n = frame.len() - before;
             if n > 0 {
