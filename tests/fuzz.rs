@@ -327,6 +327,35 @@ fn request(key: i16, v: i16, topic_id: uuid::Uuid) -> Option<Vec<u8>> {
                 .with_timeout_ms(5000)
                 .with_topics(vec![CreatePartitionsTopic::default().with_name(topic_name("fuzz-new")).with_count(3)])
         ),
+        33 => first_encoding!(
+            33,
+            v,
+            AlterConfigsRequest::default().with_resources(vec![
+                alter_configs_request::AlterConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s(TOPIC))
+                    .with_configs(vec![
+                        alter_configs_request::AlterableConfig::default()
+                            .with_name(s("retention.ms"))
+                            .with_value(Some(s("-1"))),
+                    ]),
+            ])
+        ),
+        44 => first_encoding!(
+            44,
+            v,
+            IncrementalAlterConfigsRequest::default().with_resources(vec![
+                incremental_alter_configs_request::AlterConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s(TOPIC))
+                    .with_configs(vec![
+                        incremental_alter_configs_request::AlterableConfig::default()
+                            .with_name(s("cleanup.policy"))
+                            .with_config_operation(2)
+                            .with_value(Some(s("delete"))),
+                    ]),
+            ])
+        ),
         42 => first_encoding!(42, v, DeleteGroupsRequest::default().with_groups_names(vec![group()])),
         75 => first_encoding!(
             75,

@@ -174,6 +174,7 @@ fn every_response_reads_back_as_it_was_written() {
     delete_topics(&mut h);
     delete_records(&mut h);
     describe_configs(&mut h);
+    alter_configs(&mut h);
     init_producer_id(&mut h);
     find_coordinator(&mut h);
     join_group(&mut h);
@@ -473,6 +474,37 @@ fn delete_records(h: &mut Harness) {
             w.tagged_fields_v(f);
         });
     });
+}
+
+fn alter_configs(h: &mut Harness) {
+    // (resource type, name, [(key, operation, value)]): a change, a bad value, an unknown topic,
+    // the broker.
+    type Entries<'a> = &'a [(&'a str, i8, Option<&'a str>)];
+    let resources: [(i8, &str, Entries); 4] = [
+        (2, "apple", &[("retention.ms", 1, None), ("cleanup.policy", 0, Some("delete"))]),
+        (2, "apple", &[("segment.bytes", 0, Some("1"))]),
+        (2, MISSING, &[]),
+        (4, "", &[("log.retention.ms", 0, Some("1"))]),
+    ];
+    for (api, operations) in [("AlterConfigs", false), ("IncrementalAlterConfigs", true)] {
+        h.each_version(api, |h, v, f| {
+            h.call(api, v, |w| {
+                w.structs("resources", f, &resources, |w, (resource_type, name, configs)| {
+                    w.i8("resource_type", *resource_type);
+                    w.string_v("resource_name", name, f);
+                    w.structs("configs", f, configs, |w, (key, operation, value)| {
+                        w.string_v("name", key, f);
+                        if operations {
+                            w.i8("config_operation", *operation);
+                        }
+                        w.nullable_string_v("value", *value, f);
+                    });
+                });
+                w.bool("validate_only", v % 2 == 0);
+                w.tagged_fields_v(f);
+            });
+        });
+    }
 }
 
 fn describe_configs(h: &mut Harness) {

@@ -12,6 +12,9 @@
 //! advertises a version it cannot encode breaks clients in confusing ways, so the table only
 //! ever lists what the modules implement.
 
+//> retention
+pub mod alter_configs;
+//< retention
 pub mod api_versions;
 //> clients
 pub mod create_partitions;
@@ -28,6 +31,7 @@ pub mod fetch; //> dh6
 pub mod find_coordinator;
 pub mod heartbeat;
 //< groups
+pub mod incremental_alter_configs; //> retention
 pub mod init_producer_id; //> clients
 //> groups
 pub mod join_group;
@@ -102,9 +106,13 @@ pub const SUPPORTED_APIS: &[ApiSpec] = &[
     //> clients
     ApiSpec { key: 22, name: "InitProducerId", min: 0, max: 4, flexible_from: 2 },
     ApiSpec { key: 32, name: "DescribeConfigs", min: 1, max: 4, flexible_from: 4 },
+    //< clients
+    ApiSpec { key: 33, name: "AlterConfigs", min: 0, max: 2, flexible_from: 2 }, //> retention
+    //> clients
     ApiSpec { key: 37, name: "CreatePartitions", min: 0, max: 3, flexible_from: 2 },
     //< clients
     ApiSpec { key: 42, name: "DeleteGroups", min: 0, max: 2, flexible_from: 2 }, //> groups
+    ApiSpec { key: 44, name: "IncrementalAlterConfigs", min: 0, max: 1, flexible_from: 1 }, //> retention
     ApiSpec { key: 75, name: "DescribeTopicPartitions", min: 0, max: 0, flexible_from: 0 }, //> yk1
 ];
 
@@ -180,9 +188,13 @@ pub fn dispatch(
         //> clients
         22 => init_producer_id::handle(broker, req, body, w),
         32 => describe_configs::handle(broker, req, body, w),
+        //< clients
+        33 => alter_configs::handle(broker, req, body, w), //> retention
+        //> clients
         37 => create_partitions::handle(broker, req, body, w),
         //< clients
         42 => delete_groups::handle(broker, req, body, w), //> groups
+        44 => incremental_alter_configs::handle(broker, req, body, w), //> retention
         /*> vt6 < ea7
         75 => describe_topic_partitions::handle(req, body, w),
         */
@@ -221,8 +233,10 @@ pub fn decode_request(api_key: i16, version: i16, flexible: bool, r: &mut Reader
         21 => delete_records::decode(r, f).map(drop), //> retention
         22 => init_producer_id::decode(r, v, f).map(drop),
         32 => describe_configs::decode(r, v, f).map(drop),
+        33 => alter_configs::decode(r, f).map(drop), //> retention
         37 => create_partitions::decode(r, f).map(drop),
-        42 => delete_groups::decode(r, f).map(drop), //> groups
+        42 => delete_groups::decode(r, f).map(drop),             //> groups
+        44 => incremental_alter_configs::decode(r, f).map(drop), //> retention
         75 => describe_topic_partitions::decode(r).map(drop),
         _ => Err(DecodeError::new("request_api_key", 0, format!("no decoder for API key {api_key}"))),
     }
@@ -254,8 +268,10 @@ pub fn decode_response(api_key: i16, version: i16, flexible: bool, r: &mut Reade
         21 => delete_records::decode_response(r, v, f), //> retention
         22 => init_producer_id::decode_response(r, v, f),
         32 => describe_configs::decode_response(r, v, f),
+        33 => alter_configs::decode_response(r, v, f), //> retention
         37 => create_partitions::decode_response(r, v, f),
         42 => delete_groups::decode_response(r, v, f), //> groups
+        44 => incremental_alter_configs::decode_response(r, v, f), //> retention
         75 => describe_topic_partitions::decode_response(r, v, f),
         _ => Err(DecodeError::new("api_key", 0, format!("no decoder for API key {api_key}"))),
     }

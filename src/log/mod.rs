@@ -46,6 +46,9 @@ use std::sync::{Arc, Mutex, RwLock};
 //< clients
 //> retention
 use retention::{Memory, Policy};
+
+/// Why a config change was refused: the error code and a message for the client.
+pub type ConfigError = (ErrorCode, String);
 //< retention
 
 /// A topic and its partitions.
@@ -146,6 +149,8 @@ pub struct Log {
     checkpoint: HashMap<(String, i32), i64>,
     /// Held while the checkpoint file is rewritten.
     checkpoint_file: Mutex<()>,
+    /// Held through a change of configs, so two changes cannot lose one another.
+    config_changes: Mutex<()>,
     //< retention
 }
 //> clients
@@ -194,6 +199,7 @@ impl Log {
             memory: Arc::new(Memory::new(usize::MAX)),
             checkpoint: HashMap::new(),
             checkpoint_file: Mutex::new(()),
+            config_changes: Mutex::new(()),
             //< retention
         }
     }
@@ -226,6 +232,7 @@ impl Log {
             memory: Arc::new(Memory::new(usize::MAX)),
             checkpoint: read_checkpoint(dir)?,
             checkpoint_file: Mutex::new(()),
+            config_changes: Mutex::new(()),
             //< retention
         };
         for meta in metas {
@@ -436,6 +443,50 @@ impl Log {
         Ok(start)
     }
 
+    /// AlterConfigs for a topic: `change` edits a copy of its configs (and may refuse); the result
+    /// is checked, saved as ConfigRecords for the keys that changed, and its partitions follow it
+    /// at once. With `validate_only`, or on any error, nothing changes.
+    pub fn alter_topic_configs(
+        &self,
+        name: &str,
+        validate_only: bool,
+        change: impl FnOnce(&mut BTreeMap<String, String>) -> Result<(), ConfigError>,
+    ) -> Result<(), ConfigError> {
+        let _one_at_a_time = lock(&self.config_changes);
+        let unknown = || (ErrorCode::UnknownTopicOrPartition, format!("topic {name} does not exist"));
+        let topic = self.topic(name).ok_or_else(unknown)?;
+        let mut configs = topic.configs.clone();
+        change(&mut configs)?;
+        for (key, value) in &configs {
+            retention::check_topic_config(key, value).map_err(|m| (ErrorCode::InvalidConfig, m))?;
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let keys: std::collections::BTreeSet<&String> = topic.configs.keys().chain(configs.keys()).collect();
+        let records: Vec<Vec<u8>> = keys
+            .into_iter()
+            .filter(|k| topic.configs.get(*k) != configs.get(*k))
+            .map(|k| metadata::config_record(name, k, configs.get(k).map(String::as_str)))
+            .collect();
+        if !records.is_empty()
+            && let Err(e) = lock(&self.metadata).append(&records)
+        {
+            log::error!("cannot save the configs of {name}: {e}");
+            return Err((ErrorCode::KafkaStorageError, format!("cannot save the configs of {name}")));
+        }
+        let mut topics = write(&self.topics);
+        let current = topics.by_name.get(name).filter(|t| t.id == topic.id).cloned().ok_or_else(unknown)?;
+        let policy = self.policy_for(&configs);
+        current.partitions.iter().for_each(|p| p.set_policy(policy));
+        log::info!("topic {name}: configs now {configs:?}");
+        let partitions = current.partitions.clone();
+        let updated = Arc::new(Topic { name: current.name.clone(), id: current.id, partitions, configs });
+        topics.by_id.insert(updated.id, Arc::clone(&updated));
+        topics.by_name.insert(updated.name.clone(), updated);
+        Ok(())
+    }
+
     /// Rewrites `log-start-offset-checkpoint` (Kafka's format: version, count, then `topic
     /// partition offset` lines) from every partition whose start DeleteRecords moved.
     fn save_checkpoint(&self) -> io::Result<()> {
@@ -598,12 +649,18 @@ impl Log {
             records.push(metadata::partition_record(old.id, &p));
         }
         lock(&self.metadata).append(&records).map_err(failed)?;
-        //> retention
-        let policy = self.policy_for(&old.configs);
-        partitions.iter().for_each(|p| p.set_policy(policy));
-        //< retention
+        /*> clients < retention
         let topic = Arc::new(Topic { name: old.name.clone(), id: old.id, partitions, configs: old.configs.clone() });
         let mut topics = write(&self.topics);
+        */
+        //> retention
+        let mut topics = write(&self.topics);
+        // The configs as they are now: AlterConfigs may have changed them meanwhile.
+        let configs = topics.by_name.get(name).map_or_else(|| old.configs.clone(), |t| t.configs.clone());
+        let policy = self.policy_for(&configs);
+        partitions.iter().for_each(|p| p.set_policy(policy));
+        let topic = Arc::new(Topic { name: old.name.clone(), id: old.id, partitions, configs });
+        //< retention
         topics.by_id.insert(topic.id, Arc::clone(&topic));
         topics.by_name.insert(topic.name.clone(), topic);
         busy.done = true;

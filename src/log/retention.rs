@@ -76,7 +76,6 @@ impl Policy {
 
 /// Checks a topic config this broker acts on: `Err(message)` for a value Kafka would refuse.
 pub fn check_topic_config(key: &str, value: &str) -> Result<(), String> {
-    let number = value.parse::<i64>().map_err(|_| format!("{key} must be a number, got {value:?}"))?;
     let least = match key {
         "retention.bytes" | "retention.ms" => -1,
         // Kafka's smallest segment: 14 bytes would not hold a batch header, so it asks for more.
@@ -84,6 +83,7 @@ pub fn check_topic_config(key: &str, value: &str) -> Result<(), String> {
         "segment.ms" => 1,
         _ => return Ok(()),
     };
+    let number = value.parse::<i64>().map_err(|_| format!("{key} must be a number, got {value:?}"))?;
     if number < least {
         return Err(format!("{key} must be at least {least}, got {value}"));
     }

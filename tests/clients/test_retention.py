@@ -9,7 +9,7 @@ confluent-kafka (scripts/test.sh runs it in the 3.x venv only).
 import time
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka import TopicPartition as CTopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -128,3 +128,75 @@ def test_confluent_delete_records_and_reset(make_broker):
     # -1 (OFFSET_END): everything up to the high watermark.
     everything = adm.delete_records([CTopicPartition(topic, 0, -1)])
     assert list(everything.values())[0].result(15).low_watermark == 10
+
+
+@pytest.mark.confluent
+def test_confluent_incremental_alter_configs_changes_retention(make_broker):
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
+
+    broker = make_broker(log_dir=True)
+    topic = unique("alter")
+    adm = AdminClient({"bootstrap.servers": broker.bootstrap})
+    adm.create_topics([NewTopic(topic, 1, 1)])[topic].result(15)
+    resource = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[
+        ConfigEntry("retention.ms", "3600000", incremental_operation=AlterConfigOpType.SET),
+        ConfigEntry("cleanup.policy", "compact", incremental_operation=AlterConfigOpType.APPEND),
+    ])
+
+    def described():
+        plain = ConfigResource(ResourceType.TOPIC, topic)
+        configs = adm.describe_configs([plain])[plain].result(15)
+        return configs["retention.ms"], configs["cleanup.policy"].value
+
+    # validate_only: accepted, nothing changes.
+    for future in adm.incremental_alter_configs([resource], validate_only=True).values():
+        future.result(15)
+    retention, policy = described()
+    assert (retention.value, retention.is_default, policy) == ("604800000", True, "delete")
+    for future in adm.incremental_alter_configs([resource]).values():
+        future.result(15)
+    retention, policy = described()
+    assert (retention.value, retention.is_default, policy) == ("3600000", False, "delete,compact")
+    # An unknown key is refused with INVALID_CONFIG.
+    bad = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[
+        ConfigEntry("no.such.config", "1", incremental_operation=AlterConfigOpType.SET)])
+    with pytest.raises(KafkaException) as exc:
+        for future in adm.incremental_alter_configs([bad]).values():
+            future.result(15)
+    assert exc.value.args[0].name() == "INVALID_CONFIG"
+    # The change survives a restart.
+    broker.stop()
+    broker.start()
+    adm = AdminClient({"bootstrap.servers": broker.bootstrap})
+    retention, policy = described()
+    assert (retention.value, policy) == ("3600000", "delete,compact")
+
+
+@pytest.mark.kafka_python
+@pytest.mark.parametrize("incremental", [True, False], ids=["IncrementalAlterConfigs", "AlterConfigs"])
+def test_kafka_python_alter_configs_changes_retention(make_broker, incremental):
+    broker = make_broker(log_dir=True)
+    topic = unique("alter")
+    adm = kp.admin(broker.bootstrap)
+    kp.create_topic(adm, topic, 1, {"segment.bytes": "4096"})
+
+    def alter(validate_only):
+        resource = kp.ConfigResource(kp.ConfigResourceType.TOPIC, topic, configs={"retention.bytes": "8192"})
+        return adm.alter_configs([resource], validate_only=validate_only, incremental=incremental)
+
+    alter(validate_only=True)
+    assert kp.describe_configs(adm, "topic", topic)["retention.bytes"] == "-1", "validate_only changes nothing"
+    result = alter(validate_only=False)
+    configs = kp.describe_configs(adm, "topic", topic)
+    # With AlterConfigs the client sends the other settings it changed too, or they would be reset.
+    assert (configs["retention.bytes"], configs["segment.bytes"]) == ("8192", "4096"), result
+    adm.close()
+    kp_produce(broker, topic, 30)
+    earliest, latest = kp_earliest_and_latest(broker, topic)
+    assert latest == 30 and 15 <= earliest <= 24, (earliest, latest)
+    broker.stop()
+    broker.start()
+    adm = kp.admin(broker.bootstrap)
+    configs = kp.describe_configs(adm, "topic", topic)
+    adm.close()
+    assert (configs["retention.bytes"], configs["segment.bytes"]) == ("8192", "4096")
