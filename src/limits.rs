@@ -93,13 +93,11 @@ impl Limits {
 /// requests ends the connection after `connections.max.idle.ms`, a silence inside one after
 /// [`STALL_TIMEOUT`].
 ///
-/// It reads through std's `BufReader` and `Take` rather than being a `Read` itself: std reads
-/// into a buffer's spare capacity without zeroing it first only for its own readers, and a
-/// `Read` of ours would have every request buffer (and the 16 KiB below) written with zeros
-/// before the bytes arrive.
+/// It holds std's `BufReader` rather than being a `Read` put inside one: std would zero the
+/// buffer of a `Read` of ours before every first use.
 pub struct ClientReader<'a> {
-    /// A small buffer: size prefixes and small requests arrive in few reads, while the body of a
-    /// large produce request is read straight into its own buffer, not copied through this one.
+    /// A small buffer: size prefixes and small requests arrive in few reads. It is kept small
+    /// because whatever of a large body it picks up with the size prefix is copied once more.
     reader: BufReader<&'a TcpStream>,
     limits: &'a Limits,
     /// Body bytes read since the last request was done.
@@ -114,7 +112,7 @@ impl<'a> ClientReader<'a> {
     pub fn new(stream: &'a TcpStream, limits: &'a Limits) -> io::Result<ClientReader<'a>> {
         // Reads wake up at least this often, to time silences.
         stream.set_read_timeout(Some(STALL_TIMEOUT.min(limits.idle)))?;
-        let reader = BufReader::with_capacity(16 * 1024, stream);
+        let reader = BufReader::with_capacity(4 * 1024, stream);
         Ok(ClientReader { reader, limits, held: 0, idle_since: Instant::now() })
     }
 
@@ -150,14 +148,34 @@ impl<'a> ClientReader<'a> {
         while frame.len() < end {
             let before = frame.len();
             let chunk = (end - before).min(READ_CHUNK);
-            // What the buffer holds comes from it; the rest straight from the socket, so the bytes
-            // of a large request are copied once, not through the buffer.
+            // What the buffer holds comes from it; the rest straight from the socket into the
+            // frame, so the bytes of a large request are copied once, not through the buffer.
+            // The frame is zeroed first (`resize`) so that one `read` takes whatever has arrived
+            // (std's zero-free `read_to_end` starts each call with an 8 KiB read). Measured, the
+            // zeroing costs less than it saves: it brings the memory into the cache just before
+            // the kernel copies into it (sustained produce: 0.37 → 0.45 of the bench's limit).
             let buffered = self.reader.buffer().len();
             let read = if buffered > 0 {
                 (&mut self.reader).take(chunk.min(buffered) as u64).read_to_end(frame)
             } else {
-                let stream: &TcpStream = self.reader.get_ref();
-                stream.take(chunk as u64).read_to_end(frame)
+                let mut stream: &TcpStream = self.reader.get_ref();
+                frame.resize(before + chunk, 0);
+                let mut filled = before;
+                let result = loop {
+                    match stream.read(&mut frame[filled..]) {
+                        Ok(0) => break Ok(0),
+                        Ok(n) => {
+                            filled += n;
+                            if filled == frame.len() {
+                                break Ok(n);
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => break Err(e),
+                    }
+                };
+                frame.truncate(filled);
+                result
             };
             // On an error too: what was read before it is in `frame`.
             let n = frame.len() - before;

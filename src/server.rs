@@ -311,8 +311,7 @@ pub fn read_frame(reader: &mut ClientReader<'_>, max: usize) -> io::Result<Optio
     */
     //> clients
     // Capacity for the whole frame if it is of a usual size, else for its first MiB: then the
-    // buffer grows only as bytes actually arrive. The spare capacity is filled without being
-    // zeroed first, so each byte of a request is written to memory once.
+    // buffer grows only as bytes actually arrive (a chunk at a time: see ClientReader::read_body).
     let mut frame = Vec::with_capacity((size as usize).min(TRUSTED_FRAME));
     reader.read_body(&mut frame, size as usize)?;
     if frame.len() < size as usize {
