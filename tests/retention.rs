@@ -249,7 +249,11 @@ fn retention_configs_are_checked_and_described() {
     assert_eq!(create(&mut stream, "bad", &[("retention.ms", "soon")]), 40, "INVALID_CONFIG");
     assert_eq!(create(&mut stream, "tiny", &[("segment.bytes", "1")]), 40);
     assert_eq!(create(&mut stream, "set", &[("retention.bytes", "1000000")]), 0);
-    assert_eq!(create(&mut stream, "compacted", &[("cleanup.policy", "compact")]), 0, "not a number, not checked as one");
+    assert_eq!(
+        create(&mut stream, "compacted", &[("cleanup.policy", "compact")]),
+        0,
+        "not a number, not checked as one"
+    );
     let describe = |stream: &mut TcpStream, resource_type: i8, name: &str| {
         let request = DescribeConfigsRequest::default().with_resources(vec![
             describe_configs_request::DescribeConfigsResource::default()
