@@ -186,6 +186,29 @@ fn delete_records_moves_the_start_at_every_version_and_survives_a_restart() {
 }
 
 #[test]
+fn a_topic_created_again_does_not_inherit_the_old_ones_start() {
+    let dir = TempDir::new("delete-records-recreate");
+    let properties = common::runner_files::server_properties(dir.path());
+    let broker = Broker::start(&properties);
+    let mut stream = connect(&broker);
+    assert_eq!(create(&mut stream, "again", &[]), 0);
+    for _ in 0..5 {
+        assert_eq!(produce(&mut stream, "again", 0, records()).0, 0);
+    }
+    assert_eq!(delete_records(&mut stream, 2, "again", 0, 40), (0, 40));
+    let request = DeleteTopicsRequest::default().with_topic_names(vec![topic_name("again")]);
+    let response: DeleteTopicsResponse = call(&mut stream, 20, 5, &request);
+    assert_eq!(response.responses[0].error_code, 0);
+    assert_eq!(create(&mut stream, "again", &[]), 0);
+    assert_eq!(produce(&mut stream, "again", 0, records()), (0, 0));
+    drop(stream);
+    drop(broker);
+    let broker = Broker::start(&properties);
+    let mut stream = connect(&broker);
+    assert_eq!((list_offset(&mut stream, "again", -2), list_offset(&mut stream, "again", -1)), (0, 10));
+}
+
+#[test]
 fn the_in_memory_log_stays_within_its_budget() {
     // A budget of 4 MiB: segments of 256 KiB at most; 40 MB produced over four topics. (The
     // records' 2023 timestamps must not expire them first.)

@@ -685,6 +685,12 @@ impl Log {
             topics.partitions -= topic.partitions.len();
         }
         self.remove_partition_dirs(name, 0..topic.partitions.len() as i32);
+        //> retention
+        // A topic created later under this name must not inherit this one's start offsets.
+        if let Err(e) = self.save_checkpoint() {
+            log::error!("cannot save log-start-offset-checkpoint: {e}");
+        }
+        //< retention
         log::info!("deleted topic {name} ({})", topic.id);
         Ok(topic.id)
     }

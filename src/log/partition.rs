@@ -216,7 +216,14 @@ impl Partition {
             .map_or(0, |b| b.last_offset.saturating_add(1))
             .max(files.last().copied().unwrap_or(0))
             .max(first);
-        let log_start_offset = first.max(checkpoint).min(next_offset);
+        // A checkpoint past the log's end belongs to an older topic of the same name.
+        let checkpoint = if checkpoint > next_offset {
+            log::warn!("{topic}-{}: log start offset {checkpoint} past the log's end ignored", meta.index);
+            0
+        } else {
+            checkpoint
+        };
+        let log_start_offset = first.max(checkpoint);
         let mut segments: VecDeque<Span> = files.iter().map(|&base| Span::new(base)).collect();
         if segments.is_empty() {
             segments.push_back(Span::new(next_offset));
