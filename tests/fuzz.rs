@@ -547,6 +547,9 @@ fn handler_level(dir: &std::path::Path, frames: u64, seed: u64) -> Report {
     }
     log::set_max_level(log::LevelFilter::Off);
     let _ = std::panic::take_hook();
+    if broker.log.topic(TOPIC).is_none() {
+        println!("handler level: the fuzz topic was deleted by a fuzzed request (a legal one)");
+    }
     report.frames = frames;
     report.seconds = started.elapsed().as_secs_f64();
     report.rss_growth = rss_of("self").saturating_sub(baseline.unwrap_or(0));
@@ -559,7 +562,10 @@ fn connection_level(dir: &std::path::Path, frames: u64, seed: u64) -> Report {
     let mut report = Report::default();
     let config_dir = common::TempDir::new("fuzz-config");
     let properties = config_dir.path().join("server.properties");
-    let text = format!("{PROPERTIES}log.dirs={}\nlisteners=PLAINTEXT://127.0.0.1:0\n", dir.display());
+    // Room for a few more partitions than the first level could fill, should the fuzz topic need
+    // creating again.
+    let text =
+        format!("{PROPERTIES}max.partitions=410\nlog.dirs={}\nlisteners=PLAINTEXT://127.0.0.1:0\n", dir.display());
     std::fs::write(&properties, text).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_mini-kafka"))
         .arg(&properties)
@@ -663,11 +669,16 @@ fn connection_level(dir: &std::path::Path, frames: u64, seed: u64) -> Report {
     report
 }
 
-/// The id of the fuzzed topic in the broker at `addr`, from Metadata v12.
+/// The id of the fuzzed topic in the broker at `addr`, from Metadata v12. A fuzzed request may
+/// have deleted it (a DeleteTopics spliced with a Fetch's topic id does): then it is created again.
 fn topic_id_of(addr: SocketAddr) -> mini_kafka::wire::Uuid {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let found = oracle::metadata_topic(&mut stream, TOPIC).expect("the fuzz topic, loaded from the log dir");
+    let found = oracle::metadata_topic(&mut stream, TOPIC).unwrap_or_else(|| {
+        println!("connection level: the fuzz topic was deleted by a fuzzed request; creating it again");
+        oracle::create_topic(&mut stream, TOPIC, 3);
+        oracle::metadata_topic(&mut stream, TOPIC).expect("the fuzz topic, created again")
+    });
     mini_kafka::wire::Uuid(*found.topic_id.as_bytes())
 }
 
