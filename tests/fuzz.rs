@@ -567,13 +567,15 @@ fn connection_level(dir: &std::path::Path, frames: u64, seed: u64) -> Report {
     let text =
         format!("{PROPERTIES}max.partitions=410\nlog.dirs={}\nlisteners=PLAINTEXT://127.0.0.1:0\n", dir.display());
     std::fs::write(&properties, text).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mini-kafka"))
-        .arg(&properties)
-        .env("RUST_LOG", "error,mini_kafka::server=info")
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the broker");
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_mini-kafka"))
+            .arg(&properties)
+            .env("RUST_LOG", "error,mini_kafka::server=info")
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the broker"),
+    );
     let pid = child.id().to_string();
     // The broker's stderr: its address, then any panic (counted, the first few kept).
     let (address, listening) = std::sync::mpsc::channel();
@@ -667,6 +669,29 @@ fn connection_level(dir: &std::path::Path, frames: u64, seed: u64) -> Report {
         report.panics = lines;
     }
     report
+}
+
+/// The broker process, killed however the level ends (a panic included).
+struct KillOnDrop(std::process::Child);
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// The id of the fuzzed topic in the broker at `addr`, from Metadata v12. A fuzzed request may
