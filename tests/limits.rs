@@ -15,12 +15,6 @@ use kafka_protocol::messages::*;
 use oracle::{call, create_topic, produce, producer_batch, s, topic_name};
 
 /// The broker's resident memory, from /proc.
-fn rss(broker: &Broker) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", broker.pid())).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
-}
-
 const MIB: u64 = 1 << 20;
 
 #[test]
@@ -28,13 +22,13 @@ fn a_topic_named_many_times_is_described_once_by_metadata() {
     let broker = Broker::start("");
     let mut stream = connect(&broker);
     create_topic(&mut stream, "wide", 2000);
-    let before = rss(&broker);
+    let before = broker.rss();
     let topic = MetadataRequestTopic::default().with_name(Some(topic_name("wide")));
     let request = MetadataRequest::default().with_topics(Some(vec![topic; 2000]));
     let response: MetadataResponse = call(&mut stream, 3, 1, &request);
     assert_eq!(response.topics.len(), 1);
     assert_eq!(response.topics[0].partitions.len(), 2000);
-    assert!(rss(&broker) < before + 64 * MIB, "RSS grew by {} MiB", (rss(&broker) - before) / MIB);
+    assert!(broker.rss() < before + 64 * MIB, "RSS grew by {} MiB", (broker.rss() - before) / MIB);
 }
 
 /// One record batch of `n` records of `size` bytes each.
@@ -64,13 +58,13 @@ fn a_partition_named_many_times_is_read_once_by_fetch() {
     for _ in 0..4 {
         assert_eq!(produce(&mut stream, "data", 0, big_batch(200, 1000)).0, 0);
     }
-    let before = rss(&broker);
+    let before = broker.rss();
     let response = fetch_v4(&mut stream, "data", &[0; 300], i32::MAX);
     let partitions: Vec<_> = response.responses.iter().flat_map(|t| &t.partitions).collect();
     assert_eq!(partitions.len(), 1, "one answer for the partition");
     let records = partitions[0].records.as_ref().unwrap().len();
     assert!((800_000..1_000_000).contains(&records), "{records} bytes");
-    assert!(rss(&broker) < before + 64 * MIB, "RSS grew by {} MiB", (rss(&broker) - before) / MIB);
+    assert!(broker.rss() < before + 64 * MIB, "RSS grew by {} MiB", (broker.rss() - before) / MIB);
 }
 
 #[test]
@@ -124,7 +118,7 @@ fn a_small_batch_in_a_large_request_does_not_keep_the_request_alive() {
     let mut stream = connect(&broker);
     create_topic(&mut stream, "small", 1);
     let padding = bytes::Bytes::from(vec![0u8; 20 << 20]);
-    let before = rss(&broker);
+    let before = broker.rss();
     for _ in 0..15 {
         let request = ProduceRequest::default().with_acks(-1).with_timeout_ms(5000).with_topic_data(vec![
             TopicProduceData::default().with_name(topic_name("small")).with_partition_data(vec![
@@ -139,7 +133,7 @@ fn a_small_batch_in_a_large_request_does_not_keep_the_request_alive() {
         assert_eq!(response.responses[1].partition_responses[0].error_code, 3);
     }
     // 15 × 20 MiB would be 300 MiB; what stays is the records, and the allocator's slack.
-    let grown = rss(&broker).saturating_sub(before);
+    let grown = broker.rss().saturating_sub(before);
     assert!(grown < 64 * MIB, "RSS grew by {} MiB", grown / MIB);
 }
 
@@ -225,7 +219,7 @@ fn requests_in_flight_share_queued_max_request_bytes() {
     let broker = Broker::start(
         "socket.request.max.bytes=16777216\nqueued.max.request.bytes=33554432\nconnections.max.idle.ms=3000",
     );
-    let before = rss(&broker);
+    let before = broker.rss();
     let senders: Vec<_> = (0..8)
         .map(|_| {
             let mut stream = connect(&broker);
@@ -237,7 +231,7 @@ fn requests_in_flight_share_queued_max_request_bytes() {
         })
         .collect();
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    let grown = rss(&broker).saturating_sub(before);
+    let grown = broker.rss().saturating_sub(before);
     assert!(grown < 48 * MIB, "RSS grew by {} MiB", grown / MIB);
     // The broker still answers others (small requests need little room) ...
     assert!(served(&mut connect(&broker)));

@@ -9,9 +9,9 @@ mod oracle;
 use common::{Broker, TempDir, connect};
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::*;
 use oracle::{batch, call, fetch, produce, s, topic_name};
+use std::collections::HashMap;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -35,17 +35,9 @@ fn create(stream: &mut TcpStream, name: &str, configs: &[(&str, &str)]) -> i16 {
     response.topics[0].error_code
 }
 
-/// ListOffsets v8 with `timestamp` (-2 earliest, -1 latest).
+/// ListOffsets of partition 0 (-2 earliest, -1 latest).
 fn list_offset(stream: &mut TcpStream, topic: &str, timestamp: i64) -> i64 {
-    let request = ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![
-        ListOffsetsTopic::default()
-            .with_name(topic_name(topic))
-            .with_partitions(vec![ListOffsetsPartition::default().with_partition_index(0).with_timestamp(timestamp)]),
-    ]);
-    let response: ListOffsetsResponse = call(stream, 2, 8, &request);
-    let p = &response.topics[0].partitions[0];
-    assert_eq!(p.error_code, 0);
-    p.offset
+    oracle::list_offset(stream, topic, 0, timestamp)
 }
 
 /// Fetch v12 from `offset`: (error, log start offset).
@@ -220,7 +212,7 @@ fn the_in_memory_log_stays_within_its_budget() {
     for topic in ["a", "b", "c", "d"] {
         assert_eq!(create(&mut stream, topic, &[]), 0);
     }
-    let rss_before = rss(&broker);
+    let rss_before = broker.rss();
     for i in 0..400 {
         let topic = ["a", "b", "c", "d"][i % 4];
         assert_eq!(produce(&mut stream, topic, 0, big.clone()).0, 0);
@@ -233,7 +225,7 @@ fn the_in_memory_log_stays_within_its_budget() {
         .sum::<i64>();
     // Each batch is 100 records of about 1 KB: 4 MiB hold about 4,000 records.
     assert!((2_000..=5_000).contains(&kept), "{kept} records kept");
-    let grown = rss(&broker).saturating_sub(rss_before);
+    let grown = broker.rss().saturating_sub(rss_before);
     assert!(grown < 32 << 20, "RSS grew by {} MiB for a 4 MiB budget", grown >> 20);
     // Each batch is about 100 KB and a segment holds two: 200 segments, about 20 of them kept.
     let dropped = broker.wait_for_log_lines("dropped segment", 150);
@@ -277,33 +269,14 @@ fn retention_configs_are_checked_and_described() {
         0,
         "not a number, not checked as one"
     );
-    let describe = |stream: &mut TcpStream, resource_type: i8, name: &str| {
-        let request = DescribeConfigsRequest::default().with_resources(vec![
-            describe_configs_request::DescribeConfigsResource::default()
-                .with_resource_type(resource_type)
-                .with_resource_name(s(name)),
-        ]);
-        let response: DescribeConfigsResponse = call(stream, 32, 4, &request);
-        response.results[0]
-            .configs
-            .iter()
-            .map(|c| (c.name.to_string(), (c.value.as_ref().map(|v| v.to_string()), c.config_source)))
-            .collect::<std::collections::HashMap<_, _>>()
-    };
-    let topic = describe(&mut stream, 2, "set");
-    assert_eq!(topic["retention.bytes"], (Some("1000000".into()), 1), "DYNAMIC_TOPIC_CONFIG");
-    assert_eq!(topic["retention.ms"], (Some("7200000".into()), 4), "from log.retention.hours: STATIC_BROKER_CONFIG");
-    assert_eq!(topic["segment.bytes"], (Some("1048576".into()), 4));
-    assert_eq!(topic["segment.ms"], (Some("604800000".into()), 5), "DEFAULT_CONFIG");
-    let broker_configs = describe(&mut stream, 4, "1");
-    assert_eq!(broker_configs["log.retention.ms"], (Some("7200000".into()), 4));
-    assert_eq!(broker_configs["log.retention.bytes"], (Some("-1".into()), 5));
-}
-
-fn rss(broker: &Broker) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", broker.pid())).unwrap();
-    let kb = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap().split_whitespace().next().unwrap();
-    kb.parse::<u64>().unwrap() * 1024
+    let topic = configs_of(&mut stream, 2, "set");
+    assert_eq!(topic["retention.bytes"], ("1000000".into(), 1), "DYNAMIC_TOPIC_CONFIG");
+    assert_eq!(topic["retention.ms"], ("7200000".into(), 4), "from log.retention.hours: STATIC_BROKER_CONFIG");
+    assert_eq!(topic["segment.bytes"], ("1048576".into(), 4));
+    assert_eq!(topic["segment.ms"], ("604800000".into(), 5), "DEFAULT_CONFIG");
+    let broker_configs = configs_of(&mut stream, 4, "1");
+    assert_eq!(broker_configs["log.retention.ms"], ("7200000".into(), 4));
+    assert_eq!(broker_configs["log.retention.bytes"], ("-1".into(), 5));
 }
 
 /// IncrementalAlterConfigs v1 on topic `name`: `(key, operation, value)` entries; the error code.
@@ -325,10 +298,13 @@ fn incremental_alter(
     response.responses[0].error_code
 }
 
-/// A topic's configs as DescribeConfigs v4 shows them: key → (value, source).
-fn topic_configs(stream: &mut TcpStream, name: &str) -> std::collections::HashMap<String, (String, i8)> {
+/// A resource's configs (type 2 topic, 4 broker) as DescribeConfigs v4 shows them:
+/// key → (value, source).
+fn configs_of(stream: &mut TcpStream, resource_type: i8, name: &str) -> HashMap<String, (String, i8)> {
     let request = DescribeConfigsRequest::default().with_resources(vec![
-        describe_configs_request::DescribeConfigsResource::default().with_resource_type(2).with_resource_name(s(name)),
+        describe_configs_request::DescribeConfigsResource::default()
+            .with_resource_type(resource_type)
+            .with_resource_name(s(name)),
     ]);
     let response: DescribeConfigsResponse = call(stream, 32, 4, &request);
     response.results[0]
@@ -336,6 +312,10 @@ fn topic_configs(stream: &mut TcpStream, name: &str) -> std::collections::HashMa
         .iter()
         .map(|c| (c.name.to_string(), (c.value.as_ref().map(|v| v.to_string()).unwrap_or_default(), c.config_source)))
         .collect()
+}
+
+fn topic_configs(stream: &mut TcpStream, name: &str) -> HashMap<String, (String, i8)> {
+    configs_of(stream, 2, name)
 }
 
 #[test]

@@ -115,6 +115,13 @@ impl Broker {
         }
         self.log_lines_with(text)
     }
+
+    /// The broker's resident memory (`VmRSS` in /proc), in bytes.
+    pub fn rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+    }
     //< clients
 
     /// The broker's process id, to look at it in `/proc`.

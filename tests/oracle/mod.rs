@@ -186,10 +186,15 @@ pub fn partition_count(stream: &mut TcpStream, topic: &str) -> Option<usize> {
 /// The high watermark of `topic`/`partition`: ListOffsets v8 for the latest offset (timestamp -1,
 /// read-uncommitted), which is the high watermark.
 pub fn high_watermark(stream: &mut TcpStream, topic: &str, partition: i32) -> i64 {
+    list_offset(stream, topic, partition, -1)
+}
+
+/// ListOffsets v8 for `timestamp` (-1 latest, -2 earliest: the log start offset), asserting success.
+pub fn list_offset(stream: &mut TcpStream, topic: &str, partition: i32, timestamp: i64) -> i64 {
     let request = ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![
-        ListOffsetsTopic::default()
-            .with_name(topic_name(topic))
-            .with_partitions(vec![ListOffsetsPartition::default().with_partition_index(partition).with_timestamp(-1)]),
+        ListOffsetsTopic::default().with_name(topic_name(topic)).with_partitions(vec![
+            ListOffsetsPartition::default().with_partition_index(partition).with_timestamp(timestamp),
+        ]),
     ]);
     let response: ListOffsetsResponse = call(stream, 2, 8, &request);
     let p = &response.topics[0].partitions[0];
