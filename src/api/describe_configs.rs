@@ -43,7 +43,7 @@ const STRING: i8 = 2;
 const INT: i8 = 3;
 const LONG: i8 = 5;
 const DOUBLE: i8 = 6;
-const LIST: i8 = 7;
+pub const LIST: i8 = 7;
 
 /// Topic configs with Kafka's defaults and, where a broker setting provides the default, its name.
 pub const TOPIC_CONFIGS: &[(&str, &str, i8, Option<&str>)] = &[

@@ -17,14 +17,11 @@
 //! Flexible from v1. Keys not named keep their values.
 
 use super::alter_configs::{self, APPEND, DELETE, SET, SUBTRACT};
-use super::describe_configs::TOPIC_CONFIGS;
+use super::describe_configs::{LIST, TOPIC_CONFIGS};
 use super::{Reply, Request};
 use crate::broker::Broker;
 use crate::errors::ErrorCode;
 use crate::wire::{DecodeError, Reader, Writer};
-
-/// Kafka's config type for lists (DescribeConfigs v3+).
-const LIST: i8 = 7;
 
 pub fn decode<'a>(r: &mut Reader<'a>, flexible: bool) -> Result<(Vec<alter_configs::Resource<'a>>, bool), DecodeError> {
     alter_configs::decode_resources(r, flexible, true)

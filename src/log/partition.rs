@@ -14,6 +14,11 @@
 //! read; an append wakes them all. A fetch reads many partitions, and one `Condvar` can only wait
 //! for one of them, so each fetch brings its own `Condvar` and the partitions keep a list.
 //< clients
+//> retention
+//!
+//! The batches are grouped into segments (stage retention): whole old segments are dropped as
+//! the topic's retention says, and the log start offset moves past them (see `retention.rs`).
+//< retention
 
 use super::metadata::PartitionMeta;
 //> eg2
@@ -115,6 +120,8 @@ struct State {
     //> retention
     /// The segments, oldest first: the last one is the active one, appended to.
     segments: VecDeque<Span>,
+    /// Bytes of all the segments' batches, kept as they come and go: checked on every append.
+    bytes: usize,
     policy: Policy,
     //< retention
 }
@@ -236,7 +243,8 @@ impl Partition {
             }
             add_to(&mut segments[at], b);
         }
-        memory.add(segments.iter().map(|s| s.bytes).sum());
+        let bytes = segments.iter().map(|s| s.bytes).sum();
+        memory.add(bytes);
         //< retention
         //> clients
         let mut producers: HashMap<i64, ProducerEntry> = HashMap::new();
@@ -264,6 +272,7 @@ impl Partition {
             //< clients
             //> retention
             segments,
+            bytes,
             policy: Policy::KAFKA,
             //< retention
         };
@@ -406,6 +415,7 @@ impl Partition {
         if let Some(active) = state.segments.back_mut() {
             add_to(active, &stored);
         }
+        state.bytes += stored.bytes.len();
         self.memory.add(stored.bytes.len());
         //< retention
         state.batches.push(stored);
@@ -534,11 +544,11 @@ impl Partition {
     fn enforce(&self, state: &mut State, now_ms: Option<i64>) {
         loop {
             let (Some(front), segments) = (state.segments.front(), state.segments.len()) else { return };
-            let held: usize = state.segments.iter().map(|s| s.bytes).sum();
             let policy = state.policy;
             // Kafka's rule: a segment goes while the rest still hold `retention.bytes`; never
             // the active one for size.
-            let reason = if segments > 1 && policy.bytes >= 0 && (held - front.bytes) as u64 >= policy.bytes as u64 {
+            let rest = (state.bytes - front.bytes) as u64;
+            let reason = if segments > 1 && policy.bytes >= 0 && rest >= policy.bytes as u64 {
                 Reason::RetentionBytes
             } else if segments > 1 && state.segments[1].base_offset <= state.log_start_offset {
                 Reason::DeleteRecords
@@ -581,6 +591,7 @@ impl Partition {
         }
         let Some(dropped) = state.segments.pop_front() else { return false };
         state.batches.drain(..dropped.batches);
+        state.bytes -= dropped.bytes;
         self.memory.sub(dropped.bytes);
         let next = state.segments.front().map_or(state.next_offset, |s| s.base_offset);
         state.log_start_offset = state.log_start_offset.max(next);
@@ -617,7 +628,7 @@ impl Partition {
 
     /// Bytes of batches held (for tests and the cleaner's log).
     pub fn bytes_held(&self) -> usize {
-        self.state().segments.iter().map(|s| s.bytes).sum()
+        self.state().bytes
     }
     //< retention
 
