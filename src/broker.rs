@@ -30,6 +30,8 @@ pub struct Broker {
     //< clients
     /// Consumer groups and their committed offsets.
     pub groups: crate::group::Coordinator, //> groups
+    /// Transactional ids and their transactions.
+    pub transactions: crate::txn::Coordinator, //> transactions
 }
 
 impl Broker {
@@ -74,6 +76,13 @@ impl Broker {
         let limits = Limits::new(config.max_connections, idle, in_flight);
         //< clients
         let groups = crate::group::Coordinator::open(&config)?; //> groups
+        let saved = groups.store().map(|store| store.transactions()).unwrap_or_default(); //> transactions
+
+        //> transactions
+        let transactions = crate::txn::Coordinator::new(&config, saved)?;
+        // Transactional ids keep their producer ids even when the log no longer holds them.
+        next_producer_id.fetch_max(transactions.max_producer_id().saturating_add(1), Ordering::Relaxed);
+        //< transactions
         Ok(Broker {
             config,
             log, //> ea7
@@ -84,7 +93,8 @@ impl Broker {
             next_producer_id,
             limits,
             //< clients
-            groups, //> groups
+            groups,       //> groups
+            transactions, //> transactions
         })
     }
     //> clients

@@ -64,9 +64,32 @@ pub enum ErrorCode {
     OutOfOrderSequenceNumber = 45,
     /// The producer's epoch is older than the current one: a newer instance fenced it.
     InvalidProducerEpoch = 47,
+    //< clients
+    //> transactions
+    /// A transactional request that the transaction's state does not allow (e.g. EndTxn with
+    /// nothing begun, or a batch for a partition the transaction did not add).
+    InvalidTxnState = 48,
+    /// The producer id is not the one the transactional id has now.
+    InvalidProducerIdMapping = 49,
+    /// A transaction timeout above `transaction.max.timeout.ms`.
+    InvalidTransactionTimeout = 50,
+    /// The transaction is ending (retry): here only while an end a storage error interrupted
+    /// waits to be finished.
+    ConcurrentTransactions = 51,
+    //< transactions
+    //> clients
+    /*> clients < transactions
     /// Transactions are not supported by this broker.
+     */
+    //> transactions
+    /// The broker refuses this client a transactional id (here: it holds as many as it may).
+    //< transactions
     TransactionalIdAuthorizationFailed = 53,
     //< clients
+    //> transactions
+    /// Not tried because another part of the same request failed.
+    OperationNotAttempted = 55,
+    //< transactions
     //> ls8
     /// The log could not be written (disk full, I/O error).
     KafkaStorageError = 56,
@@ -91,6 +114,15 @@ pub enum ErrorCode {
     /// or a record count that does not match the batch's offsets.
     InvalidRecord = 87,
     //< zf2
+    //> transactions
+    /// OffsetFetch with `require_stable`: a transaction holds uncommitted offsets for it.
+    UnstableOffsetCommit = 88,
+    /// A newer producer with the same transactional id took over (InitProducerId bumped the
+    /// epoch): this one must stop.
+    ProducerFenced = 90,
+    /// DescribeTransactions: this coordinator has no such transactional id.
+    TransactionalIdNotFound = 105,
+    //< transactions
     //> dh6
     /// A topic id this broker does not know.
     UnknownTopicId = 100,

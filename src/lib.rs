@@ -41,6 +41,12 @@
 //! | xz1, zf2 … ov0         | Produce v11                            | `api::produce`, `log::batch`        |
 //! | clients                | the APIs and versions real clients use | `api::metadata`, `api::list_offsets`, … |
 //! | groups                 | consumer groups (classic protocol)     | `group`, `api::join_group`, `api::sync_group`, … |
+//> retention
+//! | retention              | a log that forgets; configs that change | `log::retention`, `api::alter_configs`, … |
+//< retention
+//> transactions
+//! | transactions           | exactly-once: transactions, read_committed | `txn`, `api::end_txn`, `log::partition`, … |
+//< transactions
 //!
 //! ## Modules
 //!
@@ -69,6 +75,9 @@
 //> groups
 //! - `group` — the group coordinator: consumer groups, rebalances, committed offsets.
 //< groups
+//> transactions
+//! - `txn` — the transaction coordinator: transactional ids, their epochs, commit and abort.
+//< transactions
 
 pub mod api; //> nc5
 pub mod broker; //> ea7
@@ -81,4 +90,5 @@ pub mod limits; //> clients
 pub mod log; //> ea7
 pub mod server;
 pub mod sync; //> zf2
+pub mod txn; //> transactions
 pub mod wire; //> wa6

@@ -117,6 +117,16 @@ pub fn run(config: Config) -> io::Result<()> {
             log::error!("cannot start the log cleaner: {e}");
         }
         //< retention
+        //> transactions
+        // Transactions a stop left half-ended are finished; open ones are aborted by the timer
+        // once their timeout passes, whether or not any request arrives.
+        broker.transactions.recover(&broker);
+        let timer = thread::Builder::new().name("txn-timer".into());
+        let broker_ref = &broker;
+        if let Err(e) = timer.spawn_scoped(scope, move || broker_ref.transactions.run_timer(broker_ref)) {
+            log::error!("cannot start the transaction timer: {e}");
+        }
+        //< transactions
         /*> sk0 < ea7
         accept_loop(scope, &listener);
         */

@@ -123,7 +123,7 @@ fn a_hundred_thousand_batches_are_searched_by_offset() {
     }
     assert_eq!(partition.high_watermark(), next);
     for probe in [0, 1, 2, 3, 12_345, 99_999, 150_000, next - 1] {
-        let slice = partition.read(probe, 1, true);
+        let slice = partition.read(probe, 1, true, false);
         assert_eq!(slice.batches.len(), 1, "offset {probe}");
         let found = &slice.batches[0];
         assert!(found.base_offset <= probe && probe <= found.last_offset, "offset {probe} in its batch");
@@ -134,8 +134,8 @@ fn a_hundred_thousand_batches_are_searched_by_offset() {
         let header = good[0].0;
         assert_eq!(found.base_offset + i64::from(header.last_offset_delta), found.last_offset);
     }
-    assert_eq!(partition.read(next, 1 << 20, true).batches.len(), 0, "at the high watermark: nothing yet");
-    assert_eq!(partition.read(next + 1, 1 << 20, true).error.code(), 1, "past it: OFFSET_OUT_OF_RANGE");
+    assert_eq!(partition.read(next, 1 << 20, true, false).batches.len(), 0, "at the high watermark: nothing yet");
+    assert_eq!(partition.read(next + 1, 1 << 20, true, false).error.code(), 1, "past it: OFFSET_OUT_OF_RANGE");
 }
 
 #[test]

@@ -15,7 +15,7 @@
 //!   session_id        INT32  (v7+)                partitions          ARRAY
 //!   session_epoch     INT32  (v7+)                  partition_index, error_code
 //!   topics            ARRAY                         high_watermark, last_stable_offset, log_start_offset
-//!     topic STRING (v0-12) | topic_id UUID (v13+)   aborted_transactions ARRAY (always empty here)
+//!     topic STRING (v0-12) | topic_id UUID (v13+)   aborted_transactions ARRAY (read_committed)
 //!     partitions      ARRAY                         preferred_read_replica INT32 (v11+)
 //!       partition, current_leader_epoch (v9+),      records       RECORDS (the stored batches)
 //!       fetch_offset, last_fetched_epoch (v12+),
@@ -253,6 +253,12 @@ pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer
     Ok(Reply::Send)
 }
 
+//> transactions
+/// `isolation_level` 1: serve only what committed transactions wrote (up to the last stable
+/// offset), and name the aborted transactions among it.
+const READ_COMMITTED: i8 = 1;
+
+//< transactions
 /// Reads every requested partition.
 //> fd8
 /// `partition_max_bytes` and the response's `max_bytes` are honoured, but the first batch found
@@ -286,7 +292,13 @@ fn read_all(resolved: &[Resolved<'_>], request: &FetchRequest) -> Vec<TopicAnswe
                     //> fd8
                     Some(partition) => {
                         let limit = (p.partition_max_bytes.max(0) as usize).min(remaining);
+                        /*> fd8 < transactions
                         let slice = partition.read(p.fetch_offset, limit, total == 0);
+                        */
+                        //> transactions
+                        let read_committed = request.isolation_level == READ_COMMITTED;
+                        let slice = partition.read(p.fetch_offset, limit, total == 0, read_committed);
+                        //< transactions
                         total += slice.bytes;
                         remaining = remaining.saturating_sub(slice.bytes);
                         Ok(slice)
@@ -335,7 +347,10 @@ fn encode(w: &mut Writer, req: &Request, answers: &[TopicAnswer]) {
                     w.i16("error_code", ErrorCode::None.code());
                     */
                     w.i64("high_watermark", slice.high_watermark);
+                    /*> dh6 < transactions
                     w.i64("last_stable_offset", slice.high_watermark); // no open transactions
+                    */
+                    w.i64("last_stable_offset", slice.last_stable_offset); //> transactions
 
                     //> clients {}
                     if version >= 5 {
@@ -352,7 +367,17 @@ fn encode(w: &mut Writer, req: &Request, answers: &[TopicAnswer]) {
                     }
                 }
             }
+            /*> dh6 < transactions
             w.array_len_v("aborted_transactions", 0, flexible);
+            */
+            //> transactions
+            let aborted = p.result.as_ref().map_or(&[][..], |slice| &slice.aborted[..]);
+            w.array_v("aborted_transactions", flexible, aborted, |w, a| {
+                w.i64("producer_id", a.producer_id);
+                w.i64("first_offset", a.first_offset);
+                w.tagged_fields_v(flexible);
+            });
+            //< transactions
 
             //> clients {}
             if version >= 11 {

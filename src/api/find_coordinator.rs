@@ -2,8 +2,14 @@
 //!
 //! "Which broker coordinates group X?" In a cluster, the group's id hashes to a partition of
 //! `__consumer_offsets` and that partition's leader is the coordinator. Here there is one broker,
+/*> groups < transactions
 //! so the answer is always this broker — for groups. Transactions (key_type 1) would need a
 //! transaction coordinator, which this broker does not have: COORDINATOR_NOT_AVAILABLE (15).
+*/
+//> transactions
+//! so the answer is always this broker, for groups and (from stage transactions) for
+//! transactional ids too: this broker is their transaction coordinator.
+//< transactions
 //!
 //! ```text
 //! request                                       response
@@ -50,7 +56,10 @@ pub fn decode<'a>(r: &mut Reader<'a>, version: i16, flexible: bool) -> Result<Fi
 fn answer(broker: &Broker, key_type: i8) -> (ErrorCode, i32, &str, i32) {
     match key_type {
         0 => (ErrorCode::None, broker.node_id(), broker.advertised_host.as_str(), i32::from(broker.advertised_port)),
+        /*> groups < transactions
         1 => (ErrorCode::CoordinatorNotAvailable, -1, "", -1),
+        */
+        1 => (ErrorCode::None, broker.node_id(), broker.advertised_host.as_str(), i32::from(broker.advertised_port)), //> transactions
         _ => (ErrorCode::InvalidRequest, -1, "", -1),
     }
 }
@@ -58,7 +67,9 @@ fn answer(broker: &Broker, key_type: i8) -> (ErrorCode, i32, &str, i32) {
 fn message(error: ErrorCode) -> Option<&'static str> {
     match error {
         ErrorCode::None => None,
+        /*> groups < transactions
         ErrorCode::CoordinatorNotAvailable => Some("this broker has no transaction coordinator"),
+        */
         _ => Some("unknown key_type"),
     }
 }

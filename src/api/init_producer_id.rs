@@ -15,8 +15,14 @@
 //! refuse gaps — see `log::partition::check_sequence`. An idempotent producer that resets (v3+
 //! sends its old id and epoch) simply gets a new id, as from Kafka.
 //!
+/*> clients < transactions
 //! Transactions (a non-null `transactional_id`) need a transaction coordinator, which this broker
 //! does not have: they get TRANSACTIONAL_ID_AUTHORIZATION_FAILED, a clear, final refusal.
+*/
+//> transactions
+//! With a `transactional_id` (stage transactions) the transaction coordinator answers: the id
+//! keeps its producer id, and each InitProducerId bumps its epoch, fencing the producer before.
+//< transactions
 
 use super::{Reply, Request};
 use crate::broker::Broker;
@@ -44,8 +50,18 @@ pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer
     let request = decode(r, req.version, req.flexible)?;
     let (error, id, epoch) = if request.transactional_id == Some("") {
         (ErrorCode::InvalidRequest, -1, -1)
+    /*> clients < transactions
     } else if request.transactional_id.is_some() {
         (ErrorCode::TransactionalIdAuthorizationFailed, -1, -1)
+    */
+    //> transactions
+    } else if let Some(id) = request.transactional_id {
+        let expected = (request.producer_id >= 0).then_some((request.producer_id, request.producer_epoch));
+        match broker.transactions.init_producer_id(broker, id, request.transaction_timeout_ms, expected) {
+            Ok((producer_id, epoch)) => (ErrorCode::None, producer_id, epoch),
+            Err(code) => (crate::txn::for_version(code, req.version, 4), -1, -1),
+        }
+        //< transactions
     } else {
         // Without a transactional id Kafka always hands out a new id, even to a producer that
         // sends its old one (v3+): bumping an id the client names would let it fence another.

@@ -34,11 +34,23 @@ pub struct ListOffsetsTopic<'a> {
     pub partitions: Vec<(i32, i64)>,
 }
 
+/*> clients < transactions
 pub fn decode<'a>(r: &mut Reader<'a>, version: i16, flexible: bool) -> Result<Vec<ListOffsetsTopic<'a>>, DecodeError> {
     r.i32("replica_id")?;
     if version >= 2 {
         r.i8("isolation_level")?;
     }
+*/
+//> transactions
+/// The request: `(isolation_level, topics)`.
+pub fn decode<'a>(
+    r: &mut Reader<'a>,
+    version: i16,
+    flexible: bool,
+) -> Result<(i8, Vec<ListOffsetsTopic<'a>>), DecodeError> {
+    r.i32("replica_id")?;
+    let isolation_level = if version >= 2 { r.i8("isolation_level")? } else { 0 };
+    //< transactions
     let n = r.array_len_v("topics", flexible)?;
     let mut topics = Vec::new();
     for _ in 0..n {
@@ -62,13 +74,25 @@ pub fn decode<'a>(r: &mut Reader<'a>, version: i16, flexible: bool) -> Result<Ve
         })?);
     }
     r.tagged_fields_v("tagged_fields", flexible)?;
+    /*> clients < transactions
     Ok(topics)
+    */
+    Ok((isolation_level, topics)) //> transactions
 }
 
 /// `(timestamp, offset)` for one partition; `(-1, -1)` when no record is that recent.
+/*> clients < transactions
 fn lookup(partition: &Partition, timestamp: i64) -> (i64, i64) {
     match timestamp {
         LATEST => (-1, partition.high_watermark()),
+*/
+//> transactions
+/// For a read_committed consumer (`isolation_level` 1) the latest offset is the last stable one.
+fn lookup(partition: &Partition, timestamp: i64, isolation_level: i8) -> (i64, i64) {
+    match timestamp {
+        LATEST if isolation_level == 1 => (-1, partition.last_stable_offset()),
+        LATEST => (-1, partition.high_watermark()),
+        //< transactions
         EARLIEST | EARLIEST_LOCAL => (-1, partition.log_start_offset()),
         MAX_TIMESTAMP => partition.max_timestamp().map_or((-1, -1), |(offset, ts)| (ts, offset)),
         ts => partition.offset_for_timestamp(ts).map_or((-1, -1), |(offset, ts)| (ts, offset)),
@@ -76,7 +100,10 @@ fn lookup(partition: &Partition, timestamp: i64) -> (i64, i64) {
 }
 
 pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
+    /*> clients < transactions
     let topics = decode(r, req.version, req.flexible)?;
+    */
+    let (isolation_level, topics) = decode(r, req.version, req.flexible)?; //> transactions
     let (version, flexible) = (req.version, req.flexible);
     if version >= 2 {
         w.i32("throttle_time_ms", 0);
@@ -89,7 +116,10 @@ pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer
             let (error, (ts, offset), epoch) = match partition {
                 None => (ErrorCode::UnknownTopicOrPartition, (-1, -1), -1),
                 Some(_) if timestamp == MAX_TIMESTAMP && version < 7 => (ErrorCode::UnsupportedVersion, (-1, -1), -1),
+                /*> clients < transactions
                 Some(p) => (ErrorCode::None, lookup(p, timestamp), p.leader_epoch),
+                */
+                Some(p) => (ErrorCode::None, lookup(p, timestamp, isolation_level), p.leader_epoch), //> transactions
             };
             w.i32("partition_index", index);
             w.i16("error_code", error.code());

@@ -12,6 +12,10 @@
 //! advertises a version it cannot encode breaks clients in confusing ways, so the table only
 //! ever lists what the modules implement.
 
+//> transactions
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
+//< transactions
 //> retention
 pub mod alter_configs;
 //< retention
@@ -26,6 +30,8 @@ pub mod delete_topics; //> clients
 pub mod describe_configs; //> clients
 pub mod describe_groups; //> groups
 pub mod describe_topic_partitions; //> vt6
+pub mod describe_transactions; //> transactions
+pub mod end_txn; //> transactions
 pub mod fetch; //> dh6
 //> groups
 pub mod find_coordinator;
@@ -38,6 +44,7 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 //< groups
+pub mod list_transactions; //> transactions
 //> clients
 pub mod list_offsets;
 pub mod metadata;
@@ -48,6 +55,7 @@ pub mod offset_fetch;
 //< groups
 pub mod produce; //> zf2
 pub mod sync_group; //> groups
+pub mod txn_offset_commit; //> transactions
 
 //> vt6
 use crate::wire::{DecodeError, Reader, Writer};
@@ -105,6 +113,14 @@ pub const SUPPORTED_APIS: &[ApiSpec] = &[
     ApiSpec { key: 21, name: "DeleteRecords", min: 0, max: 2, flexible_from: 2 }, //> retention
     //> clients
     ApiSpec { key: 22, name: "InitProducerId", min: 0, max: 4, flexible_from: 2 },
+    //< clients
+    //> transactions
+    ApiSpec { key: 24, name: "AddPartitionsToTxn", min: 0, max: 3, flexible_from: 3 },
+    ApiSpec { key: 25, name: "AddOffsetsToTxn", min: 0, max: 3, flexible_from: 3 },
+    ApiSpec { key: 26, name: "EndTxn", min: 0, max: 3, flexible_from: 3 },
+    ApiSpec { key: 28, name: "TxnOffsetCommit", min: 0, max: 3, flexible_from: 3 },
+    //< transactions
+    //> clients
     ApiSpec { key: 32, name: "DescribeConfigs", min: 1, max: 4, flexible_from: 4 },
     //< clients
     ApiSpec { key: 33, name: "AlterConfigs", min: 0, max: 2, flexible_from: 2 }, //> retention
@@ -113,6 +129,10 @@ pub const SUPPORTED_APIS: &[ApiSpec] = &[
     //< clients
     ApiSpec { key: 42, name: "DeleteGroups", min: 0, max: 2, flexible_from: 2 }, //> groups
     ApiSpec { key: 44, name: "IncrementalAlterConfigs", min: 0, max: 1, flexible_from: 1 }, //> retention
+    //> transactions
+    ApiSpec { key: 65, name: "DescribeTransactions", min: 0, max: 0, flexible_from: 0 },
+    ApiSpec { key: 66, name: "ListTransactions", min: 0, max: 1, flexible_from: 0 },
+    //< transactions
     ApiSpec { key: 75, name: "DescribeTopicPartitions", min: 0, max: 0, flexible_from: 0 }, //> yk1
 ];
 
@@ -187,6 +207,14 @@ pub fn dispatch(
         21 => delete_records::handle(broker, req, body, w), //> retention
         //> clients
         22 => init_producer_id::handle(broker, req, body, w),
+        //< clients
+        //> transactions
+        24 => add_partitions_to_txn::handle(broker, req, body, w),
+        25 => add_offsets_to_txn::handle(broker, req, body, w),
+        26 => end_txn::handle(broker, req, body, w),
+        28 => txn_offset_commit::handle(broker, req, body, w),
+        //< transactions
+        //> clients
         32 => describe_configs::handle(broker, req, body, w),
         //< clients
         33 => alter_configs::handle(broker, req, body, w), //> retention
@@ -195,6 +223,10 @@ pub fn dispatch(
         //< clients
         42 => delete_groups::handle(broker, req, body, w), //> groups
         44 => incremental_alter_configs::handle(broker, req, body, w), //> retention
+        //> transactions
+        65 => describe_transactions::handle(broker, req, body, w),
+        66 => list_transactions::handle(broker, req, body, w),
+        //< transactions
         /*> vt6 < ea7
         75 => describe_topic_partitions::handle(req, body, w),
         */
@@ -232,11 +264,21 @@ pub fn decode_request(api_key: i16, version: i16, flexible: bool, r: &mut Reader
         20 => delete_topics::decode(r, v, f).map(drop),
         21 => delete_records::decode(r, f).map(drop), //> retention
         22 => init_producer_id::decode(r, v, f).map(drop),
+        //> transactions
+        24 => add_partitions_to_txn::decode(r, f).map(drop),
+        25 => add_offsets_to_txn::decode(r, f).map(drop),
+        26 => end_txn::decode(r, f).map(drop),
+        28 => txn_offset_commit::decode(r, v, f).map(drop),
+        //< transactions
         32 => describe_configs::decode(r, v, f).map(drop),
         33 => alter_configs::decode(r, f).map(drop), //> retention
         37 => create_partitions::decode(r, f).map(drop),
         42 => delete_groups::decode(r, f).map(drop),             //> groups
         44 => incremental_alter_configs::decode(r, f).map(drop), //> retention
+        //> transactions
+        65 => describe_transactions::decode(r).map(drop),
+        66 => list_transactions::decode(r, v).map(drop),
+        //< transactions
         75 => describe_topic_partitions::decode(r).map(drop),
         _ => Err(DecodeError::new("request_api_key", 0, format!("no decoder for API key {api_key}"))),
     }
@@ -267,11 +309,21 @@ pub fn decode_response(api_key: i16, version: i16, flexible: bool, r: &mut Reade
         20 => delete_topics::decode_response(r, v, f),
         21 => delete_records::decode_response(r, v, f), //> retention
         22 => init_producer_id::decode_response(r, v, f),
+        //> transactions
+        24 => add_partitions_to_txn::decode_response(r, v, f),
+        25 => add_offsets_to_txn::decode_response(r, v, f),
+        26 => end_txn::decode_response(r, v, f),
+        28 => txn_offset_commit::decode_response(r, v, f),
+        //< transactions
         32 => describe_configs::decode_response(r, v, f),
         33 => alter_configs::decode_response(r, v, f), //> retention
         37 => create_partitions::decode_response(r, v, f),
         42 => delete_groups::decode_response(r, v, f), //> groups
         44 => incremental_alter_configs::decode_response(r, v, f), //> retention
+        //> transactions
+        65 => describe_transactions::decode_response(r, v, f),
+        66 => list_transactions::decode_response(r, v, f),
+        //< transactions
         75 => describe_topic_partitions::decode_response(r, v, f),
         _ => Err(DecodeError::new("api_key", 0, format!("no decoder for API key {api_key}"))),
     }

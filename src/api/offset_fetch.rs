@@ -20,14 +20,23 @@
 //!   require_stable      BOOLEAN                 response v8: groups ARRAY of
 //!                                                 (group_id, topics as above, error_code)
 //! ```
+/*> groups < transactions
 //! v6+ is flexible. `require_stable` asks to wait for pending transactional commits; there are
 //! no transactions here, so every offset is stable.
+*/
+//> transactions
+//! v6+ is flexible. `require_stable` (stage transactions): a partition whose offset an open
+//! transaction is about to commit answers UNSTABLE_OFFSET_COMMIT, and the client asks again.
+//< transactions
 
 use super::{Reply, Request};
 use crate::broker::Broker;
 use crate::errors::ErrorCode;
 use crate::group::FetchedTopic;
 use crate::wire::{DecodeError, Reader, Writer};
+//> transactions
+use std::collections::HashSet;
+//< transactions
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct OffsetFetchRequest<'a> {
@@ -104,10 +113,35 @@ fn fetch(broker: &Broker, g: &FetchGroup<'_>) -> (ErrorCode, Vec<FetchedTopic>) 
     (ErrorCode::None, broker.groups.fetch_offsets(g.group_id, g.topics.as_deref()))
 }
 
+//> transactions
+fn unstable_partitions(broker: &Broker, group_id: &str, require_stable: bool) -> HashSet<(String, i32)> {
+    if require_stable { broker.transactions.pending_offsets(group_id) } else { HashSet::new() }
+}
+
+//< transactions
+/*> groups < transactions
 fn encode_topics(w: &mut Writer, version: i16, flexible: bool, error: ErrorCode, topics: &[FetchedTopic]) {
+*/
+//> transactions
+/// `unstable`: the partitions an open transaction holds offsets for (with `require_stable`).
+fn encode_topics(
+    w: &mut Writer,
+    (version, flexible): (i16, bool),
+    error: ErrorCode,
+    topics: &[FetchedTopic],
+    unstable: &HashSet<(String, i32)>,
+) {
+    //< transactions
     w.array_v("topics", flexible, topics, |w, (name, partitions)| {
         w.string_v("name", name, flexible);
         w.array_v("partitions", flexible, partitions, |w, (index, committed)| {
+            //> transactions
+            let (error, committed) = if unstable.contains(&(name.clone(), *index)) {
+                (ErrorCode::UnstableOffsetCommit, &None)
+            } else {
+                (error, committed)
+            };
+            //< transactions
             w.i32("partition_index", *index);
             w.i64("committed_offset", committed.as_ref().map_or(-1, |c| c.offset));
             if version >= 5 {
@@ -133,7 +167,14 @@ pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer
     }
     if version <= 7 {
         let (error, topics) = q.groups.first().map(|g| fetch(broker, g)).unwrap_or((ErrorCode::None, Vec::new()));
+        /*> groups < transactions
         encode_topics(w, version, flexible, error, &topics);
+        */
+        //> transactions
+        let unstable =
+            q.groups.first().map(|g| unstable_partitions(broker, g.group_id, q.require_stable)).unwrap_or_default();
+        encode_topics(w, (version, flexible), error, &topics, &unstable);
+        //< transactions
         if version >= 2 {
             w.i16("error_code", error.code());
         }
@@ -141,7 +182,16 @@ pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer
         w.array_v("groups", flexible, &q.groups, |w, g| {
             let (error, topics) = fetch(broker, g);
             w.string_v("group_id", g.group_id, flexible);
+            /*> groups < transactions
             encode_topics(w, version, flexible, error, &topics);
+            */
+            encode_topics(
+                w,
+                (version, flexible),
+                error,
+                &topics,
+                &unstable_partitions(broker, g.group_id, q.require_stable),
+            ); //> transactions
             w.i16("error_code", error.code());
             w.tagged_fields_v(flexible);
         });

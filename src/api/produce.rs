@@ -27,6 +27,12 @@
 //! `acks=0` means "don't answer": the client does not read a response, so sending one would be
 //! taken as the answer to its next request.
 //< clients
+//> transactions
+//!
+//! A transactional producer (stage transactions) names its `transactional_id`, and its batches
+//! are flagged transactional: the transaction coordinator checks each one belongs to an open
+//! transaction of the id's current producer that added the partition.
+//< transactions
 
 use super::{Reply, Request};
 use crate::broker::Broker;
@@ -37,6 +43,9 @@ use crate::wire::{DecodeError, Reader, Writer};
 //> clients
 use crate::wire::SharedBytes;
 //< clients
+//> transactions
+use crate::log::batch::BatchHeader;
+//< transactions
 
 pub struct ProduceRequest<'a> {
     pub transactional_id: Option<&'a str>,
@@ -122,12 +131,27 @@ pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer
             //> clients
             let result = if invalid_acks {
                 Err(ErrorCode::InvalidRequiredAcks)
+            /*> clients < transactions
             } else if request.transactional_id.is_some() {
                 // Transactions need a transaction coordinator, which this broker does not have.
                 Err(ErrorCode::TransactionalIdAuthorizationFailed)
             } else {
                 produce_partition(broker, req, topic.name, p)
             };
+            */
+            //> transactions
+            } else {
+                // A transactional batch is appended under its transaction's lock, if the
+                // transaction may write it (see txn::Coordinator::produce).
+                let header = p.records.and_then(|r| BatchHeader::decode(&mut Reader::new(r)).ok());
+                match header {
+                    Some(h) => broker.transactions.produce(request.transactional_id, &h, (topic.name, p.index), || {
+                        produce_partition(broker, req, topic.name, p)
+                    }),
+                    None => produce_partition(broker, req, topic.name, p),
+                }
+            };
+            //< transactions
             //< clients
             /*> zf2 < clients
             let result = produce_partition(broker, topic.name, p);

@@ -375,6 +375,46 @@ impl Coordinator {
         error
     }
 
+    //> transactions
+    /// TxnOffsetCommit's check, made when a transaction sends its offsets: the member (if one is
+    /// named) and the generation (if one is given). Unlike OffsetCommit, no rebalance state: the
+    /// offsets only count once the transaction commits.
+    pub fn check_transactional_commit(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance: Option<&str>,
+        generation: i32,
+    ) -> ErrorCode {
+        match self.get(group_id) {
+            Some(cell) => lock(&cell.group).check_transactional_commit(member_id, instance, generation),
+            None if !member_id.is_empty() || instance.is_some() => ErrorCode::UnknownMemberId,
+            None if generation >= 0 => ErrorCode::IllegalGeneration,
+            None => ErrorCode::None,
+        }
+    }
+
+    /// Makes a committed transaction's offsets the group's, written to the store first like any
+    /// commit (their member was checked when TxnOffsetCommit sent them).
+    pub fn commit_transaction_offsets(&self, group_id: &str, offsets: &[(&str, i32, Committed)]) -> io::Result<()> {
+        let cell = self.get_or_create(group_id);
+        let mut g = lock(&cell.group);
+        if let Some(store) = &self.inner.store {
+            store.commit(group_id, offsets)?;
+        }
+        for (topic, partition, committed) in offsets {
+            g.commit(topic, *partition, committed.clone());
+        }
+        self.settle(&cell, &mut g);
+        Ok(())
+    }
+
+    /// The coordinators' log (with `log.dirs`), which keeps transactions too.
+    pub fn store(&self) -> Option<&store::Store> {
+        self.inner.store.as_ref()
+    }
+    //< transactions
+
     /// OffsetFetch for one group: the committed offset of each requested partition (`None` if
     /// nothing was committed), or of every committed partition when `topics` is `None`.
     pub fn fetch_offsets(&self, group_id: &str, topics: Option<&[(&str, Vec<i32>)]>) -> Vec<FetchedTopic> {

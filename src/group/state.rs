@@ -796,6 +796,25 @@ impl Group {
         ErrorCode::None
     }
 
+    //> transactions
+    /// TxnOffsetCommit's check, in Kafka's order: the member, then the generation.
+    pub fn check_transactional_commit(&self, member_id: &str, instance: Option<&str>, generation: i32) -> ErrorCode {
+        if self.state == GroupState::Dead {
+            return ErrorCode::CoordinatorNotAvailable;
+        }
+        if !member_id.is_empty() || instance.is_some() {
+            let error = self.validate_member(member_id, instance);
+            if error != ErrorCode::None {
+                return error;
+            }
+        }
+        if generation >= 0 && generation != self.generation {
+            return ErrorCode::IllegalGeneration;
+        }
+        ErrorCode::None
+    }
+    //< transactions
+
     pub fn commit(&mut self, topic: &str, partition: i32, committed: Committed) {
         self.offsets.insert((topic.to_string(), partition), committed);
     }

@@ -42,6 +42,11 @@
 //!     1 OFFSET      group_id, topic COMPACT_STRING, partition INT32, offset INT64,
 //!                   leader_epoch INT32, metadata COMPACT_STRING, commit_timestamp_ms INT64
 //!     2 DELETE      group_id COMPACT_STRING: the group and its offsets are gone
+//> transactions
+//!     3 TRANSACTION transactional_id COMPACT_STRING, then the transaction's state as
+//!                   `txn::encode` writes it (the latest record of an id is its state)
+//!     4 FORGET      transactional_id COMPACT_STRING: the id expired
+//< transactions
 //! ```
 //! The bodies use the wire format's own compact types, so the same [`Reader`] that decodes
 //! requests decodes them, with every length checked. A group with members loads as Stable (its
@@ -51,6 +56,11 @@
 //! As with partition logs, only a torn tail (a last record cut short by a crash mid-append) is
 //! cut at start. Damage anywhere else stops the broker with the file and the byte named:
 //! skipping a record would silently bring back an older offset.
+//> transactions
+//!
+//! The transaction coordinator (stage transactions) keeps its state here too: Kafka has a
+//! second internal topic for it (`__transaction_state`); one coordinators' log is enough here.
+//< transactions
 
 use super::state::{Committed, Group, GroupState, Member};
 use crate::sync::lock;
@@ -71,6 +81,10 @@ pub const COMPACT_AFTER: u64 = 1 << 20;
 const GROUP: i8 = 0;
 const OFFSET: i8 = 1;
 const DELETE: i8 = 2;
+//> transactions
+const TRANSACTION: i8 = 3;
+const FORGET: i8 = 4;
+//< transactions
 
 /// The log and, in memory, the framed records that are still live: what a compaction writes.
 pub struct Store {
@@ -82,6 +96,10 @@ pub struct Store {
 struct Live {
     /// By group id: its last GROUP record, and its OFFSET records by partition.
     groups: BTreeMap<String, LiveGroup>,
+    //> transactions
+    /// By transactional id: its last TRANSACTION record.
+    transactions: BTreeMap<String, Vec<u8>>,
+    //< transactions
     /// Bytes of the live records, and of the file.
     live_bytes: u64,
     file_bytes: u64,
@@ -206,6 +224,49 @@ impl Store {
         Ok(())
     }
 
+    //> transactions
+    /// Records a transaction's state (`state`: what `txn::encode` wrote).
+    pub fn save_transaction(&self, transactional_id: &str, state: &[u8]) -> io::Result<()> {
+        let mut w = Writer::new();
+        w.i8("type", TRANSACTION);
+        w.string_v("transactional_id", transactional_id, true);
+        w.raw(state);
+        let record = frame(&body(w));
+        let mut live = lock(&self.live);
+        self.append(&mut live, &record)?;
+        let size = record.len() as u64;
+        let old = live.transactions.insert(transactional_id.to_string(), record).map_or(0, |r| r.len() as u64);
+        live.live_bytes = live.live_bytes + size - old;
+        self.compact_if_due(&mut live);
+        Ok(())
+    }
+
+    /// Forgets an expired transactional id.
+    pub fn forget_transaction(&self, transactional_id: &str) -> io::Result<()> {
+        let mut live = lock(&self.live);
+        let Some(old) = live.transactions.get(transactional_id).map(|r| r.len() as u64) else { return Ok(()) };
+        let mut w = Writer::new();
+        w.i8("type", FORGET);
+        w.string_v("transactional_id", transactional_id, true);
+        self.append(&mut live, &frame(&body(w)))?;
+        live.transactions.remove(transactional_id);
+        live.live_bytes -= old;
+        self.compact_if_due(&mut live);
+        Ok(())
+    }
+
+    /// The transactions the log holds, as `(transactional_id, state)` for `txn::decode`.
+    pub fn transactions(&self) -> Vec<(String, Vec<u8>)> {
+        let live = lock(&self.live);
+        // After the frame (12 bytes), the type and the id: the state `save_transaction` wrote.
+        let state_of = |record: &[u8]| {
+            let mut r = Reader::new(record.get(12..).unwrap_or_default());
+            r.i8("type").and_then(|_| r.string_v("transactional_id", true)).map_or(Vec::new(), |_| r.rest().to_vec())
+        };
+        live.transactions.iter().map(|(id, record)| (id.clone(), state_of(record))).collect()
+    }
+    //< transactions
+
     /// Appends framed records in one write; a write that fails is cut back off.
     fn append(&self, live: &mut Live, records: &[u8]) -> io::Result<()> {
         let mut file = OpenOptions::new().create(true).append(true).open(&self.path)?;
@@ -228,6 +289,7 @@ impl Store {
             bytes.extend(g.header.iter().flatten());
             bytes.extend(g.offsets.values().flatten());
         }
+        bytes.extend(live.transactions.values().flatten()); //> transactions
         let tmp = self.path.with_extension("log.tmp");
         let written = (|| {
             let mut file = fs::File::create(&tmp)?;
@@ -274,6 +336,22 @@ fn replay(
 ) -> Result<(), DecodeError> {
     let mut r = Reader::new(body);
     let kind = r.i8("type")?;
+    //> transactions
+    if kind == TRANSACTION || kind == FORGET {
+        let id = r.string_v("transactional_id", true)?.to_string();
+        // The body is checked now, so a damaged one stops the load here, naming its byte.
+        if kind == TRANSACTION {
+            crate::txn::decode(&id, &mut r)?;
+        }
+        let old = match kind {
+            TRANSACTION => live.transactions.insert(id, record.to_vec()),
+            _ => live.transactions.remove(&id),
+        };
+        let added = if kind == TRANSACTION { record.len() as u64 } else { 0 };
+        live.live_bytes = live.live_bytes + added - old.map_or(0, |r| r.len() as u64);
+        return Ok(());
+    }
+    //< transactions
     let group_id = r.string_v("group_id", true)?.to_string();
     let group = groups.entry(group_id.clone()).or_insert_with(|| Group::new(&group_id));
     let entry = live.groups.entry(group_id.clone()).or_default();

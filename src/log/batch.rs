@@ -103,6 +103,13 @@ impl BatchHeader {
     pub fn is_transactional(&self) -> bool {
         self.attributes & 0x10 != 0
     }
+    //> transactions
+
+    /// A control batch holds a transaction marker written by the broker, not records.
+    pub fn is_control(&self) -> bool {
+        self.attributes & 0x20 != 0
+    }
+    //< transactions
 
     /// Sequence number of the batch's last record (sequences wrap at i32::MAX).
     pub fn last_sequence(&self) -> i32 {
@@ -382,6 +389,71 @@ pub fn build(base_offset: i64, timestamp: i64, values: &[Vec<u8>]) -> Vec<u8> {
     batch
 }
 //< clients
+//> transactions
+
+/// Attributes of a control batch: transactional (bit 4) and control (bit 5), uncompressed.
+const CONTROL_ATTRIBUTES: i16 = 0x30;
+
+/// A transaction marker: the control batch the coordinator writes into each partition of a
+/// transaction when it ends. One record, whose key says what happened and whose value says which
+/// coordinator wrote it:
+///
+/// ```text
+/// key    version INT16 (0), type INT16 (0 = ABORT, 1 = COMMIT)
+/// value  version INT16 (0), coordinator_epoch INT32
+/// ```
+/// The batch carries the producer's id and epoch (no sequence: -1), so the log knows whose
+/// transaction it closes.
+pub fn control_batch(
+    producer_id: i64,
+    producer_epoch: i16,
+    commit: bool,
+    coordinator_epoch: i32,
+    now_ms: i64,
+) -> Vec<u8> {
+    let key = [0, 0, 0, u8::from(commit)];
+    let mut value = vec![0, 0];
+    value.extend_from_slice(&coordinator_epoch.to_be_bytes());
+    // One record: attributes 0, timestamp and offset deltas 0, key and value, no headers.
+    let mut record = vec![0, 0, 0, (key.len() as u8) << 1];
+    record.extend_from_slice(&key);
+    record.push((value.len() as u8) << 1);
+    record.extend_from_slice(&value);
+    record.push(0);
+    let mut batch = Vec::with_capacity(HEADER_LEN + 1 + record.len());
+    batch.extend_from_slice(&0i64.to_be_bytes()); // base_offset: the log's to give
+    batch.extend_from_slice(&0i32.to_be_bytes()); // batch_length, patched below
+    batch.extend_from_slice(&0i32.to_be_bytes()); // partition_leader_epoch
+    batch.push(2); // magic
+    batch.extend_from_slice(&0u32.to_be_bytes()); // crc, patched below
+    batch.extend_from_slice(&CONTROL_ATTRIBUTES.to_be_bytes());
+    batch.extend_from_slice(&0i32.to_be_bytes()); // last_offset_delta: one record
+    batch.extend_from_slice(&now_ms.to_be_bytes()); // base_timestamp
+    batch.extend_from_slice(&now_ms.to_be_bytes()); // max_timestamp
+    batch.extend_from_slice(&producer_id.to_be_bytes());
+    batch.extend_from_slice(&producer_epoch.to_be_bytes());
+    batch.extend_from_slice(&(-1i32).to_be_bytes()); // base_sequence: markers have none
+    batch.extend_from_slice(&1i32.to_be_bytes()); // records_count
+    batch.push((record.len() as u8) << 1); // the record's length, a zigzag VARINT
+    batch.extend_from_slice(&record);
+    let batch_length = (batch.len() - 12) as i32;
+    batch[8..12].copy_from_slice(&batch_length.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[CRC_START..]);
+    batch[17..21].copy_from_slice(&crc.to_be_bytes());
+    batch
+}
+
+/// What a control batch says: `Some(true)` for COMMIT, `Some(false)` for ABORT, `None` if it is
+/// not a transaction marker that can be read.
+pub fn control_type(batch: &[u8]) -> Option<bool> {
+    let record = records(batch).ok()?.into_iter().next()?;
+    match record.key? {
+        [0, 0, 0, 0] => Some(false),
+        [0, 0, 0, 1] => Some(true),
+        _ => None,
+    }
+}
+//< transactions
 
 #[cfg(test)]
 mod tests {

@@ -19,6 +19,13 @@
 //! The batches are grouped into segments (stage retention): whole old segments are dropped as
 //! the topic's retention says, and the log start offset moves past them (see `retention.rs`).
 //< retention
+//> transactions
+//!
+//! Transactions (stage transactions): the partition follows each producer's open transaction
+//! from its first transactional batch to the control batch (marker) that ends it. The smallest
+//! first offset of an open transaction is the *last stable offset*: read_committed consumers
+//! are served up to it, and told which aborted transactions to skip.
+//< transactions
 
 use super::metadata::PartitionMeta;
 //> eg2
@@ -124,8 +131,25 @@ struct State {
     bytes: usize,
     policy: Policy,
     //< retention
+    //> transactions
+    /// Open transactions: producer id → the offset of its first batch here.
+    open_transactions: HashMap<i64, i64>,
+    /// Aborted transactions, oldest first: the records a read_committed consumer skips.
+    aborted: VecDeque<AbortedTransaction>,
+    //< transactions
 }
 //< dh6
+//> transactions
+
+/// A transaction that was aborted: its producer, and the offsets from its first batch here to
+/// its ABORT marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AbortedTransaction {
+    pub producer_id: i64,
+    pub first_offset: i64,
+    pub last_offset: i64,
+}
+//< transactions
 //> retention
 
 /// One segment of a partition's log: a run of its batches (and, with `log.dirs`, the file
@@ -184,6 +208,12 @@ pub struct Slice {
     //< eg2
     pub high_watermark: i64,
     pub log_start_offset: i64,
+    //> transactions
+    /// Where committed data ends: read_committed reads stop here.
+    pub last_stable_offset: i64,
+    /// For read_committed: the aborted transactions among the batches served.
+    pub aborted: Vec<AbortedTransaction>,
+    //< transactions
     //> eg2
     pub batches: Vec<StoredBatch>,
     pub bytes: usize,
@@ -260,6 +290,15 @@ impl Partition {
             }
         }
         //< clients
+        //> transactions
+        // And which transactions are open, and which were aborted, from their batches and markers.
+        let (mut open_transactions, mut aborted) = (HashMap::new(), VecDeque::new());
+        for b in &batches {
+            if let Ok(h) = BatchHeader::decode(&mut crate::wire::Reader::new(&b.bytes)) {
+                track_transaction(&mut open_transactions, &mut aborted, &mut producers, &h, b);
+            }
+        }
+        //< transactions
         //> dh6
         let state = State {
             batches, //> eg2
@@ -275,6 +314,10 @@ impl Partition {
             bytes,
             policy: Policy::KAFKA,
             //< retention
+            //> transactions
+            open_transactions,
+            aborted,
+            //< transactions
         };
         //< dh6
         Partition {
@@ -411,6 +454,12 @@ impl Partition {
             remember(state.producers.entry(header.producer_id).or_default(), &header, base_offset);
         }
         //< clients
+        //> transactions
+        if header.is_transactional() {
+            let State { open_transactions, aborted, producers, .. } = &mut *state;
+            track_transaction(open_transactions, aborted, producers, &header, &stored);
+        }
+        //< transactions
         //> retention
         if let Some(active) = state.segments.back_mut() {
             add_to(active, &stored);
@@ -446,9 +495,10 @@ impl Partition {
     //< fd8
     pub fn read(
         &self,
-        offset: i64,        //> eg2
-        max_bytes: usize,   //> fd8
-        at_least_one: bool, //> fd8
+        offset: i64,          //> eg2
+        max_bytes: usize,     //> fd8
+        at_least_one: bool,   //> fd8
+        read_committed: bool, //> transactions
     ) -> Slice {
         let state = self.state();
         //> eg2
@@ -457,7 +507,17 @@ impl Partition {
         // Batches are sorted by offset: binary search for the first one ending at or after `offset`.
         let first =
             if in_range { state.batches.partition_point(|b| b.last_offset < offset) } else { state.batches.len() };
+        //> transactions
+        // read_committed stops where the oldest open transaction starts.
+        let last_stable_offset = state.last_stable_offset();
+        let end = if read_committed { last_stable_offset } else { state.next_offset };
+        //< transactions
         for b in &state.batches[first..] {
+            //> transactions
+            if b.base_offset >= end {
+                break;
+            }
+            //< transactions
             //> fd8
             let fits = bytes + b.bytes.len() <= max_bytes;
             let must_take_one = at_least_one && batches.is_empty();
@@ -469,11 +529,26 @@ impl Partition {
             batches.push(b.clone());
         }
         //< eg2
+        //> transactions
+        // The aborted transactions that overlap what is served, so the consumer can drop their
+        // records (it reads their ABORT markers in the same batches, or later).
+        let served_end = batches.last().map_or(offset, |b: &StoredBatch| b.last_offset);
+        let aborted = if read_committed {
+            let overlaps = |a: &&AbortedTransaction| a.last_offset >= offset && a.first_offset <= served_end;
+            state.aborted.iter().filter(overlaps).copied().collect()
+        } else {
+            Vec::new()
+        };
+        //< transactions
         Slice {
             // Out of range: the offsets still tell the consumer where to go on from.
             error: if in_range { ErrorCode::None } else { ErrorCode::OffsetOutOfRange }, //> eg2
             high_watermark: state.next_offset,
             log_start_offset: state.log_start_offset,
+            //> transactions
+            last_stable_offset,
+            aborted,
+            //< transactions
             batches, //> eg2
             bytes,   //> eg2
         }
@@ -595,6 +670,12 @@ impl Partition {
         self.memory.sub(dropped.bytes);
         let next = state.segments.front().map_or(state.next_offset, |s| s.base_offset);
         state.log_start_offset = state.log_start_offset.max(next);
+        //> transactions
+        // Aborted transactions wholly before the log are nobody's concern any more.
+        while state.aborted.front().is_some_and(|a| a.last_offset < state.log_start_offset) {
+            state.aborted.pop_front();
+        }
+        //< transactions
         if let Some(segment) = &state.segment
             && let Err(e) = segment.delete(dropped.base_offset)
         {
@@ -637,6 +718,25 @@ impl Partition {
         self.state().batches.len()
     }
     //< clients
+    //> transactions
+
+    /// The last stable offset: where the oldest open transaction starts, or the high watermark.
+    pub fn last_stable_offset(&self) -> i64 {
+        self.state().last_stable_offset()
+    }
+
+    /// Whether `producer_id` has a transaction open here.
+    pub fn has_open_transaction(&self, producer_id: i64) -> bool {
+        self.state().open_transactions.contains_key(&producer_id)
+    }
+
+    /// Ends a producer's transaction here with a COMMIT or ABORT marker, appended like any batch
+    /// (written through to the segment, waking waiting fetches, which may now read further).
+    pub fn append_marker(&self, producer_id: i64, producer_epoch: i16, commit: bool) -> Result<i64, ErrorCode> {
+        let marker = batch::control_batch(producer_id, producer_epoch, commit, 0, super::retention::now_ms());
+        self.append(&SharedBytes::from_vec(marker), usize::MAX).map(|a| a.base_offset).map_err(|e| e.code())
+    }
+    //< transactions
 }
 //> zf2
 
@@ -661,6 +761,35 @@ impl AppendError {
 }
 //< zf2
 //> clients
+
+//> transactions
+
+/// Follows one transactional batch: the first one of a producer opens its transaction here; a
+/// marker closes it (an ABORT is remembered for read_committed consumers), and fences the
+/// producer's older epochs, as the coordinator may have bumped the epoch to end it.
+fn track_transaction(
+    open: &mut HashMap<i64, i64>,
+    aborted: &mut VecDeque<AbortedTransaction>,
+    producers: &mut HashMap<i64, ProducerEntry>,
+    h: &BatchHeader,
+    stored: &StoredBatch,
+) {
+    if !h.is_control() {
+        open.entry(h.producer_id).or_insert(stored.base_offset);
+        return;
+    }
+    let entry = producers.entry(h.producer_id).or_default();
+    if h.producer_epoch > entry.epoch {
+        entry.epoch = h.producer_epoch;
+        entry.recent.clear();
+    }
+    let first_offset = open.remove(&h.producer_id);
+    if let (Some(first_offset), Some(false)) = (first_offset, batch::control_type(&stored.bytes)) {
+        let (producer_id, last_offset) = (h.producer_id, stored.base_offset);
+        aborted.push_back(AbortedTransaction { producer_id, first_offset, last_offset });
+    }
+}
+//< transactions
 
 fn remember(entry: &mut ProducerEntry, h: &BatchHeader, base_offset: i64) {
     if h.producer_epoch != entry.epoch {
@@ -707,6 +836,12 @@ fn check_sequence(entry: Option<&ProducerEntry>, h: &BatchHeader) -> Result<Opti
 //> retention
 
 impl State {
+    //> transactions
+    fn last_stable_offset(&self) -> i64 {
+        self.open_transactions.values().copied().min().unwrap_or(self.next_offset)
+    }
+    //< transactions
+
     /// Whether the active segment is full or old enough to be closed before `incoming` bytes.
     fn roll_due(&self, incoming: usize) -> bool {
         self.segments.back().is_some_and(|active| {
