@@ -33,11 +33,11 @@ pub fn decode_producer<'a>(r: &mut Reader<'a>, flexible: bool) -> Result<TxnProd
     Ok(TxnProducer { transactional_id, producer_id: r.i64("producer_id")?, producer_epoch: r.i16("producer_epoch")? })
 }
 
-/// The request: the producer, and `(topic, partitions)`.
-pub fn decode<'a>(
-    r: &mut Reader<'a>,
-    flexible: bool,
-) -> Result<(TxnProducer<'a>, Vec<(&'a str, Vec<i32>)>), DecodeError> {
+/// `(topic, partitions)` of the request.
+pub type TxnTopics<'a> = Vec<(&'a str, Vec<i32>)>;
+
+/// The request: the producer, and the partitions.
+pub fn decode<'a>(r: &mut Reader<'a>, flexible: bool) -> Result<(TxnProducer<'a>, TxnTopics<'a>), DecodeError> {
     let producer = decode_producer(r, flexible)?;
     let topics = r.array_v("topics", flexible, |r| {
         let name = r.string_v("name", flexible)?;
