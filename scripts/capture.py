@@ -27,9 +27,10 @@ API_NAMES = {
     0: "Produce", 1: "Fetch", 2: "ListOffsets", 3: "Metadata", 8: "OffsetCommit", 9: "OffsetFetch",
     10: "FindCoordinator", 11: "JoinGroup", 12: "Heartbeat", 13: "LeaveGroup", 14: "SyncGroup",
     15: "DescribeGroups", 16: "ListGroups", 18: "ApiVersions", 19: "CreateTopics", 20: "DeleteTopics",
-    21: "DeleteRecords", 33: "AlterConfigs", 44: "IncrementalAlterConfigs",
-    22: "InitProducerId", 32: "DescribeConfigs", 37: "CreatePartitions", 42: "DeleteGroups",
-    75: "DescribeTopicPartitions",
+    21: "DeleteRecords", 22: "InitProducerId", 24: "AddPartitionsToTxn", 25: "AddOffsetsToTxn",
+    26: "EndTxn", 28: "TxnOffsetCommit", 33: "AlterConfigs", 44: "IncrementalAlterConfigs",
+    32: "DescribeConfigs", 37: "CreatePartitions", 42: "DeleteGroups", 65: "DescribeTransactions",
+    66: "ListTransactions", 75: "DescribeTopicPartitions",
 }
 
 counter = 0
