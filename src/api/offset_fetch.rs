@@ -185,13 +185,10 @@ pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer
             /*> groups < transactions
             encode_topics(w, version, flexible, error, &topics);
             */
-            encode_topics(
-                w,
-                (version, flexible),
-                error,
-                &topics,
-                &unstable_partitions(broker, g.group_id, q.require_stable),
-            ); //> transactions
+            //> transactions
+            let unstable = unstable_partitions(broker, g.group_id, q.require_stable);
+            encode_topics(w, (version, flexible), error, &topics, &unstable);
+            //< transactions
             w.i16("error_code", error.code());
             w.tagged_fields_v(flexible);
         });

@@ -294,7 +294,9 @@ impl Partition {
         // And which transactions are open, and which were aborted, from their batches and markers.
         let (mut open_transactions, mut aborted) = (HashMap::new(), VecDeque::new());
         for b in &batches {
-            if let Ok(h) = BatchHeader::decode(&mut crate::wire::Reader::new(&b.bytes)) {
+            if let Ok(h) = BatchHeader::decode(&mut crate::wire::Reader::new(&b.bytes))
+                && h.is_transactional()
+            {
                 track_transaction(&mut open_transactions, &mut aborted, &mut producers, &h, b);
             }
         }
