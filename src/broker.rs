@@ -77,12 +77,8 @@ impl Broker {
         //< clients
         let groups = crate::group::Coordinator::open(&config)?; //> groups
         let saved = groups.store().map(|store| store.transactions()).unwrap_or_default(); //> transactions
-
-        //> transactions
-        let transactions = crate::txn::Coordinator::new(&config, saved)?;
-        // Transactional ids keep their producer ids even when the log no longer holds them.
-        next_producer_id.fetch_max(transactions.max_producer_id().saturating_add(1), Ordering::Relaxed);
-        //< transactions
+        let transactions = crate::txn::Coordinator::new(&config, saved)?; //> transactions
+        next_producer_id.fetch_max(transactions.max_producer_id().saturating_add(1), Ordering::Relaxed); //> transactions
         Ok(Broker {
             config,
             log, //> ea7

@@ -34,6 +34,12 @@
 //! | `log.retention.check.interval.ms` | 300000          | how often the cleaner looks for expired segments |
 //! | `log.memory.max.bytes` (mini-kafka's own) | 1073741824 | without `log.dirs`: bytes the in-memory log holds in all; past it the oldest segments go, and in memory segments are rolled at a sixteenth of it at most |
 //< retention
+//> transactions
+//! | `transaction.max.timeout.ms`   | 900000             | the longest `transaction.timeout.ms` a producer may ask for |
+//! | `transaction.abort.timed.out.transaction.cleanup.interval.ms` | 10000 | how often transactions past their timeout are looked for (and aborted) |
+//! | `transactional.id.expiration.ms` | 604800000        | a transactional id unused this long is forgotten |
+//! | `max.transactional.ids` (mini-kafka's own) | 10000   | transactional ids held at once             |
+//< transactions
 
 use std::path::{Path, PathBuf};
 //> clients
@@ -68,6 +74,12 @@ pub struct Config {
     pub log_retention_check_interval_ms: u64,
     pub log_memory_max_bytes: usize,
     //< retention
+    //> transactions
+    pub transaction_max_timeout_ms: i32,
+    pub transaction_check_interval_ms: u64,
+    pub transactional_id_expiration_ms: i64,
+    pub max_transactional_ids: usize,
+    //< transactions
     //> clients
     /// Every key/value read from the file, for DescribeConfigs.
     pub properties: HashMap<String, String>,
@@ -115,6 +127,12 @@ impl Config {
             log_retention_check_interval_ms: 300_000,
             log_memory_max_bytes: 1 << 30,
             //< retention
+            //> transactions
+            transaction_max_timeout_ms: 900_000,
+            transaction_check_interval_ms: 10_000,
+            transactional_id_expiration_ms: 7 * 24 * 3_600_000,
+            max_transactional_ids: 10_000,
+            //< transactions
             properties: HashMap::new(), //> clients
         };
         //> retention
@@ -166,6 +184,14 @@ impl Config {
                 "log.retention.check.interval.ms" => config.log_retention_check_interval_ms = positive(key, value)?,
                 "log.memory.max.bytes" => config.log_memory_max_bytes = positive(key, value)?,
                 //< retention
+                //> transactions
+                "transaction.max.timeout.ms" => config.transaction_max_timeout_ms = positive(key, value)?,
+                "transaction.abort.timed.out.transaction.cleanup.interval.ms" => {
+                    config.transaction_check_interval_ms = positive(key, value)?
+                }
+                "transactional.id.expiration.ms" => config.transactional_id_expiration_ms = positive(key, value)?,
+                "max.transactional.ids" => config.max_transactional_ids = positive(key, value)?,
+                //< transactions
                 _ => log::debug!("config: ignoring {key}={value}"),
             }
             config.properties.insert(key.to_string(), value.to_string()); //> clients

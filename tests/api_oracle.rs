@@ -40,6 +40,10 @@ fn api_versions_at_every_version_lists_the_table() {
             response.api_keys.iter().map(|k| (k.api_key, k.min_version, k.max_version)).collect();
         let table: Vec<(i16, i16, i16)> = SUPPORTED_APIS.iter().map(|a| (a.key, a.min, a.max)).collect();
         assert_eq!(listed, table);
+        // The transaction coordinator's APIs, at the versions its modules implement.
+        for expected in [(22, 0, 4), (24, 0, 3), (25, 0, 3), (26, 0, 3), (28, 0, 3), (65, 0, 0), (66, 0, 1)] {
+            assert!(listed.contains(&expected), "v{version}: {expected:?} advertised");
+        }
     }
 }
 
@@ -250,10 +254,14 @@ fn init_producer_id_at_every_version_hands_out_fresh_ids() {
         4,
         &InitProducerIdRequest::default()
             .with_transactional_id(Some(TransactionalId(s("tx"))))
+            .with_transaction_timeout_ms(60_000)
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1),
     );
-    assert_eq!(txn.error_code, 53);
+    // With a transactional id (stage transactions) the coordinator answers: the id's own
+    // producer id, at epoch 0 the first time.
+    assert_eq!((txn.error_code, txn.producer_epoch), (0, 0));
+    assert!(!ids.contains(&txn.producer_id.0) && txn.producer_id.0 != again.producer_id.0);
 }
 
 #[test]
@@ -485,4 +493,596 @@ fn a_failed_acks_0_produce_closes_the_connection() {
     // No response for acks=0: the broker hangs up instead, so the client refreshes its metadata.
     let mut buf = [0u8; 1];
     assert_eq!(stream.read(&mut buf).unwrap(), 0, "connection closed, nothing sent");
+}
+
+// ---- transactions ------------------------------------------------------------------------------
+
+const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+const INVALID_GROUP_ID: i16 = 24;
+const INVALID_REQUEST: i16 = 42;
+const INVALID_PRODUCER_EPOCH: i16 = 47;
+const INVALID_TXN_STATE: i16 = 48;
+const INVALID_PRODUCER_ID_MAPPING: i16 = 49;
+const INVALID_TRANSACTION_TIMEOUT: i16 = 50;
+const OPERATION_NOT_ATTEMPTED: i16 = 55;
+const UNSTABLE_OFFSET_COMMIT: i16 = 88;
+const PRODUCER_FENCED: i16 = 90;
+const TRANSACTIONAL_ID_NOT_FOUND: i16 = 105;
+
+/// A transactional producer, as InitProducerId made it.
+#[derive(Clone, Debug)]
+struct Txn {
+    id: String,
+    producer_id: i64,
+    epoch: i16,
+}
+
+fn txn_id(id: &str) -> TransactionalId {
+    TransactionalId(s(id))
+}
+
+/// InitProducerId `version` for `id` (a fresh producer: no id or epoch of its own).
+fn init_txn_at(stream: &mut TcpStream, version: i16, id: &str) -> InitProducerIdResponse {
+    let mut request =
+        InitProducerIdRequest::default().with_transactional_id(Some(txn_id(id))).with_transaction_timeout_ms(60_000);
+    if version >= 3 {
+        request = request.with_producer_id(ProducerId(-1)).with_producer_epoch(-1);
+    }
+    call(stream, 22, version, &request)
+}
+
+/// InitProducerId v4 for `id`, asserting success.
+fn init_txn(stream: &mut TcpStream, id: &str) -> Txn {
+    let response = init_txn_at(stream, 4, id);
+    assert_eq!(response.error_code, 0, "InitProducerId for {id}");
+    Txn { id: id.to_string(), producer_id: response.producer_id.0, epoch: response.producer_epoch }
+}
+
+/// AddPartitionsToTxn `version`: the partitions' error codes, in the order asked.
+fn add_partitions(stream: &mut TcpStream, version: i16, txn: &Txn, topics: &[(&str, &[i32])]) -> Vec<i16> {
+    use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+    let request = AddPartitionsToTxnRequest::default()
+        .with_v3_and_below_transactional_id(txn_id(&txn.id))
+        .with_v3_and_below_producer_id(ProducerId(txn.producer_id))
+        .with_v3_and_below_producer_epoch(txn.epoch)
+        .with_v3_and_below_topics(
+            topics
+                .iter()
+                .map(|(name, partitions)| {
+                    AddPartitionsToTxnTopic::default().with_name(topic_name(name)).with_partitions(partitions.to_vec())
+                })
+                .collect(),
+        );
+    let response: AddPartitionsToTxnResponse = call(stream, 24, version, &request);
+    let names: Vec<String> = response.results_by_topic_v3_and_below.iter().map(|t| t.name.0.to_string()).collect();
+    assert_eq!(
+        names,
+        topics.iter().map(|(n, _)| n.to_string()).collect::<Vec<_>>(),
+        "v{version}: every topic answered"
+    );
+    response
+        .results_by_topic_v3_and_below
+        .iter()
+        .flat_map(|t| t.results_by_partition.iter().map(|p| p.partition_error_code))
+        .collect()
+}
+
+/// AddOffsetsToTxn `version`: the error code.
+fn add_offsets(stream: &mut TcpStream, version: i16, txn: &Txn, group: &str) -> i16 {
+    let request = AddOffsetsToTxnRequest::default()
+        .with_transactional_id(txn_id(&txn.id))
+        .with_producer_id(ProducerId(txn.producer_id))
+        .with_producer_epoch(txn.epoch)
+        .with_group_id(GroupId(s(group)));
+    let response: AddOffsetsToTxnResponse = call(stream, 25, version, &request);
+    response.error_code
+}
+
+/// TxnOffsetCommit `version` of `offsets` (partition, offset) of `topic` for `group`: the
+/// partitions' error codes.
+fn txn_commit(
+    stream: &mut TcpStream,
+    version: i16,
+    txn: &Txn,
+    group: &str,
+    topic: &str,
+    offsets: &[(i32, i64)],
+) -> Vec<i16> {
+    use kafka_protocol::messages::txn_offset_commit_request::{
+        TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+    };
+    let partitions = offsets
+        .iter()
+        .map(|&(index, offset)| {
+            TxnOffsetCommitRequestPartition::default()
+                .with_partition_index(index)
+                .with_committed_offset(offset)
+                .with_committed_metadata(Some(s("txn")))
+        })
+        .collect();
+    let request = TxnOffsetCommitRequest::default()
+        .with_transactional_id(txn_id(&txn.id))
+        .with_group_id(GroupId(s(group)))
+        .with_producer_id(ProducerId(txn.producer_id))
+        .with_producer_epoch(txn.epoch)
+        .with_topics(vec![
+            TxnOffsetCommitRequestTopic::default().with_name(topic_name(topic)).with_partitions(partitions),
+        ]);
+    let response: TxnOffsetCommitResponse = call(stream, 28, version, &request);
+    assert_eq!(response.topics.len(), 1, "v{version}");
+    assert_eq!(&*response.topics[0].name.0, topic);
+    response.topics[0].partitions.iter().map(|p| p.error_code).collect()
+}
+
+/// EndTxn `version`, committing or aborting: the error code.
+fn end_txn(stream: &mut TcpStream, version: i16, txn: &Txn, commit: bool) -> i16 {
+    let request = EndTxnRequest::default()
+        .with_transactional_id(txn_id(&txn.id))
+        .with_producer_id(ProducerId(txn.producer_id))
+        .with_producer_epoch(txn.epoch)
+        .with_committed(commit);
+    let response: EndTxnResponse = call(stream, 26, version, &request);
+    response.error_code
+}
+
+/// Produce v11 of one transactional batch of `values` to `topic`/`partition`: (error, base offset).
+fn produce_txn(
+    stream: &mut TcpStream,
+    txn: &Txn,
+    (topic, partition): (&str, i32),
+    sequence: i32,
+    values: &[&str],
+) -> (i16, i64) {
+    let records: Vec<(&str, &str)> = values.iter().map(|v| ("k", *v)).collect();
+    let batch = oracle::transactional_batch(&records, txn.producer_id, txn.epoch, sequence);
+    let request = ProduceRequest::default()
+        .with_transactional_id(Some(txn_id(&txn.id)))
+        .with_acks(-1)
+        .with_timeout_ms(1000)
+        .with_topic_data(vec![TopicProduceData::default().with_name(topic_name(topic)).with_partition_data(vec![
+            PartitionProduceData::default().with_index(partition).with_records(Some(batch)),
+        ])]);
+    let response: ProduceResponse = call(stream, 0, 11, &request);
+    let p = &response.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}
+
+/// DescribeTransactions v0 of `ids`.
+fn describe_txns(stream: &mut TcpStream, ids: &[&str]) -> DescribeTransactionsResponse {
+    let request =
+        DescribeTransactionsRequest::default().with_transactional_ids(ids.iter().map(|id| txn_id(id)).collect());
+    call(stream, 65, 0, &request)
+}
+
+/// ListTransactions `version` with filters (the duration filter from v1): (id, producer id, state)
+/// sorted, and the unknown state filters.
+fn list_txns(
+    stream: &mut TcpStream,
+    version: i16,
+    states: &[&str],
+    producer_ids: &[i64],
+    duration_ms: i64,
+) -> (Vec<(String, i64, String)>, Vec<String>) {
+    let mut request = ListTransactionsRequest::default()
+        .with_state_filters(states.iter().map(|state| s(state)).collect())
+        .with_producer_id_filters(producer_ids.iter().map(|id| ProducerId(*id)).collect());
+    if version >= 1 {
+        request = request.with_duration_filter(duration_ms);
+    }
+    let response: ListTransactionsResponse = call(stream, 66, version, &request);
+    assert_eq!(response.error_code, 0, "ListTransactions v{version}");
+    let mut listed: Vec<(String, i64, String)> = response
+        .transaction_states
+        .iter()
+        .map(|t| (t.transactional_id.0.to_string(), t.producer_id.0, t.transaction_state.to_string()))
+        .collect();
+    listed.sort();
+    (listed, response.unknown_state_filters.iter().map(|f| f.to_string()).collect())
+}
+
+/// One partition of a read_committed Fetch `version` from `offset` (by name before v13, by id from it).
+fn fetch_committed(
+    stream: &mut TcpStream,
+    version: i16,
+    (topic, topic_id): (&str, uuid::Uuid),
+    partition: i32,
+    offset: i64,
+) -> fetch_response::PartitionData {
+    let mut t = FetchTopic::default().with_partitions(vec![
+        FetchPartition::default().with_partition(partition).with_fetch_offset(offset).with_partition_max_bytes(1 << 20),
+    ]);
+    t = if version >= 13 { t.with_topic_id(topic_id) } else { t.with_topic(topic_name(topic)) };
+    let request = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(0)
+        .with_min_bytes(0)
+        .with_max_bytes(1 << 20)
+        .with_isolation_level(1)
+        .with_session_epoch(-1)
+        .with_topics(vec![t]);
+    let response: FetchResponse = call(stream, 1, version, &request);
+    response.responses[0].partitions[0].clone()
+}
+
+/// The records of a Fetch answer, control records (markers) included: (offset, value, control),
+/// where a marker's value is what its key says, "COMMIT" or "ABORT".
+fn records_of(partition: &fetch_response::PartitionData) -> Vec<(i64, String, bool)> {
+    let mut bytes = partition.records.clone().unwrap_or_default();
+    let sets = RecordBatchDecoder::decode_all(&mut bytes).unwrap();
+    sets.iter()
+        .flat_map(|set| set.records.iter())
+        .map(|r| {
+            let value = match r.key.as_deref() {
+                Some([0, 0, 0, 1]) if r.control => "COMMIT".to_string(),
+                Some([0, 0, 0, 0]) if r.control => "ABORT".to_string(),
+                _ => r.value.as_ref().map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default(),
+            };
+            (r.offset, value, r.control)
+        })
+        .collect()
+}
+
+/// The aborted transactions a Fetch answer names: (producer id, first offset).
+fn aborted_of(partition: &fetch_response::PartitionData) -> Vec<(i64, i64)> {
+    let aborted = partition.aborted_transactions.as_deref().unwrap_or_default();
+    aborted.iter().map(|a| (a.producer_id.0, a.first_offset)).collect()
+}
+
+/// ListOffsets `version` (v2+) for the latest offset of `topic`/`partition` with `isolation_level`.
+fn latest_offset(stream: &mut TcpStream, version: i16, topic: &str, partition: i32, isolation_level: i8) -> i64 {
+    let request = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_isolation_level(isolation_level)
+        .with_topics(vec![ListOffsetsTopic::default().with_name(topic_name(topic)).with_partitions(vec![
+            ListOffsetsPartition::default().with_partition_index(partition).with_timestamp(-1),
+        ])]);
+    let response: ListOffsetsResponse = call(stream, 2, version, &request);
+    let p = &response.topics[0].partitions[0];
+    assert_eq!(p.error_code, 0, "ListOffsets v{version}");
+    p.offset
+}
+
+/// OffsetFetch `version` (v7+) of `topic`'s `partitions` for `group`, requiring stable offsets:
+/// (error code, committed offset) per partition.
+fn offset_fetch_stable(
+    stream: &mut TcpStream,
+    version: i16,
+    group: &str,
+    topic: &str,
+    partitions: &[i32],
+) -> Vec<(i16, i64)> {
+    use kafka_protocol::messages::offset_fetch_request::{
+        OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
+    };
+    let request = if version >= 8 {
+        OffsetFetchRequest::default().with_groups(vec![
+            OffsetFetchRequestGroup::default().with_group_id(GroupId(s(group))).with_topics(Some(vec![
+                OffsetFetchRequestTopics::default()
+                    .with_name(topic_name(topic))
+                    .with_partition_indexes(partitions.to_vec()),
+            ])),
+        ])
+    } else {
+        OffsetFetchRequest::default().with_group_id(GroupId(s(group))).with_topics(Some(vec![
+            OffsetFetchRequestTopic::default().with_name(topic_name(topic)).with_partition_indexes(partitions.to_vec()),
+        ]))
+    };
+    let response: OffsetFetchResponse = call(stream, 9, version, &request.with_require_stable(true));
+    if version >= 8 {
+        assert_eq!(response.groups[0].error_code, 0);
+        response.groups[0].topics[0].partitions.iter().map(|p| (p.error_code, p.committed_offset)).collect()
+    } else {
+        assert_eq!(response.error_code, 0);
+        response.topics[0].partitions.iter().map(|p| (p.error_code, p.committed_offset)).collect()
+    }
+}
+
+#[test]
+fn find_coordinator_answers_for_transactional_ids() {
+    let broker = start_default();
+    let mut stream = connect(&broker);
+    for version in versions(10).filter(|v| *v >= 1) {
+        let request = FindCoordinatorRequest::default().with_key_type(1);
+        let request =
+            if version >= 4 { request.with_coordinator_keys(vec![s("tx-a")]) } else { request.with_key(s("tx-a")) };
+        let response: FindCoordinatorResponse = call(&mut stream, 10, version, &request);
+        let (error, node, port) = match response.coordinators.first() {
+            Some(c) => (c.error_code, c.node_id.0, c.port),
+            None => (response.error_code, response.node_id.0, response.port),
+        };
+        assert_eq!((error, node, port), (0, 1, i32::from(broker.addr.port())), "v{version}");
+    }
+}
+
+#[test]
+fn init_producer_id_with_a_transactional_id_keeps_the_id_and_bumps_the_epoch() {
+    let broker = start_default();
+    let mut stream = connect(&broker);
+    let mut producers = Vec::new();
+    for version in versions(22) {
+        let response = init_txn_at(&mut stream, version, "tx");
+        assert_eq!(response.error_code, 0, "v{version}");
+        producers.push((response.producer_id.0, response.producer_epoch));
+    }
+    let first = producers[0].0;
+    assert!(first >= 0);
+    let expected: Vec<(i64, i16)> = (0..producers.len() as i16).map(|epoch| (first, epoch)).collect();
+    assert_eq!(producers, expected, "one producer id, a new epoch each time");
+    // v3+: a producer naming the id's current producer and epoch gets the next epoch; naming an
+    // older epoch, it is fenced (INVALID_PRODUCER_EPOCH before v4, which knows PRODUCER_FENCED).
+    let (id, epoch) = producers[producers.len() - 1];
+    let again = |stream: &mut TcpStream, version: i16, epoch: i16| -> InitProducerIdResponse {
+        let request = InitProducerIdRequest::default()
+            .with_transactional_id(Some(txn_id("tx")))
+            .with_transaction_timeout_ms(60_000)
+            .with_producer_id(ProducerId(id))
+            .with_producer_epoch(epoch);
+        call(stream, 22, version, &request)
+    };
+    let current = again(&mut stream, 4, epoch);
+    assert_eq!((current.error_code, current.producer_id.0, current.producer_epoch), (0, id, epoch + 1));
+    for (version, expected) in [(3, INVALID_PRODUCER_EPOCH), (4, PRODUCER_FENCED)] {
+        let stale = again(&mut stream, version, epoch);
+        assert_eq!((stale.error_code, stale.producer_id.0, stale.producer_epoch), (expected, -1, -1), "v{version}");
+    }
+    // Refused: an empty transactional id; a timeout of 0 or past transaction.max.timeout.ms.
+    let empty = init_txn_at(&mut stream, 4, "");
+    assert_eq!(empty.error_code, INVALID_REQUEST);
+    for timeout in [0, 900_001] {
+        let request = InitProducerIdRequest::default()
+            .with_transactional_id(Some(txn_id("tx-timeout")))
+            .with_transaction_timeout_ms(timeout)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1);
+        let response: InitProducerIdResponse = call(&mut stream, 22, 4, &request);
+        assert_eq!(response.error_code, INVALID_TRANSACTION_TIMEOUT, "timeout {timeout}");
+    }
+}
+
+/// A whole transaction at every version of AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit
+/// and EndTxn: begun, written to two partitions, offsets committed in it, described and listed
+/// while open, committed, then read by a read_committed consumer.
+#[test]
+fn a_transaction_round_trip_at_every_version() {
+    let broker = start_default();
+    let mut stream = connect(&broker);
+    create_topic(&mut stream, "rt", 2);
+    create_topic(&mut stream, "rt-in", 1);
+    let topic_id = metadata_topic(&mut stream, "rt").unwrap().topic_id;
+    for version in versions(24) {
+        for api in [25, 26, 28] {
+            assert!(versions(api).contains(&version), "api {api} v{version}");
+        }
+        let id = format!("round-trip-{version}");
+        let group = format!("rt-group-{version}");
+        let txn = init_txn(&mut stream, &id);
+        let empty = describe_txns(&mut stream, &[&id]);
+        assert_eq!(&*empty.transaction_states[0].transaction_state, "Empty", "v{version}");
+
+        assert_eq!(add_partitions(&mut stream, version, &txn, &[("rt", &[0, 1])]), [0, 0], "v{version}");
+        let start = oracle::high_watermark(&mut stream, "rt", 0);
+        let (error, base) = produce_txn(&mut stream, &txn, ("rt", 0), 0, &["a", "b"]);
+        assert_eq!((error, base), (0, start), "v{version}");
+        assert_eq!(produce_txn(&mut stream, &txn, ("rt", 1), 0, &["c"]).0, 0, "v{version}");
+        assert_eq!(add_offsets(&mut stream, version, &txn, &group), 0, "v{version}");
+        let committed = 10 + i64::from(version);
+        assert_eq!(txn_commit(&mut stream, version, &txn, &group, "rt-in", &[(0, committed)]), [0], "v{version}");
+
+        // Open: read_committed consumers stop at its first offset; its offsets are unstable.
+        let open = fetch_committed(&mut stream, 12, ("rt", topic_id), 0, start);
+        assert_eq!((open.error_code, open.high_watermark, open.last_stable_offset), (0, start + 2, start));
+        assert_eq!(records_of(&open), vec![], "v{version}: nothing stable past the open transaction");
+        assert_eq!(latest_offset(&mut stream, 8, "rt", 0, 1), start);
+        assert_eq!(latest_offset(&mut stream, 8, "rt", 0, 0), start + 2);
+        for v in [7, 8] {
+            assert_eq!(offset_fetch_stable(&mut stream, v, &group, "rt-in", &[0]), [(UNSTABLE_OFFSET_COMMIT, -1)]);
+        }
+        let described = describe_txns(&mut stream, &[&id]);
+        let state = &described.transaction_states[0];
+        assert_eq!(state.error_code, 0);
+        assert_eq!(&*state.transactional_id.0, id.as_str());
+        assert_eq!(&*state.transaction_state, "Ongoing");
+        assert_eq!((state.producer_id.0, state.producer_epoch), (txn.producer_id, txn.epoch));
+        assert_eq!(state.transaction_timeout_ms, 60_000);
+        assert!(state.transaction_start_time_ms > 1_600_000_000_000, "the start, wall-clock ms");
+        let topics: Vec<(String, Vec<i32>)> =
+            state.topics.iter().map(|t| (t.topic.0.to_string(), t.partitions.clone())).collect();
+        assert_eq!(topics, vec![("rt".to_string(), vec![0, 1])]);
+        for list_version in versions(66) {
+            let (listed, unknown) = list_txns(&mut stream, list_version, &["Ongoing"], &[], -1);
+            assert_eq!(listed, vec![(id.clone(), txn.producer_id, "Ongoing".to_string())], "v{list_version}");
+            assert!(unknown.is_empty());
+        }
+
+        assert_eq!(end_txn(&mut stream, version, &txn, true), 0, "v{version}");
+        // Committed: every record and the marker are readable; the offsets are the group's.
+        let done = fetch_committed(&mut stream, 12, ("rt", topic_id), 0, start);
+        assert_eq!(
+            (done.high_watermark, done.last_stable_offset),
+            (start + 3, start + 3),
+            "the marker after the batch"
+        );
+        assert_eq!(aborted_of(&done), []);
+        let expected = [(start, "a", false), (start + 1, "b", false), (start + 2, "COMMIT", true)]
+            .map(|(o, v, c)| (o, v.to_string(), c));
+        assert_eq!(records_of(&done), expected, "v{version}");
+        for v in [7, 8] {
+            assert_eq!(offset_fetch_stable(&mut stream, v, &group, "rt-in", &[0]), [(0, committed)], "v{version}");
+        }
+        let described = describe_txns(&mut stream, &[&id]);
+        assert_eq!(&*described.transaction_states[0].transaction_state, "CompleteCommit");
+        assert!(described.transaction_states[0].topics.is_empty());
+    }
+    let (listed, _) = list_txns(&mut stream, 0, &["CompleteCommit"], &[], -1);
+    let ids: Vec<&str> = listed.iter().map(|(id, _, _)| id.as_str()).collect();
+    assert_eq!(ids, ["round-trip-0", "round-trip-1", "round-trip-2", "round-trip-3"]);
+}
+
+/// Aborted transactions: their records stay in the log, and read_committed consumers are told which
+/// producers' records to drop (Fetch's aborted_transactions) at every Fetch version.
+#[test]
+fn read_committed_fetches_name_the_aborted_transactions() {
+    let broker = start_default();
+    let mut stream = connect(&broker);
+    create_topic(&mut stream, "ab", 1);
+    let topic_id = metadata_topic(&mut stream, "ab").unwrap().topic_id;
+    // Offsets: aborted 0-1 (marker 2), committed 3 (marker 4), aborted again 5 (marker 6), then
+    // a transaction left open from 7.
+    let mut aborted = Vec::new();
+    for (id, commit, values) in [("ab-1", false, &["x1", "x2"][..]), ("ab-2", true, &["ok"]), ("ab-3", false, &["x3"])]
+    {
+        let txn = init_txn(&mut stream, id);
+        assert_eq!(add_partitions(&mut stream, 3, &txn, &[("ab", &[0])]), [0]);
+        let (error, base) = produce_txn(&mut stream, &txn, ("ab", 0), 0, values);
+        assert_eq!(error, 0);
+        assert_eq!(end_txn(&mut stream, 3, &txn, commit), 0);
+        if !commit {
+            aborted.push((txn.producer_id, base));
+        }
+    }
+    let open = init_txn(&mut stream, "ab-open");
+    assert_eq!(add_partitions(&mut stream, 3, &open, &[("ab", &[0])]), [0]);
+    assert_eq!(produce_txn(&mut stream, &open, ("ab", 0), 0, &["pending"]), (0, 7));
+    assert_eq!(aborted, vec![(aborted[0].0, 0), (aborted[1].0, 5)]);
+    for version in versions(1) {
+        let p = fetch_committed(&mut stream, version, ("ab", topic_id), 0, 0);
+        assert_eq!((p.error_code, p.high_watermark, p.last_stable_offset), (0, 8, 7), "v{version}");
+        assert_eq!(aborted_of(&p), aborted, "v{version}");
+        let records = records_of(&p);
+        let offsets: Vec<i64> = records.iter().map(|r| r.0).collect();
+        assert_eq!(offsets, (0..7).collect::<Vec<_>>(), "v{version}: up to the last stable offset");
+        let markers: Vec<(i64, &str)> = records.iter().filter(|r| r.2).map(|r| (r.0, r.1.as_str())).collect();
+        assert_eq!(markers, [(2, "ABORT"), (4, "COMMIT"), (6, "ABORT")], "v{version}");
+        // From the last marker on, the transaction it ended is still named (as by Kafka, up to its
+        // marker); from past it, none.
+        let marker = fetch_committed(&mut stream, version, ("ab", topic_id), 0, 6);
+        assert_eq!(aborted_of(&marker), aborted[1..], "v{version}");
+        let later = fetch_committed(&mut stream, version, ("ab", topic_id), 0, 7);
+        assert_eq!(aborted_of(&later), [], "v{version}");
+    }
+    for version in versions(2).filter(|v| *v >= 2) {
+        assert_eq!(latest_offset(&mut stream, version, "ab", 0, 1), 7, "v{version}: the last stable offset");
+        assert_eq!(latest_offset(&mut stream, version, "ab", 0, 0), 8, "v{version}: the high watermark");
+    }
+    assert_eq!(end_txn(&mut stream, 3, &open, false), 0);
+    assert_eq!(latest_offset(&mut stream, 8, "ab", 0, 1), 9, "ended: the last stable offset catches up");
+    let p = fetch_committed(&mut stream, 16, ("ab", topic_id), 0, 7);
+    assert_eq!(aborted_of(&p), [(open.producer_id, 7)]);
+}
+
+/// A second InitProducerId for the same transactional id fences the first producer: every request
+/// of its old epoch is refused with PRODUCER_FENCED (INVALID_PRODUCER_EPOCH at v0-1, which predate
+/// it), and its open transaction is aborted.
+#[test]
+fn a_new_producer_fences_the_old_one_at_every_version() {
+    let broker = start_default();
+    let mut stream = connect(&broker);
+    create_topic(&mut stream, "fence", 1);
+    for version in versions(26) {
+        let id = format!("fenced-{version}");
+        let old = init_txn(&mut stream, &id);
+        assert_eq!(add_partitions(&mut stream, version, &old, &[("fence", &[0])]), [0]);
+        assert_eq!(produce_txn(&mut stream, &old, ("fence", 0), 0, &["old"]).0, 0);
+        assert_eq!(add_offsets(&mut stream, version, &old, "fence-group"), 0);
+        // The same producer id, a later epoch: one bump to abort the open transaction (as Kafka's
+        // fencing does), one for the new producer.
+        let new = init_txn(&mut stream, &id);
+        assert_eq!((new.producer_id, new.epoch), (old.producer_id, old.epoch + 2), "v{version}");
+        let state = describe_txns(&mut stream, &[&id]);
+        assert_eq!(&*state.transaction_states[0].transaction_state, "Empty", "the old transaction aborted");
+        let fenced = if version >= 2 { PRODUCER_FENCED } else { INVALID_PRODUCER_EPOCH };
+        assert_eq!(end_txn(&mut stream, version, &old, true), fenced, "EndTxn v{version}");
+        assert_eq!(
+            add_partitions(&mut stream, version, &old, &[("fence", &[0])]),
+            [fenced],
+            "AddPartitionsToTxn v{version}"
+        );
+        assert_eq!(add_offsets(&mut stream, version, &old, "fence-group"), fenced, "AddOffsetsToTxn v{version}");
+        assert_eq!(
+            txn_commit(&mut stream, version, &old, "fence-group", "fence", &[(0, 1)]),
+            [fenced],
+            "TxnOffsetCommit v{version}"
+        );
+        // Produce has no PRODUCER_FENCED: an old epoch's batch is INVALID_PRODUCER_EPOCH.
+        assert_eq!(produce_txn(&mut stream, &old, ("fence", 0), 1, &["late"]).0, INVALID_PRODUCER_EPOCH);
+        // The new producer has no transaction to end yet; then it has one.
+        assert_eq!(end_txn(&mut stream, version, &new, true), INVALID_TXN_STATE, "v{version}");
+        assert_eq!(add_partitions(&mut stream, version, &new, &[("fence", &[0])]), [0]);
+        assert_eq!(produce_txn(&mut stream, &new, ("fence", 0), 0, &["new"]).0, 0);
+        assert_eq!(end_txn(&mut stream, version, &new, true), 0, "v{version}");
+    }
+    // The old producers' records were aborted, the new ones' committed.
+    let topic_id = metadata_topic(&mut stream, "fence").unwrap().topic_id;
+    let p = fetch_committed(&mut stream, 16, ("fence", topic_id), 0, 0);
+    assert_eq!(aborted_of(&p).len(), versions(26).count());
+    let values: Vec<String> = records_of(&p).into_iter().filter(|r| !r.2).map(|r| r.1).collect();
+    assert_eq!(values.iter().filter(|v| *v == "new").count(), versions(26).count());
+}
+
+#[test]
+fn transaction_requests_that_are_refused() {
+    let broker = start_default();
+    let mut stream = connect(&broker);
+    create_topic(&mut stream, "refused", 1);
+    for version in versions(24) {
+        let id = format!("refused-{version}");
+        let txn = init_txn(&mut stream, &id);
+        // All or nothing: a partition that does not exist fails the others.
+        let codes = add_partitions(&mut stream, version, &txn, &[("refused", &[0, 4]), ("nope", &[0])]);
+        assert_eq!(codes, [OPERATION_NOT_ATTEMPTED, UNKNOWN_TOPIC_OR_PARTITION, UNKNOWN_TOPIC_OR_PARTITION]);
+        // A transactional id the coordinator does not know.
+        let stranger = Txn { id: "stranger".to_string(), ..txn.clone() };
+        assert_eq!(
+            add_partitions(&mut stream, version, &stranger, &[("refused", &[0])]),
+            [INVALID_PRODUCER_ID_MAPPING]
+        );
+        assert_eq!(add_offsets(&mut stream, version, &stranger, "g"), INVALID_PRODUCER_ID_MAPPING);
+        assert_eq!(end_txn(&mut stream, version, &stranger, false), INVALID_PRODUCER_ID_MAPPING);
+        assert_eq!(
+            txn_commit(&mut stream, version, &stranger, "g", "refused", &[(0, 1)]),
+            [INVALID_PRODUCER_ID_MAPPING]
+        );
+        // A batch for a partition the transaction did not add.
+        assert_eq!(produce_txn(&mut stream, &txn, ("refused", 0), 0, &["x"]).0, INVALID_TXN_STATE);
+        // Offsets of a group the transaction did not add; an empty group id.
+        assert_eq!(txn_commit(&mut stream, version, &txn, "g", "refused", &[(0, 1)]), [INVALID_TXN_STATE]);
+        assert_eq!(add_offsets(&mut stream, version, &txn, ""), INVALID_GROUP_ID);
+        // Offsets of an aborted transaction never become the group's.
+        assert_eq!(add_offsets(&mut stream, version, &txn, "g"), 0);
+        let codes = txn_commit(&mut stream, version, &txn, "g", "refused", &[(0, 1), (3, 1)]);
+        assert_eq!(codes, [0, UNKNOWN_TOPIC_OR_PARTITION]);
+        assert_eq!(end_txn(&mut stream, version, &txn, false), 0);
+        assert_eq!(end_txn(&mut stream, version, &txn, true), INVALID_TXN_STATE, "v{version}: aborted, not committed");
+        assert_eq!(offset_fetch_stable(&mut stream, 8, "g", "refused", &[0]), [(0, -1)]);
+    }
+    // DescribeTransactions: an unknown id; each id once.
+    let described = describe_txns(&mut stream, &["refused-0", "nope", "refused-0"]);
+    let states: Vec<(i16, String, String)> = described
+        .transaction_states
+        .iter()
+        .map(|t| (t.error_code, t.transactional_id.0.to_string(), t.transaction_state.to_string()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            (0, "refused-0".to_string(), "CompleteAbort".to_string()),
+            (TRANSACTIONAL_ID_NOT_FOUND, "nope".to_string(), String::new())
+        ]
+    );
+    // ListTransactions: filters by state (an unknown one is returned), producer id, duration.
+    let producer_id = described.transaction_states[0].producer_id.0;
+    for version in versions(66) {
+        let (all, _) = list_txns(&mut stream, version, &[], &[], -1);
+        assert_eq!(all.len(), versions(24).count(), "v{version}");
+        let (none, unknown) = list_txns(&mut stream, version, &["Bogus"], &[], -1);
+        assert_eq!((none.len(), unknown), (0, vec!["Bogus".to_string()]), "v{version}");
+        let (one, _) = list_txns(&mut stream, version, &["CompleteAbort", "Bogus"], &[producer_id], -1);
+        assert_eq!(one, [("refused-0".to_string(), producer_id, "CompleteAbort".to_string())], "v{version}");
+    }
+    let open = init_txn(&mut stream, "long-open");
+    assert_eq!(add_offsets(&mut stream, 3, &open, "g"), 0);
+    let (listed, _) = list_txns(&mut stream, 1, &[], &[], 3_600_000);
+    assert!(listed.is_empty(), "open for less than an hour");
+    let (listed, _) = list_txns(&mut stream, 1, &["Ongoing"], &[], 0);
+    assert_eq!(listed, [("long-open".to_string(), open.producer_id, "Ongoing".to_string())]);
 }

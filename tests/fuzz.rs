@@ -12,10 +12,13 @@
 //!    fresh request is served. The broker's stderr is searched for panics; its death is an abort.
 //!
 //! The seeds are requests built by `kafka-protocol` (independent of our encoder) for every API
-//! and version the broker advertises, the stage fixtures and the frames captured from real
-//! clients. Mutations flip bits, set extreme values, cut, insert, repeat and splice bytes, and
-//! change the API version; one frame in twenty is generated from scratch. Everything is
-//! deterministic for a seed, so a failure reproduces.
+//! and version the broker advertises (and, for the APIs transactions change, a transactional
+//! variant: a transactional id, a transactional batch, read_committed, require_stable), the stage
+//! fixtures and the frames captured from real clients. The transactional seeds name a producer the
+//! broker really has, so that they reach past the fencing checks into the transaction's states.
+//! Mutations flip bits, set extreme values, cut, insert, repeat and splice bytes, and change the
+//! API version; one frame in twenty is generated from scratch. Everything is deterministic for a
+//! seed, so a failure reproduces.
 //!
 //! `cargo test --test fuzz` runs a short round; `scripts/fuzz.sh [FRAMES]` a long one
 //! (`FUZZ_FRAMES`, `FUZZ_SEED`). It fails on any panic, abort, stall (a request waiting over
@@ -27,6 +30,7 @@ mod oracle;
 
 use bytes::{Bytes, BytesMut};
 use common::XorShift;
+use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
@@ -45,13 +49,16 @@ use kafka_protocol::messages::offset_fetch_request::{
 };
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+use kafka_protocol::messages::txn_offset_commit_request::{
+    TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Encodable, HeaderVersion};
 use mini_kafka::broker::Broker;
 use mini_kafka::config::Config;
 use mini_kafka::server::handle_frame;
 use mini_kafka::wire::SharedBytes;
-use oracle::{batch, s, topic_name};
+use oracle::{batch, s, topic_name, transactional_batch};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -161,10 +168,25 @@ macro_rules! first_encoding {
 
 const TOPIC: &str = "fuzz";
 const GROUP: &str = "fuzz-group";
+/// The transactional id whose producer (id and epoch) the seeds name.
+const TXN: &str = "fuzz-txn";
+/// The transactional id InitProducerId's seeds bump: another, so that TXN's epoch stays current.
+const TXN_INIT: &str = "fuzz-txn-init";
 
-/// One request of each API, at `version`, about the topic and group the fuzzed broker has.
-fn request(key: i16, v: i16, topic_id: uuid::Uuid) -> Option<Vec<u8>> {
+/// What the seeds name of the fuzzed broker's state.
+#[derive(Clone, Copy)]
+struct Known {
+    topic_id: uuid::Uuid,
+    /// TXN's producer id and epoch.
+    producer: (i64, i16),
+}
+
+/// One request of each API, at `version`, about the topic, group and transactional id the fuzzed
+/// broker has.
+fn request(key: i16, v: i16, known: Known) -> Option<Vec<u8>> {
+    let (topic_id, (producer_id, producer_epoch)) = (known.topic_id, known.producer);
     let group = || GroupId(s(GROUP));
+    let txn = || TransactionalId(s(TXN));
     match key {
         0 => first_encoding!(
             0,
@@ -357,6 +379,69 @@ fn request(key: i16, v: i16, topic_id: uuid::Uuid) -> Option<Vec<u8>> {
             ])
         ),
         42 => first_encoding!(42, v, DeleteGroupsRequest::default().with_groups_names(vec![group()])),
+        24 => first_encoding!(
+            24,
+            v,
+            AddPartitionsToTxnRequest::default()
+                .with_v3_and_below_transactional_id(txn())
+                .with_v3_and_below_producer_id(ProducerId(producer_id))
+                .with_v3_and_below_producer_epoch(producer_epoch)
+                .with_v3_and_below_topics(vec![
+                    AddPartitionsToTxnTopic::default().with_name(topic_name(TOPIC)).with_partitions(vec![0, 1]),
+                ])
+        ),
+        25 => first_encoding!(
+            25,
+            v,
+            AddOffsetsToTxnRequest::default()
+                .with_transactional_id(txn())
+                .with_producer_id(ProducerId(producer_id))
+                .with_producer_epoch(producer_epoch)
+                .with_group_id(group())
+        ),
+        26 => first_encoding!(
+            26,
+            v,
+            EndTxnRequest::default()
+                .with_transactional_id(txn())
+                .with_producer_id(ProducerId(producer_id))
+                .with_producer_epoch(producer_epoch)
+                .with_committed(v % 2 == 0)
+        ),
+        28 => first_encoding!(
+            28,
+            v,
+            TxnOffsetCommitRequest::default()
+                .with_transactional_id(txn())
+                .with_group_id(group())
+                .with_producer_id(ProducerId(producer_id))
+                .with_producer_epoch(producer_epoch)
+                .with_topics(vec![
+                    TxnOffsetCommitRequestTopic::default().with_name(topic_name(TOPIC)).with_partitions(vec![
+                        TxnOffsetCommitRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(1)
+                            .with_committed_leader_epoch(0)
+                            .with_committed_metadata(Some(s("m"))),
+                        TxnOffsetCommitRequestPartition::default().with_partition_index(1).with_committed_offset(0),
+                    ])
+                ])
+        ),
+        65 => first_encoding!(
+            65,
+            v,
+            DescribeTransactionsRequest::default().with_transactional_ids(vec![
+                txn(),
+                TransactionalId(s(TXN_INIT)),
+                TransactionalId(s("none"))
+            ])
+        ),
+        66 => {
+            let list = ListTransactionsRequest::default()
+                .with_state_filters(vec![s("Ongoing"), s("CompleteCommit"), s("Unheard")])
+                .with_producer_id_filters(vec![ProducerId(producer_id)]);
+            first_encoding!(66, v, list.clone().with_duration_filter(0), list)
+        }
         75 => first_encoding!(
             75,
             v,
@@ -368,15 +453,101 @@ fn request(key: i16, v: i16, topic_id: uuid::Uuid) -> Option<Vec<u8>> {
     }
 }
 
-/// Every seed: a request per API and version, and the request frames kept in `stages/`.
-fn seeds(topic_id: mini_kafka::wire::Uuid) -> Vec<Vec<u8>> {
-    let topic_id = uuid::Uuid::from_bytes(topic_id.0);
+/// The transactional variant of a request whose API transactions change, at `version`: `None`
+/// for the other APIs, and for versions without the field.
+fn transactional(key: i16, v: i16, known: Known) -> Option<Vec<u8>> {
+    let (producer_id, producer_epoch) = known.producer;
+    match key {
+        0 => first_encoding!(
+            0,
+            v,
+            ProduceRequest::default()
+                .with_transactional_id(Some(TransactionalId(s(TXN))))
+                .with_acks(-1)
+                .with_timeout_ms(1000)
+                .with_topic_data(vec![TopicProduceData::default().with_name(topic_name(TOPIC)).with_partition_data(
+                    vec![PartitionProduceData::default().with_index(0).with_records(Some(transactional_batch(
+                        &[("k", "in a transaction")],
+                        producer_id,
+                        producer_epoch,
+                        0
+                    )))]
+                )])
+        ),
+        1 => {
+            let partition = FetchPartition::default().with_partition(0).with_partition_max_bytes(1 << 20);
+            let topic = FetchTopic::default().with_partitions(vec![partition]);
+            let fetch = |topic: FetchTopic| {
+                FetchRequest::default()
+                    .with_replica_id(BrokerId(-1))
+                    .with_max_wait_ms(0)
+                    .with_min_bytes(0)
+                    .with_max_bytes(1 << 20)
+                    .with_isolation_level(1)
+                    .with_topics(vec![topic])
+            };
+            first_encoding!(
+                1,
+                v,
+                fetch(topic.clone().with_topic(topic_name(TOPIC))),
+                fetch(topic.with_topic_id(known.topic_id))
+            )
+        }
+        2 if v >= 2 => first_encoding!(
+            2,
+            v,
+            ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_isolation_level(1).with_topics(vec![
+                ListOffsetsTopic::default()
+                    .with_name(topic_name(TOPIC))
+                    .with_partitions(vec![ListOffsetsPartition::default().with_partition_index(0).with_timestamp(-1)]),
+            ])
+        ),
+        9 if v >= 7 => first_encoding!(
+            9,
+            v,
+            OffsetFetchRequest::default().with_require_stable(true).with_group_id(GroupId(s(GROUP))).with_topics(Some(
+                vec![
+                    OffsetFetchRequestTopic::default().with_name(topic_name(TOPIC)).with_partition_indexes(vec![0, 1]),
+                ]
+            )),
+            OffsetFetchRequest::default().with_require_stable(true).with_groups(vec![
+                OffsetFetchRequestGroup::default().with_group_id(GroupId(s(GROUP))).with_topics(Some(vec![
+                    OffsetFetchRequestTopics::default().with_name(topic_name(TOPIC)).with_partition_indexes(vec![0]),
+                ]))
+            ])
+        ),
+        10 if v >= 1 => first_encoding!(
+            10,
+            v,
+            FindCoordinatorRequest::default().with_key_type(1).with_key(s(TXN)),
+            FindCoordinatorRequest::default().with_key_type(1).with_coordinator_keys(vec![s(TXN)])
+        ),
+        22 => first_encoding!(
+            22,
+            v,
+            InitProducerIdRequest::default()
+                .with_transactional_id(Some(TransactionalId(s(TXN_INIT))))
+                .with_transaction_timeout_ms(60_000)
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1),
+            InitProducerIdRequest::default()
+                .with_transactional_id(Some(TransactionalId(s(TXN_INIT))))
+                .with_transaction_timeout_ms(60_000)
+        ),
+        _ => None,
+    }
+}
+
+/// Every seed: a request per API and version (and the transactional variants), and the request
+/// frames kept in `stages/`.
+fn seeds(known: Known) -> Vec<Vec<u8>> {
     let mut seeds = Vec::new();
     for spec in mini_kafka::api::SUPPORTED_APIS {
         for v in spec.min..=spec.max {
-            let built = request(spec.key, v, topic_id);
+            let built = request(spec.key, v, known);
             assert!(built.is_some(), "no seed for {} v{v}", spec.name);
             seeds.extend(built);
+            seeds.extend(transactional(spec.key, v, known));
         }
     }
     let stages = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("stages");
@@ -504,7 +675,8 @@ fn handler_level(dir: &std::path::Path, frames: u64, seed: u64) -> Report {
     let config = Config::parse(&format!("{PROPERTIES}log.dirs={}", dir.display())).unwrap();
     let broker = Broker::open(config, 9092).unwrap();
     let topic = broker.log.create_topic(TOPIC, 3, broker.node_id(), Default::default()).unwrap();
-    let seeds = seeds(topic.id);
+    let producer = broker.transactions.init_producer_id(&broker, TXN, 60_000, None).expect("a transactional producer");
+    let seeds = seeds(Known { topic_id: uuid::Uuid::from_bytes(topic.id.0), producer });
     // A client that has hung up: a request that would wait for more data or for other members
     // ends at once, as it does for a real client gone.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -613,7 +785,7 @@ fn connection_level(dir: &std::path::Path, frames: u64, seed: u64) -> Report {
     };
     let baseline = rss_of(&pid);
 
-    let seeds = Arc::new(seeds(topic_id_of(addr)));
+    let seeds = Arc::new(seeds(known_of(addr)));
     let done = Arc::new(AtomicBool::new(false));
     let slowest_probe = Arc::new(AtomicU64::new(0));
     let prober = {
@@ -694,9 +866,10 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// The id of the fuzzed topic in the broker at `addr`, from Metadata v12. A fuzzed request may
-/// have deleted it (a DeleteTopics spliced with a Fetch's topic id does): then it is created again.
-fn topic_id_of(addr: SocketAddr) -> mini_kafka::wire::Uuid {
+/// What the seeds name in the broker at `addr`: the fuzzed topic's id, from Metadata v12, and a
+/// new epoch of the transactional producer (InitProducerId v4). A fuzzed request may have deleted
+/// the topic (a DeleteTopics spliced with a Fetch's topic id does): then it is created again.
+fn known_of(addr: SocketAddr) -> Known {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let found = oracle::metadata_topic(&mut stream, TOPIC).unwrap_or_else(|| {
@@ -704,7 +877,14 @@ fn topic_id_of(addr: SocketAddr) -> mini_kafka::wire::Uuid {
         oracle::create_topic(&mut stream, TOPIC, 3);
         oracle::metadata_topic(&mut stream, TOPIC).expect("the fuzz topic, created again")
     });
-    mini_kafka::wire::Uuid(*found.topic_id.as_bytes())
+    let init = InitProducerIdRequest::default()
+        .with_transactional_id(Some(TransactionalId(s(TXN))))
+        .with_transaction_timeout_ms(60_000)
+        .with_producer_id(ProducerId(-1))
+        .with_producer_epoch(-1);
+    let producer: InitProducerIdResponse = oracle::call(&mut stream, 22, 4, &init);
+    assert_eq!(producer.error_code, 0, "connection level: InitProducerId for {TXN}");
+    Known { topic_id: found.topic_id, producer: (producer.producer_id.0, producer.producer_epoch) }
 }
 
 /// One client's share of the frames: sent one at a time, each answer read (or the connection

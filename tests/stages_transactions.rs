@@ -130,10 +130,8 @@ fn a_second_producer_with_the_same_transactional_id_fences_the_first() {
 #[test]
 fn an_open_transaction_is_aborted_after_its_timeout_even_across_a_restart() {
     let dir = TempDir::new("transactions");
-    let properties = format!(
-        "log.dirs={}\ntransaction.abort.timed.out.transaction.cleanup.interval.ms=100\n",
-        dir.path().display()
-    );
+    let properties =
+        format!("log.dirs={}\ntransaction.abort.timed.out.transaction.cleanup.interval.ms=100\n", dir.path().display());
     let broker = Broker::start(&properties);
     let mut stream = connect(&broker);
     send(&mut stream, "create-topics-request.hex");

@@ -9,9 +9,10 @@
 //!
 //! So, in-process, against a real [`Broker`]: for every API in [`SUPPORTED_APIS`] at every
 //! version it lists, requests that give the encoder real work (non-empty arrays, known and
-//! unknown topics, stored record batches, groups through their whole life, error cases) are
-//! dispatched with a traced [`Writer`]. Its spans must equal, one by one, the spans a traced
-//! [`Reader`] notes while the walker reads the response, and the walker must read every byte.
+//! unknown topics, stored record batches, groups through their whole life, transactions
+//! committed, aborted and left open, error cases) are dispatched with a traced [`Writer`]. Its
+//! spans must equal, one by one, the spans a traced [`Reader`] notes while the walker reads the
+//! response, and the walker must read every byte.
 
 use mini_kafka::api::{self, ApiSpec, Reply, Request, SUPPORTED_APIS};
 use mini_kafka::broker::Broker;
@@ -21,6 +22,17 @@ use mini_kafka::wire::{Field, FieldSpan, Kind, Reader, SharedBytes, Uuid, Writer
 use std::collections::BTreeMap;
 
 const MEMBER_ID_REQUIRED: i64 = 79;
+// The error codes of the transaction coordinator's answers the coverage checks.
+const UNKNOWN_TOPIC_OR_PARTITION: i64 = 3;
+const INVALID_GROUP_ID: i64 = 24;
+const INVALID_PRODUCER_EPOCH: i64 = 47;
+const INVALID_TXN_STATE: i64 = 48;
+const INVALID_PRODUCER_ID_MAPPING: i64 = 49;
+const INVALID_TRANSACTION_TIMEOUT: i64 = 50;
+const OPERATION_NOT_ATTEMPTED: i64 = 55;
+const UNSTABLE_OFFSET_COMMIT: i64 = 88;
+const PRODUCER_FENCED: i64 = 90;
+const TRANSACTIONAL_ID_NOT_FOUND: i64 = 105;
 /// A consumer's two assignors, with made-up subscription metadata.
 const PROTOCOLS: &[(&str, &[u8])] = &[("range", b"\x00\x01apple"), ("roundrobin", b"rr")];
 /// A topic that never exists.
@@ -77,6 +89,23 @@ impl Answer {
 
     fn text(&self, name: &str) -> String {
         String::from_utf8(self.field(name).to_vec()).unwrap()
+    }
+
+    /// Every integer field called `name`, at any depth, in the order written.
+    fn ints(&self, name: &str) -> Vec<i64> {
+        let signed = |bytes: &[u8]| {
+            bytes.iter().fold(if bytes[0] & 0x80 != 0 { -1 } else { 0 }, |n, b| (n << 8) | i64::from(*b))
+        };
+        self.spans
+            .iter()
+            .filter(|s| s.name == name && s.kind == Kind::Int)
+            .map(|s| signed(&self.bytes[s.content..s.end]))
+            .collect()
+    }
+
+    /// How many elements the arrays called `name` hold, at any depth, together.
+    fn elements(&self, name: &str) -> usize {
+        self.spans.iter().filter(|s| s.name == name && s.kind == Kind::Group).count()
     }
 }
 
@@ -159,7 +188,7 @@ fn disagreement(key: i16, version: i16, flexible: bool, bytes: &[u8], written: &
 fn every_response_reads_back_as_it_was_written() {
     let config = Config::parse("group.initial.rebalance.delay.ms=0").unwrap();
     let broker = Broker::open(config, 9092).unwrap();
-    for (topic, partitions) in [("apple", 2), ("grow", 1), ("doomed-by-id", 1)] {
+    for (topic, partitions) in [("apple", 2), ("grow", 1), ("doomed-by-id", 1), ("txn", 2)] {
         broker.log.create_topic(topic, partitions, broker.node_id(), BTreeMap::new()).unwrap();
     }
     let mut h = Harness { broker, checked: BTreeMap::new(), disagreements: BTreeMap::new() };
@@ -186,6 +215,13 @@ fn every_response_reads_back_as_it_was_written() {
     list_groups(&mut h);
     leave_group(&mut h); // then DeleteGroups finds the groups it left empty
     delete_groups(&mut h);
+    add_partitions_to_txn(&mut h);
+    add_offsets_to_txn(&mut h);
+    txn_offset_commit(&mut h); // after OffsetCommit: the group "offsets" has offsets of its own
+    end_txn(&mut h);
+    read_committed(&mut h); // transactions aborted, committed and left open, read by consumers
+    describe_transactions(&mut h);
+    list_transactions(&mut h);
 
     let report: Vec<String> =
         h.disagreements.values().map(|(m, n)| format!("  {m}\n    (in {n} of the responses)")).collect();
@@ -196,7 +232,8 @@ fn every_response_reads_back_as_it_was_written() {
     let without_arrays: Vec<_> = h.checked.iter().filter(|(_, c)| c.1 == 0).map(|(p, _)| p).collect();
     let responses: usize = h.checked.values().map(|c| c.0).sum();
     eprintln!("{responses} responses for {} API versions; none with an array element: {without_arrays:?}", all.len());
-    // Heartbeat, SyncGroup, InitProducerId and the older FindCoordinator and LeaveGroup have no array.
+    // Heartbeat, SyncGroup, InitProducerId, AddOffsetsToTxn, EndTxn and the older FindCoordinator
+    // and LeaveGroup have no array.
     assert!(without_arrays.len() * 5 < all.len(), "too few versions had array elements: {without_arrays:?}");
 }
 
@@ -239,7 +276,8 @@ fn produce(h: &mut Harness) {
             (MISSING, vec![(0, records())]),
         ];
         h.call("Produce", v, |w| produce_body(w, f, None, -1, &topics));
-        h.call("Produce", v, |w| produce_body(w, f, Some("tx"), 1, &topics[..1])); // no transactions here
+        // A transactional id with batches that are not transactional: appended as they are.
+        h.call("Produce", v, |w| produce_body(w, f, Some("tx"), 1, &topics[..1]));
         h.call("Produce", v, |w| produce_body(w, f, None, 2, &topics[..1])); // invalid acks
         let silent = h.call("Produce", v, |w| produce_body(w, f, None, 0, &[("apple", vec![(1, records())])]));
         assert!(silent.is_none(), "acks=0 gets no response");
@@ -249,7 +287,8 @@ fn produce(h: &mut Harness) {
 /// A topic of a Fetch request: (name, id) (by name before v13) and (partition, fetch_offset).
 type FetchTopic<'a> = ((&'a str, Uuid), Vec<(i32, i64)>);
 
-fn fetch_body(w: &mut Writer, v: i16, f: bool, session_id: i32, topics: &[FetchTopic]) {
+/// A Fetch request; `isolation_level` 1 is read_committed.
+fn fetch_body(w: &mut Writer, v: i16, f: bool, session_id: i32, isolation_level: i8, topics: &[FetchTopic]) {
     let topic = |w: &mut Writer, (name, id): &(&str, Uuid)| {
         if v >= 13 { w.uuid("topic_id", *id) } else { w.string_v("topic", name, f) }
     };
@@ -257,7 +296,7 @@ fn fetch_body(w: &mut Writer, v: i16, f: bool, session_id: i32, topics: &[FetchT
     w.i32("max_wait_ms", 0);
     w.i32("min_bytes", 1);
     w.i32("max_bytes", 1 << 20);
-    w.i8("isolation_level", 0);
+    w.i8("isolation_level", isolation_level);
     w.when(v >= 7, |w| {
         w.i32("session_id", session_id);
         w.i32("session_epoch", -1);
@@ -287,31 +326,36 @@ fn fetch(h: &mut Harness) {
     let apple = ("apple", h.broker.log.topic("apple").unwrap().id);
     let topics = [(apple, vec![(0, 0), (1, 2), (0, 1000), (9, 0)]), ((MISSING, Uuid::random()), vec![(0, 0)])];
     h.each_version("Fetch", |h, v, f| {
-        h.call("Fetch", v, |w| fetch_body(w, v, f, 0, &topics));
+        h.call("Fetch", v, |w| fetch_body(w, v, f, 0, 0, &topics));
         if v >= 7 {
-            h.call("Fetch", v, |w| fetch_body(w, v, f, 42, &topics)); // a session this broker never made
+            h.call("Fetch", v, |w| fetch_body(w, v, f, 42, 0, &topics)); // a session this broker never made
         }
     });
+}
+
+/// A ListOffsets request: (topic, [(partition, timestamp)]); `isolation_level` 1 is read_committed
+/// (v2+).
+fn list_offsets_body(w: &mut Writer, v: i16, isolation_level: i8, topics: &[(&str, &[(i32, i64)])]) {
+    let f = flexible("ListOffsets", v);
+    w.i32("replica_id", -1);
+    w.when(v >= 2, |w| w.i8("isolation_level", isolation_level));
+    w.structs("topics", f, topics, |w, (name, partitions)| {
+        w.string_v("name", name, f);
+        w.structs("partitions", f, partitions, |w, &(index, timestamp)| {
+            w.i32("partition_index", index);
+            w.when(v >= 4, |w| w.i32("current_leader_epoch", -1));
+            w.i64("timestamp", timestamp);
+        });
+    });
+    w.tagged_fields_v(f);
 }
 
 fn list_offsets(h: &mut Harness) {
     // Timestamps: -1 latest, -2 earliest, -3 max timestamp (v7+), -4 earliest local (v8+), a time.
     let asks = [(0, -1), (1, -2), (0, -3), (1, -4), (0, 1_700_000_000_005), (5, -1)];
     let topics: [(&str, &[(i32, i64)]); 2] = [("apple", &asks), (MISSING, &[(0, -1)])];
-    h.each_version("ListOffsets", |h, v, f| {
-        h.call("ListOffsets", v, |w| {
-            w.i32("replica_id", -1);
-            w.when(v >= 2, |w| w.i8("isolation_level", 0));
-            w.structs("topics", f, &topics, |w, (name, partitions)| {
-                w.string_v("name", name, f);
-                w.structs("partitions", f, partitions, |w, &(index, timestamp)| {
-                    w.i32("partition_index", index);
-                    w.when(v >= 4, |w| w.i32("current_leader_epoch", -1));
-                    w.i64("timestamp", timestamp);
-                });
-            });
-            w.tagged_fields_v(f);
-        });
+    h.each_version("ListOffsets", |h, v, _| {
+        h.call("ListOffsets", v, |w| list_offsets_body(w, v, 0, &topics));
     });
 }
 
@@ -536,18 +580,37 @@ fn describe_configs(h: &mut Harness) {
     });
 }
 
+/// An InitProducerId request; `producer` is (id, epoch) a v3+ producer already had, (-1, -1) if none.
+fn init_producer_id_body(
+    w: &mut Writer,
+    v: i16,
+    transactional_id: Option<&str>,
+    timeout_ms: i32,
+    producer: (i64, i16),
+) {
+    let f = flexible("InitProducerId", v);
+    w.nullable_string_v("transactional_id", transactional_id, f);
+    w.i32("transaction_timeout_ms", timeout_ms);
+    w.when(v >= 3, |w| {
+        w.i64("producer_id", producer.0);
+        w.i16("producer_epoch", producer.1);
+    });
+    w.tagged_fields_v(f);
+}
+
 fn init_producer_id(h: &mut Harness) {
-    h.each_version("InitProducerId", |h, v, f| {
+    h.each_version("InitProducerId", |h, v, _| {
+        // Idempotent; transactional (each one bumps the epoch of "tx"); an empty transactional id.
         for transactional_id in [None, Some("tx"), Some("")] {
-            h.call("InitProducerId", v, |w| {
-                w.nullable_string_v("transactional_id", transactional_id, f);
-                w.i32("transaction_timeout_ms", 60_000);
-                w.when(v >= 3, |w| {
-                    w.i64("producer_id", -1);
-                    w.i16("producer_epoch", -1);
-                });
-                w.tagged_fields_v(f);
-            });
+            h.call("InitProducerId", v, |w| init_producer_id_body(w, v, transactional_id, 60_000, (-1, -1)));
+        }
+        let timeout = h.call("InitProducerId", v, |w| init_producer_id_body(w, v, Some("tx"), 0, (-1, -1)));
+        assert_eq!(timeout.unwrap().int("error_code"), INVALID_TRANSACTION_TIMEOUT as _, "InitProducerId v{v}");
+        if v >= 3 {
+            // A producer that names an id and epoch "tx" never had: fenced.
+            let fenced = h.call("InitProducerId", v, |w| init_producer_id_body(w, v, Some("tx"), 60_000, (1 << 40, 7)));
+            let expected = if v >= 4 { PRODUCER_FENCED } else { INVALID_PRODUCER_EPOCH };
+            assert_eq!(fenced.unwrap().ints("error_code"), [expected], "InitProducerId v{v}");
         }
     });
 }
@@ -556,7 +619,7 @@ fn init_producer_id(h: &mut Harness) {
 
 fn find_coordinator(h: &mut Harness) {
     h.each_version("FindCoordinator", |h, v, f| {
-        // key_type 0: a group; 1: a transaction (no coordinator here); 5: no such type.
+        // key_type 0: a group; 1: a transactional id (this broker coordinates them too); 5: no such type.
         for key_type in if v == 0 { vec![0] } else { vec![0, 1, 5] } {
             h.call("FindCoordinator", v, |w| {
                 w.when(v <= 3, |w| w.string_v("key", "group-a", f));
@@ -701,40 +764,18 @@ fn offset_commit(h: &mut Harness) {
 }
 
 fn offset_fetch(h: &mut Harness) {
-    type Topics<'a> = Option<&'a [(&'a str, &'a [i32])]>; // None: every committed partition (v2+)
-    let some: Topics = Some(&[("apple", &[0, 1, 5]), (MISSING, &[0])]);
-    h.each_version("OffsetFetch", |h, v, f| {
-        let topics = |w: &mut Writer, topics: Topics| match topics {
-            None => w.null_array_v("topics", f),
-            Some(topics) => w.structs("topics", f, topics, |w, (name, partitions)| {
-                w.string_v("name", name, f);
-                w.array_v("partition_indexes", f, partitions, |w, p| w.i32("partition_index", *p));
-            }),
-        };
+    let some: Asked = Some(&[("apple", &[0, 1, 5]), (MISSING, &[0])]);
+    h.each_version("OffsetFetch", |h, v, _| {
         let mut groups = vec![("offsets", some), ("", some), ("no-such-group", some)];
         if v >= 2 {
             groups.push(("offsets", None));
         }
-        let require_stable_and_tags = |w: &mut Writer| {
-            w.when(v >= 7, |w| w.bool("require_stable", true));
-            w.tagged_fields_v(f);
-        };
         if v >= 8 {
-            h.call("OffsetFetch", v, |w| {
-                w.structs("groups", f, &groups, |w, (group, asked)| {
-                    w.string_v("group_id", group, f);
-                    topics(w, *asked);
-                });
-                require_stable_and_tags(w);
-            });
+            h.call("OffsetFetch", v, |w| offset_fetch_body(w, v, &groups, true));
             return;
         }
-        for (group, asked) in &groups {
-            h.call("OffsetFetch", v, |w| {
-                w.string_v("group_id", group, f);
-                topics(w, *asked);
-                require_stable_and_tags(w);
-            });
+        for group in &groups {
+            h.call("OffsetFetch", v, |w| offset_fetch_body(w, v, std::slice::from_ref(group), true));
         }
     });
 }
@@ -799,5 +840,322 @@ fn delete_groups(h: &mut Harness) {
             w.array_v("groups_names", f, &groups, |w, g| w.string_v("group_name", g, f));
             w.tagged_fields_v(f);
         });
+    });
+}
+
+// ---- the transaction coordinator's APIs -----------------------------------------------------
+
+/// A transactional producer: (transactional id, producer id, epoch).
+type Producer = (String, i64, i16);
+
+/// InitProducerId (newest version) for `id`: its producer, with a new epoch.
+fn init_transactional(h: &mut Harness, id: &str) -> Producer {
+    let v = spec("InitProducerId").max;
+    let answer = h.call("InitProducerId", v, |w| init_producer_id_body(w, v, Some(id), 60_000, (-1, -1))).unwrap();
+    assert_eq!(answer.int("error_code"), 0, "InitProducerId for {id}");
+    (id.to_string(), answer.int("producer_id"), answer.int("producer_epoch") as i16)
+}
+
+/// The fields AddPartitionsToTxn, AddOffsetsToTxn and EndTxn begin with.
+fn txn_producer(w: &mut Writer, f: bool, (id, producer_id, epoch): &Producer) {
+    w.string_v("transactional_id", id, f);
+    w.i64("producer_id", *producer_id);
+    w.i16("producer_epoch", *epoch);
+}
+
+/// AddPartitionsToTxn `v` for `topics` as (name, partitions): the partitions' error codes.
+fn add_partitions(h: &mut Harness, v: i16, p: &Producer, topics: &[(&str, &[i32])]) -> Vec<i64> {
+    let f = flexible("AddPartitionsToTxn", v);
+    let answer = h.call("AddPartitionsToTxn", v, |w| {
+        txn_producer(w, f, p);
+        w.structs("topics", f, topics, |w, (name, partitions)| {
+            w.string_v("name", name, f);
+            w.array_v("partitions", f, partitions, |w, p| w.i32("partition", *p));
+        });
+        w.tagged_fields_v(f);
+    });
+    answer.unwrap().ints("partition_error_code")
+}
+
+/// AddOffsetsToTxn `v` for `group`: the error code.
+fn add_offsets(h: &mut Harness, v: i16, p: &Producer, group: &str) -> i64 {
+    let f = flexible("AddOffsetsToTxn", v);
+    let answer = h.call("AddOffsetsToTxn", v, |w| {
+        txn_producer(w, f, p);
+        w.string_v("group_id", group, f);
+        w.tagged_fields_v(f);
+    });
+    answer.unwrap().int("error_code")
+}
+
+/// EndTxn `v`, committing or aborting: the error code.
+fn end(h: &mut Harness, v: i16, p: &Producer, commit: bool) -> i64 {
+    let f = flexible("EndTxn", v);
+    let answer = h.call("EndTxn", v, |w| {
+        txn_producer(w, f, p);
+        w.bool("committed", commit);
+        w.tagged_fields_v(f);
+    });
+    answer.unwrap().int("error_code")
+}
+
+/// TxnOffsetCommit `v` of `offsets` for `group`, by `member` as (member id, generation) (v3+):
+/// the partitions' error codes.
+fn txn_commit(h: &mut Harness, v: i16, p: &Producer, group: &str, member: (&str, i32), offsets: &Offsets) -> Vec<i64> {
+    let f = flexible("TxnOffsetCommit", v);
+    let (id, producer_id, epoch) = p;
+    let answer = h.call("TxnOffsetCommit", v, |w| {
+        w.string_v("transactional_id", id, f);
+        w.string_v("group_id", group, f);
+        w.i64("producer_id", *producer_id);
+        w.i16("producer_epoch", *epoch);
+        w.when(v >= 3, |w| {
+            w.i32("generation_id", member.1);
+            w.string_v("member_id", member.0, f);
+            w.nullable_string_v("group_instance_id", None, f);
+        });
+        w.structs("topics", f, offsets, |w, (name, partitions)| {
+            w.string_v("name", name, f);
+            w.structs("partitions", f, partitions, |w, &(index, offset, metadata)| {
+                w.i32("partition_index", index);
+                w.i64("committed_offset", offset);
+                w.when(v >= 2, |w| w.i32("committed_leader_epoch", -1));
+                w.nullable_string_v("committed_metadata", metadata, f);
+            });
+        });
+        w.tagged_fields_v(f);
+    });
+    answer.unwrap().ints("error_code")
+}
+
+/// A transactional producer's batch of `values`: `batch::build`'s, flagged transactional
+/// (attributes bit 4) and carrying the producer's id, epoch and first sequence; its CRC again.
+fn transactional_batch((_, producer_id, epoch): &Producer, sequence: i32, values: &[Vec<u8>]) -> Vec<u8> {
+    let mut b = batch::build(0, 1_700_000_000_000, values);
+    b[21..23].copy_from_slice(&0x10i16.to_be_bytes()); // attributes
+    b[43..51].copy_from_slice(&producer_id.to_be_bytes());
+    b[51..53].copy_from_slice(&epoch.to_be_bytes());
+    b[53..57].copy_from_slice(&sequence.to_be_bytes()); // base_sequence
+    let crc = crc32c::crc32c(&b[21..]);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    b
+}
+
+/// Produces (Produce `v`) a transactional batch of two records to `topic`/`partition`.
+fn produce_transactional(h: &mut Harness, v: i16, p: &Producer, sequence: i32, (topic, partition): (&str, i32)) {
+    let records = transactional_batch(p, sequence, &[format!("{} {sequence}", p.0).into_bytes(), b"more".to_vec()]);
+    let f = flexible("Produce", v);
+    h.call("Produce", v, |w| produce_body(w, f, Some(&p.0), -1, &[(topic, vec![(partition, Some(records))])]));
+}
+
+/// The producer a second InitProducerId fenced, and the one it made: (fenced, current).
+fn fenced_pair(h: &mut Harness, id: &str) -> (Producer, Producer) {
+    let old = init_transactional(h, id);
+    let new = init_transactional(h, id);
+    assert_eq!((old.1, old.2 + 1), (new.1, new.2), "{id}: the same producer id, the next epoch");
+    (old, new)
+}
+
+/// What a fenced producer is told at version `v` of an API that knows PRODUCER_FENCED from v2.
+fn fenced(v: i16) -> i64 {
+    if v >= 2 { PRODUCER_FENCED } else { INVALID_PRODUCER_EPOCH }
+}
+
+fn add_partitions_to_txn(h: &mut Harness) {
+    h.each_version("AddPartitionsToTxn", |h, v, _| {
+        let (old, p) = fenced_pair(h, &format!("add-partitions-{v}"));
+        assert_eq!(add_partitions(h, v, &p, &[("apple", &[0, 1]), ("txn", &[1])]), [0, 0, 0], "v{v}");
+        // All or nothing: the partitions that exist are not attempted.
+        let unknown = add_partitions(h, v, &p, &[("apple", &[0]), (MISSING, &[0, 1]), ("txn", &[7])]);
+        let expected = [OPERATION_NOT_ATTEMPTED, UNKNOWN_TOPIC_OR_PARTITION, UNKNOWN_TOPIC_OR_PARTITION];
+        assert_eq!(unknown, [&expected[..], &[UNKNOWN_TOPIC_OR_PARTITION]].concat(), "v{v}");
+        assert_eq!(add_partitions(h, v, &old, &[("apple", &[0])]), [fenced(v)], "v{v}");
+        let stranger = ("no-such-transaction".to_string(), p.1, p.2);
+        assert_eq!(add_partitions(h, v, &stranger, &[("apple", &[0])]), [INVALID_PRODUCER_ID_MAPPING], "v{v}");
+        add_partitions(h, v, &p, &[]);
+        assert_eq!(end(h, spec("EndTxn").max, &p, false), 0);
+    });
+}
+
+fn add_offsets_to_txn(h: &mut Harness) {
+    h.each_version("AddOffsetsToTxn", |h, v, _| {
+        let (old, p) = fenced_pair(h, &format!("add-offsets-{v}"));
+        assert_eq!(add_offsets(h, v, &p, "offsets"), 0, "v{v}");
+        assert_eq!(add_offsets(h, v, &p, ""), INVALID_GROUP_ID, "v{v}");
+        assert_eq!(add_offsets(h, v, &old, "offsets"), fenced(v), "v{v}");
+        let stranger = ("no-such-transaction".to_string(), p.1, p.2);
+        assert_eq!(add_offsets(h, v, &stranger, "offsets"), INVALID_PRODUCER_ID_MAPPING, "v{v}");
+        assert_eq!(end(h, spec("EndTxn").max, &p, false), 0);
+    });
+}
+
+fn txn_offset_commit(h: &mut Harness) {
+    let offsets: &Offsets =
+        &[("apple", &[(0, 1, Some("txn")), (1, 1, None), (9, 1, None)]), (MISSING, &[(0, 5, None)])];
+    let no_member = ("", -1);
+    h.each_version("TxnOffsetCommit", |h, v, _| {
+        let (old, p) = fenced_pair(h, &format!("txn-offsets-{v}"));
+        // Before AddOffsetsToTxn: the transaction does not commit the group's offsets.
+        let unknown = UNKNOWN_TOPIC_OR_PARTITION;
+        let not_added = txn_commit(h, v, &p, "offsets", no_member, offsets);
+        assert_eq!(not_added, [INVALID_TXN_STATE, INVALID_TXN_STATE, unknown, unknown], "v{v}");
+        assert_eq!(add_offsets(h, spec("AddOffsetsToTxn").max, &p, "offsets"), 0);
+        assert_eq!(txn_commit(h, v, &p, "offsets", no_member, offsets), [0, 0, unknown, unknown], "v{v}");
+        let invalid = txn_commit(h, v, &p, "", no_member, &offsets[..1]);
+        assert_eq!(invalid, [INVALID_GROUP_ID, INVALID_GROUP_ID, unknown], "v{v}");
+        assert_eq!(txn_commit(h, v, &old, "offsets", no_member, &offsets[..1])[0], fenced(v), "v{v}");
+        if v >= 3 {
+            txn_commit(h, v, &p, "offsets", ("ghost", 5), &offsets[..1]); // a member the group lacks
+        }
+        // Even versions commit, odd ones abort: the offsets become the group's, or are dropped.
+        assert_eq!(end(h, spec("EndTxn").max, &p, v % 2 == 0), 0);
+    });
+}
+
+fn end_txn(h: &mut Harness) {
+    h.each_version("EndTxn", |h, v, _| {
+        let (old, p) = fenced_pair(h, &format!("end-{v}"));
+        // Even versions commit, odd ones abort.
+        let commit = v % 2 == 0;
+        assert_eq!(end(h, v, &p, commit), INVALID_TXN_STATE, "v{v}: no transaction is open");
+        assert_eq!(add_partitions(h, spec("AddPartitionsToTxn").max, &p, &[("txn", &[1])]), [0]);
+        produce_transactional(h, spec("Produce").max, &p, 0, ("txn", 1));
+        assert_eq!(end(h, v, &p, commit), 0, "v{v}");
+        assert_eq!(end(h, v, &p, commit), 0, "v{v}: a retry of the same end");
+        assert_eq!(end(h, v, &p, !commit), INVALID_TXN_STATE, "v{v}: the other end");
+        assert_eq!(end(h, v, &old, commit), fenced(v), "v{v}");
+        let stranger = ("no-such-transaction".to_string(), p.1, p.2);
+        assert_eq!(end(h, v, &stranger, commit), INVALID_PRODUCER_ID_MAPPING, "v{v}");
+    });
+}
+
+/// Topics of an OffsetFetch: (name, partitions), or `None` for every committed partition (v2+).
+type Asked<'a> = Option<&'a [(&'a str, &'a [i32])]>;
+
+/// An OffsetFetch request for `groups` (v8+; before it, for the first alone).
+fn offset_fetch_body(w: &mut Writer, v: i16, groups: &[(&str, Asked)], require_stable: bool) {
+    let f = flexible("OffsetFetch", v);
+    let topics = |w: &mut Writer, topics: Asked| match topics {
+        None => w.null_array_v("topics", f),
+        Some(topics) => w.structs("topics", f, topics, |w, (name, partitions)| {
+            w.string_v("name", name, f);
+            w.array_v("partition_indexes", f, partitions, |w, p| w.i32("partition_index", *p));
+        }),
+    };
+    if v >= 8 {
+        w.structs("groups", f, groups, |w, (group, asked)| {
+            w.string_v("group_id", group, f);
+            topics(w, *asked);
+        });
+    } else {
+        let (group, asked) = groups[0];
+        w.string_v("group_id", group, f);
+        topics(w, asked);
+    }
+    w.when(v >= 7, |w| w.bool("require_stable", require_stable));
+    w.tagged_fields_v(f);
+}
+
+/// What consumers see of transactions: two aborted around a committed one and one left open in
+/// txn/0, read with read_committed (Fetch, with its aborted transactions; ListOffsets' latest,
+/// the last stable offset), and offsets an open transaction holds (OffsetFetch's require_stable).
+fn read_committed(h: &mut Harness) {
+    let (produce, add, end_v) = (spec("Produce").max, spec("AddPartitionsToTxn").max, spec("EndTxn").max);
+    for (id, commit) in [("aborted-1", false), ("committed", true), ("aborted-2", false)] {
+        let p = init_transactional(h, id);
+        assert_eq!(add_partitions(h, add, &p, &[("txn", &[0])]), [0]);
+        produce_transactional(h, produce, &p, 0, ("txn", 0));
+        assert_eq!(end(h, end_v, &p, commit), 0);
+    }
+    let open = init_transactional(h, "open");
+    assert_eq!(add_partitions(h, add, &open, &[("txn", &[0])]), [0]);
+    let stable = h.broker.log.partition("txn", 0).unwrap().high_watermark();
+    // The open transaction writes at every Produce version.
+    let mut sequence = 0;
+    h.each_version("Produce", |h, v, _| {
+        produce_transactional(h, v, &open, sequence, ("txn", 0));
+        sequence += 2;
+    });
+    produce_transactional(h, produce, &open, sequence, ("txn", 1)); // a partition it did not add
+    let partition = h.broker.log.partition("txn", 0).unwrap();
+    assert_eq!(partition.last_stable_offset(), stable, "the open transaction's first offset");
+    assert_eq!(partition.high_watermark(), stable + i64::from(sequence), "every transactional batch stored");
+
+    let txn = ("txn", h.broker.log.topic("txn").unwrap().id);
+    let topics = [(txn, vec![(0, 0), (1, 0), (0, stable)])];
+    h.each_version("Fetch", |h, v, f| {
+        let answer = h.call("Fetch", v, |w| fetch_body(w, v, f, 0, 1, &topics)).unwrap();
+        assert_eq!(answer.ints("last_stable_offset")[0], stable, "Fetch v{v}");
+        // txn/0's two, and txn/1's from EndTxn's odd versions.
+        assert!(answer.elements("aborted_transactions") >= 2, "Fetch v{v}: the aborted transactions are named");
+    });
+    h.each_version("ListOffsets", |h, v, _| {
+        let asks: [(&str, &[(i32, i64)]); 1] = [("txn", &[(0, -1), (0, -2), (1, -1)])];
+        let answer = h.call("ListOffsets", v, |w| list_offsets_body(w, v, 1, &asks)).unwrap();
+        if v >= 2 {
+            assert_eq!(answer.ints("offset")[0], stable, "ListOffsets v{v}: read_committed's latest");
+        }
+    });
+
+    // Offsets held by an open transaction are unstable for a consumer that requires stable ones.
+    let pending = init_transactional(h, "pending-offsets");
+    assert_eq!(add_offsets(h, spec("AddOffsetsToTxn").max, &pending, "offsets"), 0);
+    let offsets: &Offsets = &[("apple", &[(0, 2, None), (1, 2, Some("pending"))])];
+    assert_eq!(txn_commit(h, spec("TxnOffsetCommit").max, &pending, "offsets", ("", -1), offsets), [0, 0]);
+    let asked: Asked = Some(&[("apple", &[0, 1, 5])]);
+    h.each_version("OffsetFetch", |h, v, _| {
+        for require_stable in [true, false] {
+            let answer = h.call("OffsetFetch", v, |w| offset_fetch_body(w, v, &[("offsets", asked)], require_stable));
+            let codes = answer.unwrap().ints("error_code");
+            let unstable = if v >= 7 && require_stable { UNSTABLE_OFFSET_COMMIT } else { 0 };
+            assert_eq!(codes[..2], [unstable, unstable], "OffsetFetch v{v} require_stable {require_stable}");
+        }
+    });
+}
+
+fn describe_transactions(h: &mut Harness) {
+    // Open, committed, aborted, open with offsets, ended by a timeout of none; unknown; twice.
+    let ids = ["open", "committed", "aborted-1", "pending-offsets", "tx", "no-such-transaction", "open"];
+    for ids in [&ids[..], &[]] {
+        let answer = h
+            .call("DescribeTransactions", 0, |w| {
+                w.array_v("transactional_ids", true, ids, |w, id| w.string_v("transactional_id", id, true));
+                w.tagged_fields_v(true);
+            })
+            .unwrap();
+        let codes = answer.ints("error_code");
+        if !ids.is_empty() {
+            assert_eq!(codes, [0, 0, 0, 0, 0, TRANSACTIONAL_ID_NOT_FOUND], "one state per id, once");
+            assert_eq!(answer.elements("topics"), 1, "the open transaction's partitions");
+        }
+    }
+}
+
+fn list_transactions(h: &mut Harness) {
+    let open = h.broker.transactions.describe("open").unwrap().producer_id;
+    let filters: [(&[&str], &[i64]); 5] = [
+        (&[], &[]),
+        (&["Ongoing", "Bogus"], &[]),
+        (&["Bogus"], &[]),
+        (&[], &[open, 1 << 40]),
+        (&["CompleteCommit", "CompleteAbort"], &[]),
+    ];
+    h.each_version("ListTransactions", |h, v, _| {
+        for (states, producer_ids) in filters {
+            let answer = h
+                .call("ListTransactions", v, |w| {
+                    w.array_v("state_filters", true, states, |w, s| w.string_v("state_filter", s, true));
+                    w.array_v("producer_id_filters", true, producer_ids, |w, id| w.i64("producer_id_filter", *id));
+                    w.when(v >= 1, |w| w.i64("duration_filter", if states.contains(&"Ongoing") { 0 } else { -1 }));
+                    w.tagged_fields_v(true);
+                })
+                .unwrap();
+            let listed = answer.elements("transaction_states");
+            match (states, producer_ids) {
+                (["Bogus"], _) => assert_eq!((listed, answer.elements("unknown_state_filters")), (0, 1)),
+                ([], [_, _]) => assert_eq!(answer.ints("producer_id"), [open], "ListTransactions v{v}"),
+                _ => assert!(listed >= 2, "ListTransactions v{v} {states:?}: {listed} listed"),
+            }
+        }
     });
 }

@@ -61,15 +61,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Kafka's `transaction.max.timeout.ms` default: the longest timeout a producer may ask for.
-const MAX_TIMEOUT_MS: i64 = 900_000;
-/// Kafka's `transaction.abort.timed.out.transaction.cleanup.interval.ms` default.
-const CHECK_INTERVAL_MS: u64 = 10_000;
-/// Kafka's `transactional.id.expiration.ms` default: an idle id is forgotten after a week.
-const ID_EXPIRATION_MS: i64 = 604_800_000;
-/// mini-kafka's `max.transactional.ids` default: transactional ids held at once.
-const MAX_IDS: usize = 10_000;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TxnState {
     Empty,
@@ -151,9 +142,6 @@ impl Coordinator {
     /// The coordinator, with the transactions the coordinators' log kept (`saved`, as
     /// `(transactional_id, state)`). Call [`Coordinator::recover`] once the broker is open.
     pub fn new(config: &Config, saved: Vec<(String, Vec<u8>)>) -> std::io::Result<Coordinator> {
-        let prop = |key: &str, default: i64| {
-            config.properties.get(key).and_then(|v| v.trim().parse::<i64>().ok()).filter(|v| *v > 0).unwrap_or(default)
-        };
         let mut transactions = HashMap::new();
         for (id, state) in saved {
             let txn = decode(&id, &mut Reader::new(&state))
@@ -162,17 +150,15 @@ impl Coordinator {
         }
         Ok(Coordinator {
             transactions: Mutex::new(transactions),
-            max_timeout_ms: prop("transaction.max.timeout.ms", MAX_TIMEOUT_MS),
-            max_ids: prop("max.transactional.ids", MAX_IDS as i64) as usize,
-            id_expiration_ms: prop("transactional.id.expiration.ms", ID_EXPIRATION_MS),
-            check_interval: Duration::from_millis(prop(
-                "transaction.abort.timed.out.transaction.cleanup.interval.ms",
-                CHECK_INTERVAL_MS as i64,
-            ) as u64),
+            max_timeout_ms: i64::from(config.transaction_max_timeout_ms),
+            max_ids: config.max_transactional_ids,
+            id_expiration_ms: config.transactional_id_expiration_ms,
+            check_interval: Duration::from_millis(config.transaction_check_interval_ms),
         })
     }
 
-    /// The largest producer id a transactional id holds (none is handed out again).
+    /// The largest producer id a transactional id holds: the broker hands out ids above it, as
+    /// an id's producer id outlives the batches that carried it.
     pub fn max_producer_id(&self) -> i64 {
         lock(&self.transactions).values().map(|cell| lock(cell).producer_id).max().unwrap_or(-1)
     }

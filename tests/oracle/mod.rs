@@ -73,11 +73,33 @@ pub fn producer_batch(
     producer_epoch: i16,
     first_sequence: i32,
 ) -> Bytes {
+    encode_batch(records, offset, producer_id, producer_epoch, first_sequence, false)
+}
+
+/// One batch from a transactional producer (the batch's transactional flag set), at offset 0: its
+/// id, epoch and the first record's sequence.
+pub fn transactional_batch(
+    records: &[(&str, &str)],
+    producer_id: i64,
+    producer_epoch: i16,
+    first_sequence: i32,
+) -> Bytes {
+    encode_batch(records, 0, producer_id, producer_epoch, first_sequence, true)
+}
+
+fn encode_batch(
+    records: &[(&str, &str)],
+    offset: i64,
+    producer_id: i64,
+    producer_epoch: i16,
+    first_sequence: i32,
+    transactional: bool,
+) -> Bytes {
     let records: Vec<Record> = records
         .iter()
         .enumerate()
         .map(|(i, (k, v))| Record {
-            transactional: false,
+            transactional,
             control: false,
             delete_horizon: false,
             partition_leader_epoch: 0,
