@@ -1086,3 +1086,48 @@ fn transaction_requests_that_are_refused() {
     let (listed, _) = list_txns(&mut stream, 1, &["Ongoing"], &[], 0);
     assert_eq!(listed, [("long-open".to_string(), open.producer_id, "Ongoing".to_string())]);
 }
+
+#[test]
+fn what_transactions_hold_is_bounded() {
+    // Transactional ids: `max.transactional.ids`; the next new id is refused, a known one is not.
+    let broker = common::Broker::start("max.transactional.ids=3\n");
+    let mut stream = connect(&broker);
+    for id in ["a", "b", "c"] {
+        init_txn(&mut stream, id);
+    }
+    assert_eq!(init_txn_at(&mut stream, 4, "d").error_code, 53, "TRANSACTIONAL_ID_AUTHORIZATION_FAILED");
+    assert_eq!(init_txn_at(&mut stream, 4, "a").error_code, 0, "a known id is served");
+    assert_eq!(broker.log_lines_with("max.transactional.ids"), 1);
+    // Groups of one transaction: at most 100.
+    create_topic(&mut stream, "bounded", 1);
+    let txn = init_txn(&mut stream, "b");
+    for g in 0..100 {
+        assert_eq!(add_offsets(&mut stream, 3, &txn, &format!("g{g}")), 0);
+    }
+    assert_eq!(add_offsets(&mut stream, 3, &txn, "g100"), INVALID_REQUEST, "the 101st group");
+    assert_eq!(add_offsets(&mut stream, 3, &txn, "g7"), 0, "a group already added");
+    assert_eq!(end_txn(&mut stream, 3, &txn, false), 0);
+}
+
+#[test]
+fn offsets_held_by_open_transactions_are_bounded() {
+    // Ten per partition the broker may have: 20 partitions, 200 offsets.
+    let broker = common::Broker::start("max.partitions=20\n");
+    let mut stream = connect(&broker);
+    create_topic(&mut stream, "held", 20);
+    let txn = init_txn(&mut stream, "holder");
+    let all: Vec<(i32, i64)> = (0..20).map(|p| (p, 1)).collect();
+    for g in 0..10 {
+        assert_eq!(add_offsets(&mut stream, 3, &txn, &format!("g{g}")), 0);
+        assert!(txn_commit(&mut stream, 3, &txn, &format!("g{g}"), "held", &all).iter().all(|c| *c == 0));
+    }
+    assert_eq!(add_offsets(&mut stream, 3, &txn, "g10"), 0);
+    let refused = txn_commit(&mut stream, 3, &txn, "g10", "held", &all[..1]);
+    assert_eq!(refused, [INVALID_REQUEST], "the 201st offset");
+    assert_eq!(broker.log_lines_with("offsets refused"), 1);
+    // Committed, they are the groups' own and no longer held: there is room again.
+    assert_eq!(end_txn(&mut stream, 3, &txn, true), 0);
+    let txn = init_txn(&mut stream, "holder");
+    assert_eq!(add_offsets(&mut stream, 3, &txn, "g10"), 0);
+    assert_eq!(txn_commit(&mut stream, 3, &txn, "g10", "held", &all[..1]), [0]);
+}

@@ -188,6 +188,14 @@ fn value(s: &FieldSpan, field: &[u8], content: &[u8], style: Style) -> Value {
             }
         }
         Kind::BatchAttributes => plain(attributes(int(field))),
+        //> transactions
+        // The key's last two bytes are the marker's type; the bytes before, its length and version.
+        Kind::ControlKey => plain(match field.iter().rev().take(2).collect::<Vec<_>>()[..] {
+            [1, 0] => "COMMIT marker (version 0, type 1)".to_string(),
+            [0, 0] => "ABORT marker (version 0, type 0)".to_string(),
+            _ => format!("an unknown control record ({})", hex(field, 8)),
+        }),
+        //< transactions
     }
 }
 

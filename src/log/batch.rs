@@ -312,6 +312,11 @@ pub fn trace(r: &mut Reader<'_>) -> Result<(), DecodeError> {
                     let mut fields = r.split_off("record", usize::try_from(length).unwrap_or(usize::MAX))?;
                     let read = record(&mut fields).map(drop);
                     r.join(fields);
+                    //> transactions
+                    if header.is_control() {
+                        r.retype_last("key", Kind::ControlKey);
+                    }
+                    //< transactions
                     read
                 })?;
             }
@@ -528,4 +533,22 @@ mod tests {
         assert_eq!(recs[1].offset_delta, 1);
     }
     //< clients
+    //> transactions
+
+    #[test]
+    fn a_control_batch_is_a_valid_batch_that_says_which_marker_it_is() {
+        for commit in [true, false] {
+            let marker = control_batch(7, 3, commit, 0, 1_700_000_000_000);
+            let (batches, damage) = split(&marker);
+            assert_eq!((batches.len(), damage), (1, None), "the CRC holds");
+            let header = batches[0].0;
+            assert!(header.is_control() && header.is_transactional());
+            assert_eq!((header.producer_id, header.producer_epoch, header.base_sequence), (7, 3, -1));
+            assert_eq!(check_record_count(&header), Ok(()));
+            assert_eq!(control_type(&marker), Some(commit));
+            assert_eq!(records(&marker).unwrap()[0].value, Some(&[0, 0, 0, 0, 0, 0][..]));
+        }
+        assert_eq!(control_type(&build(0, 0, &[b"not a marker".to_vec()])), None);
+    }
+    //< transactions
 }

@@ -536,8 +536,11 @@ impl Partition {
         // records (it reads their ABORT markers in the same batches, or later).
         let served_end = batches.last().map_or(offset, |b: &StoredBatch| b.last_offset);
         let aborted = if read_committed {
-            let overlaps = |a: &&AbortedTransaction| a.last_offset >= offset && a.first_offset <= served_end;
-            state.aborted.iter().filter(overlaps).copied().collect()
+            // Kept in the order of their markers, so those ending before `offset` are skipped
+            // by a binary search.
+            let from = state.aborted.partition_point(|a| a.last_offset < offset);
+            let overlaps = |a: &&AbortedTransaction| a.first_offset <= served_end;
+            state.aborted.range(from..).filter(overlaps).copied().collect()
         } else {
             Vec::new()
         };

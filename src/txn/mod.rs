@@ -61,6 +61,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// The most groups one transaction commits offsets for. (Kafka's bound is the partitions of
+/// `__consumer_offsets` a transaction can add, 50 by default; a group is a few entries here.)
+const MAX_GROUPS: usize = 100;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TxnState {
     Empty,
@@ -133,6 +137,9 @@ pub struct Coordinator {
     transactions: Mutex<HashMap<String, Arc<Mutex<Transaction>>>>,
     max_timeout_ms: i64,
     max_ids: usize,
+    /// The most offsets all open transactions together hold until they end: ten per partition
+    /// the broker may have (`max.partitions`).
+    max_pending_offsets: usize,
     id_expiration_ms: i64,
     /// How often the timer looks for transactions past their timeout.
     pub check_interval: Duration,
@@ -152,6 +159,7 @@ impl Coordinator {
             transactions: Mutex::new(transactions),
             max_timeout_ms: i64::from(config.transaction_max_timeout_ms),
             max_ids: config.max_transactional_ids,
+            max_pending_offsets: config.max_partitions.saturating_mul(10),
             id_expiration_ms: config.transactional_id_expiration_ms,
             check_interval: Duration::from_millis(config.transaction_check_interval_ms),
         })
@@ -279,6 +287,10 @@ impl Coordinator {
         if group.is_empty() {
             return ErrorCode::InvalidGroupId;
         }
+        if !txn.groups.contains(group) && txn.groups.len() >= MAX_GROUPS {
+            log::warn!("transaction {id}: a group past the {MAX_GROUPS} one transaction may commit offsets for");
+            return ErrorCode::InvalidRequest;
+        }
         let before = txn.clone();
         begin(&mut txn);
         txn.groups.insert(group.to_string());
@@ -303,9 +315,16 @@ impl Coordinator {
         offsets: Vec<(String, i32, Committed)>,
     ) -> ErrorCode {
         let Some(cell) = self.get(id) else { return ErrorCode::InvalidProducerIdMapping };
+        // Counted before this transaction is locked: one lock at a time, so two commits cannot
+        // wait for each other.
+        let pending = self.pending_offset_count();
         let mut txn = lock(&cell);
         if let Err(code) = check_producer(&txn, producer) {
             return code;
+        }
+        if pending.saturating_add(offsets.len()) > self.max_pending_offsets {
+            log::warn!("transaction {id}: offsets refused, open transactions hold {pending} already");
+            return ErrorCode::InvalidRequest;
         }
         if txn.state != TxnState::Ongoing || !txn.groups.contains(group) {
             return ErrorCode::InvalidTxnState;
@@ -417,6 +436,11 @@ impl Coordinator {
             return Err(ErrorCode::InvalidTxnState);
         }
         append()
+    }
+
+    fn pending_offset_count(&self) -> usize {
+        let cells: Vec<_> = lock(&self.transactions).values().cloned().collect();
+        cells.iter().map(|cell| lock(cell).offsets.len()).sum()
     }
 
     /// The group's partitions whose offsets open transactions hold (OffsetFetch's

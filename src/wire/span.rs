@@ -49,4 +49,6 @@ pub enum Kind {
     },
     /// A record batch's attributes: compression, timestamp type, transactional, control.
     BatchAttributes,
+    /// A control record's key: which transaction marker it is (stage transactions).
+    ControlKey, //> transactions
 }
