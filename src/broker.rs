@@ -49,10 +49,7 @@ impl Broker {
         //< ea7
         //> clients
         let log = log.with_max_partitions(config.max_partitions);
-        //> retention
-        let retention = crate::log::retention::Policy::from_config(&config);
-        let log = log.with_retention(retention, config.log_memory_max_bytes);
-        //< retention
+        let log = log.with_retention(&config); //> retention
         let (advertised_host, advertised_port) = match &config.advertised {
             Some((host, port)) => (host.clone(), *port),
             None => {

@@ -33,6 +33,10 @@
 //! | `log.roll.ms` (or `log.roll.hours`) | 168 hours     | ...or this age                              |
 //! | `log.retention.check.interval.ms` | 300000          | how often the cleaner looks for expired segments |
 //! | `log.memory.max.bytes` (mini-kafka's own) | 1073741824 | without `log.dirs`: bytes the in-memory log holds in all; past it the oldest segments go, and in memory segments are rolled at a sixteenth of it at most |
+//!
+//! `log.retention.bytes`, `log.retention.ms`, `log.segment.bytes`, `log.roll.ms` and
+//! `message.max.bytes` can also be changed while the broker runs, over the values here
+//! (AlterConfigs on a broker resource: src/api/alter_configs.rs).
 //< retention
 //> transactions
 //! | `transaction.max.timeout.ms`   | 900000             | the longest `transaction.timeout.ms` a producer may ask for |

@@ -138,7 +138,7 @@ fn a_flipped_byte_anywhere_in_the_metadata_log_stops_the_load_or_loses_no_topic(
                 assert_eq!(std::fs::read(&path).unwrap(), flipped, "byte {at}: the file is left as it is");
                 refused += 1;
             }
-            Ok((_, topics)) => assert_eq!(summary(&topics), expected, "byte {at}: loaded, so no topic may be lost"),
+            Ok((_, topics, _)) => assert_eq!(summary(&topics), expected, "byte {at}: loaded, so no topic may be lost"),
         }
     }
     assert!(refused > good.len() * 8 / 10, "{refused} of {} refused", good.len());

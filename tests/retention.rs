@@ -10,6 +10,7 @@ use common::{Broker, TempDir, connect};
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
 use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
 use oracle::{batch, call, fetch, produce, s, topic_name};
 use std::collections::HashMap;
 use std::net::TcpStream;
@@ -286,16 +287,74 @@ fn incremental_alter(
     entries: &[(&str, i8, Option<&str>)],
     validate_only: bool,
 ) -> i16 {
+    incremental_alter_resource(stream, 2, name, entries, validate_only).0
+}
+
+/// IncrementalAlterConfigs v1 on one resource (type 2 topic, 4 broker): the error code and message.
+fn incremental_alter_resource(
+    stream: &mut TcpStream,
+    resource_type: i8,
+    name: &str,
+    entries: &[(&str, i8, Option<&str>)],
+    validate_only: bool,
+) -> (i16, String) {
     use incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
     let configs = entries
         .iter()
         .map(|(k, op, v)| AlterableConfig::default().with_name(s(k)).with_config_operation(*op).with_value(v.map(s)))
         .collect();
     let request = IncrementalAlterConfigsRequest::default().with_validate_only(validate_only).with_resources(vec![
-        AlterConfigsResource::default().with_resource_type(2).with_resource_name(s(name)).with_configs(configs),
+        AlterConfigsResource::default()
+            .with_resource_type(resource_type)
+            .with_resource_name(s(name))
+            .with_configs(configs),
     ]);
     let response: IncrementalAlterConfigsResponse = call(stream, 44, 1, &request);
-    response.responses[0].error_code
+    let answer = &response.responses[0];
+    (answer.error_code, answer.error_message.as_ref().map(|m| m.to_string()).unwrap_or_default())
+}
+
+/// AlterConfigs at `version` on broker resource `name`: the configs sent replace its dynamic
+/// ones. The error code and message.
+fn alter_broker(
+    stream: &mut TcpStream,
+    version: i16,
+    name: &str,
+    configs: &[(&str, &str)],
+    validate_only: bool,
+) -> (i16, String) {
+    use alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    let configs = configs.iter().map(|(k, v)| AlterableConfig::default().with_name(s(k)).with_value(Some(s(v))));
+    let request = AlterConfigsRequest::default().with_validate_only(validate_only).with_resources(vec![
+        AlterConfigsResource::default()
+            .with_resource_type(4)
+            .with_resource_name(s(name))
+            .with_configs(configs.collect()),
+    ]);
+    let response: AlterConfigsResponse = call(stream, 33, version, &request);
+    let answer = &response.responses[0];
+    (answer.error_code, answer.error_message.as_ref().map(|m| m.to_string()).unwrap_or_default())
+}
+
+/// One config of a resource as DescribeConfigs v4 shows it with `include_synonyms`: its value, its
+/// source, whether it is read-only, and its synonyms as (name, value, source), strongest first.
+fn described(
+    stream: &mut TcpStream,
+    resource_type: i8,
+    name: &str,
+    key: &str,
+) -> (String, i8, bool, Vec<(String, String, i8)>) {
+    let request = DescribeConfigsRequest::default().with_include_synonyms(true).with_resources(vec![
+        describe_configs_request::DescribeConfigsResource::default()
+            .with_resource_type(resource_type)
+            .with_resource_name(s(name))
+            .with_configuration_keys(Some(vec![s(key)])),
+    ]);
+    let response: DescribeConfigsResponse = call(stream, 32, 4, &request);
+    let text = |v: &Option<StrBytes>| v.as_ref().map(|v| v.to_string()).unwrap_or_default();
+    let c = &response.results[0].configs[0];
+    let synonyms = c.synonyms.iter().map(|s| (s.name.to_string(), text(&s.value), s.source)).collect();
+    (text(&c.value), c.config_source, c.read_only, synonyms)
 }
 
 /// A resource's configs (type 2 topic, 4 broker) as DescribeConfigs v4 shows them:
@@ -382,11 +441,11 @@ fn alter_configs_replaces_a_topics_settings() {
             AlterConfigsResource::default().with_resource_type(2).with_resource_name(s("whole")).with_configs(vec![
                 AlterableConfig::default().with_name(s("retention.ms")).with_value(Some(s(&retention))),
             ]),
-            AlterConfigsResource::default().with_resource_type(4).with_resource_name(s("1")),
+            AlterConfigsResource::default().with_resource_type(4).with_resource_name(s("2")),
         ]);
         let response: AlterConfigsResponse = call(&mut stream, 33, version, &request);
         assert_eq!(response.responses[0].error_code, 0, "v{version}");
-        assert_eq!(response.responses[1].error_code, 42, "broker settings: INVALID_REQUEST");
+        assert_eq!(response.responses[1].error_code, 42, "another broker: INVALID_REQUEST");
         let configs = topic_configs(&mut stream, "whole");
         if validate_only {
             assert_eq!(configs["retention.ms"], ("1000".into(), 1));
@@ -396,4 +455,174 @@ fn alter_configs_replaces_a_topics_settings() {
             assert_eq!(configs["segment.bytes"], ("1073741824".into(), 5));
         }
     }
+}
+
+// ---- dynamic broker configs: resource type 4, "" (the cluster) or the node id (this broker) ----
+
+/// Sources of a config value (Kafka's ConfigSource).
+const DYNAMIC_BROKER: i8 = 2;
+const DYNAMIC_DEFAULT_BROKER: i8 = 3;
+const STATIC_BROKER: i8 = 4;
+const DEFAULT: i8 = 5;
+
+#[test]
+fn a_broker_default_set_live_drops_segments_of_topics_without_their_own_and_survives_a_restart() {
+    let dir = TempDir::new("broker-configs");
+    // Segments of 4 KB (3 batches) for every topic, from server.properties.
+    let properties = format!("{}\nlog.segment.bytes=4096", common::runner_files::server_properties(dir.path()));
+    let broker = Broker::start(&properties);
+    let mut stream = connect(&broker);
+    assert_eq!(create(&mut stream, "follows", &[]), 0);
+    assert_eq!(create(&mut stream, "own", &[("retention.bytes", "-1")]), 0);
+    for _ in 0..30 {
+        assert_eq!(produce(&mut stream, "follows", 0, records()).0, 0);
+        assert_eq!(produce(&mut stream, "own", 0, records()).0, 0);
+    }
+    let set = [("log.retention.bytes", 0, Some("8192"))];
+    // validate_only: checked, nothing changes.
+    assert_eq!(incremental_alter_resource(&mut stream, 4, "", &set, true).0, 0);
+    assert_eq!(described(&mut stream, 4, "1", "log.retention.bytes").0, "-1");
+    assert_eq!(list_offset(&mut stream, "follows", -2), 0);
+    // The cluster-wide default: the topic without its own setting follows at once.
+    assert_eq!(incremental_alter_resource(&mut stream, 4, "", &set, false).0, 0);
+    let (value, source, read_only, _) = described(&mut stream, 4, "1", "log.retention.bytes");
+    assert_eq!((value.as_str(), source, read_only), ("8192", DYNAMIC_DEFAULT_BROKER, false));
+    assert_eq!(topic_configs(&mut stream, "follows")["retention.bytes"], ("8192".into(), DYNAMIC_DEFAULT_BROKER));
+    assert_eq!(topic_configs(&mut stream, "own")["retention.bytes"], ("-1".into(), 1), "its own setting wins");
+    let earliest = list_offset(&mut stream, "follows", -2);
+    assert!((150..=220).contains(&earliest), "earliest {earliest}");
+    assert_eq!(list_offset(&mut stream, "own", -2), 0);
+    // This broker's own value wins over the cluster's; synonyms list every value, strongest first.
+    let own = [("log.segment.bytes", 0, Some("8192"))];
+    assert_eq!(incremental_alter_resource(&mut stream, 4, "", &[("log.segment.bytes", 0, Some("6000"))], false).0, 0);
+    assert_eq!(incremental_alter_resource(&mut stream, 4, "1", &own, false).0, 0);
+    let synonyms =
+        |list: &[(&str, &str, i8)]| list.iter().map(|(n, v, s)| (n.to_string(), v.to_string(), *s)).collect();
+    let expected: Vec<_> = synonyms(&[
+        ("log.segment.bytes", "8192", DYNAMIC_BROKER),
+        ("log.segment.bytes", "6000", DYNAMIC_DEFAULT_BROKER),
+        ("log.segment.bytes", "4096", STATIC_BROKER),
+        ("log.segment.bytes", "1073741824", DEFAULT),
+    ]);
+    assert_eq!(
+        described(&mut stream, 4, "1", "log.segment.bytes"),
+        ("8192".into(), DYNAMIC_BROKER, false, expected.clone())
+    );
+    // A topic's value lists its broker key's after its own.
+    let topic = described(&mut stream, 2, "follows", "segment.bytes");
+    assert_eq!((topic.0.as_str(), topic.1, topic.3), ("8192", DYNAMIC_BROKER, expected));
+    // The cluster-wide resource shows only what was set for the cluster.
+    assert_eq!(
+        configs_of(&mut stream, 4, ""),
+        HashMap::from([
+            ("log.retention.bytes".into(), ("8192".into(), DYNAMIC_DEFAULT_BROKER)),
+            ("log.segment.bytes".into(), ("6000".into(), DYNAMIC_DEFAULT_BROKER)),
+        ])
+    );
+
+    // After a restart: the same values, from the metadata log's ConfigRecords, and the same behaviour.
+    drop(stream);
+    drop(broker);
+    let broker = Broker::start(&properties);
+    let mut stream = connect(&broker);
+    assert_eq!(described(&mut stream, 4, "1", "log.segment.bytes").1, DYNAMIC_BROKER);
+    assert_eq!(topic_configs(&mut stream, "follows")["retention.bytes"], ("8192".into(), DYNAMIC_DEFAULT_BROKER));
+    assert_eq!(list_offset(&mut stream, "follows", -2), earliest);
+    for _ in 0..10 {
+        assert_eq!(produce(&mut stream, "follows", 0, records()).0, 0);
+    }
+    assert!(list_offset(&mut stream, "follows", -2) > earliest, "retention.bytes still applies");
+    // DELETE: back to server.properties, or to Kafka's default.
+    let delete = |key| [(key, 1, None)];
+    assert_eq!(incremental_alter_resource(&mut stream, 4, "1", &delete("log.segment.bytes"), false).0, 0);
+    assert_eq!(incremental_alter_resource(&mut stream, 4, "", &delete("log.segment.bytes"), false).0, 0);
+    assert_eq!(incremental_alter_resource(&mut stream, 4, "", &delete("log.retention.bytes"), false).0, 0);
+    assert_eq!(described(&mut stream, 4, "1", "log.segment.bytes").0, "4096");
+    assert_eq!(described(&mut stream, 4, "1", "log.segment.bytes").1, STATIC_BROKER);
+    assert_eq!(described(&mut stream, 4, "1", "log.retention.bytes").1, DEFAULT);
+    assert!(configs_of(&mut stream, 4, "").is_empty());
+    let kept = list_offset(&mut stream, "follows", -2);
+    for _ in 0..10 {
+        assert_eq!(produce(&mut stream, "follows", 0, records()).0, 0);
+    }
+    assert_eq!(list_offset(&mut stream, "follows", -2), kept, "no size limit any more");
+}
+
+#[test]
+fn a_dynamic_log_retention_ms_expires_a_topic_that_has_none_of_its_own() {
+    // Kept forever by server.properties; the records' timestamps are from 2023.
+    let broker = Broker::start("log.retention.check.interval.ms=100\nlog.segment.bytes=4096\nlog.retention.ms=-1");
+    let mut stream = connect(&broker);
+    assert_eq!(create(&mut stream, "old", &[]), 0);
+    assert_eq!(create(&mut stream, "forever", &[("retention.ms", "-1")]), 0);
+    for _ in 0..6 {
+        assert_eq!(produce(&mut stream, "old", 0, records()).0, 0);
+        assert_eq!(produce(&mut stream, "forever", 0, records()).0, 0);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(list_offset(&mut stream, "old", -2), 0);
+    assert_eq!(incremental_alter_resource(&mut stream, 4, "1", &[("log.retention.ms", 0, Some("60000"))], false).0, 0);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while list_offset(&mut stream, "old", -2) < 60 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(list_offset(&mut stream, "old", -2), 60, "every expired record dropped");
+    assert_eq!(list_offset(&mut stream, "forever", -2), 0, "its own retention.ms=-1 keeps everything");
+}
+
+#[test]
+fn alter_configs_replaces_the_broker_settings_and_message_max_bytes_applies_at_once() {
+    let broker = Broker::start("message.max.bytes=100000");
+    let mut stream = connect(&broker);
+    assert_eq!(create(&mut stream, "sized", &[]), 0);
+    for version in 0..=2 {
+        // A batch of about 1.1 KB: over a limit of 1000.
+        assert_eq!(alter_broker(&mut stream, version, "1", &[("message.max.bytes", "1000")], true).0, 0);
+        assert_eq!(produce(&mut stream, "sized", 0, records()).0, 0, "v{version}: validate_only changes nothing");
+        assert_eq!(alter_broker(&mut stream, version, "1", &[("message.max.bytes", "1000")], false).0, 0);
+        assert_eq!(produce(&mut stream, "sized", 0, records()).0, 10, "v{version}: MESSAGE_TOO_LARGE");
+        assert_eq!(described(&mut stream, 4, "1", "message.max.bytes").0, "1000");
+        // The topic's max.message.bytes comes from it too.
+        assert_eq!(topic_configs(&mut stream, "sized")["max.message.bytes"], ("1000".into(), DYNAMIC_BROKER));
+        // AlterConfigs replaces: a key not sent goes back to server.properties.
+        assert_eq!(alter_broker(&mut stream, version, "1", &[("log.retention.ms", "3600000")], false).0, 0);
+        assert_eq!(described(&mut stream, 4, "1", "message.max.bytes").1, STATIC_BROKER);
+        assert_eq!(produce(&mut stream, "sized", 0, records()).0, 0);
+        assert_eq!(alter_broker(&mut stream, version, "1", &[], false).0, 0);
+        assert_eq!(described(&mut stream, 4, "1", "log.retention.ms").1, DEFAULT);
+    }
+}
+
+#[test]
+fn broker_configs_that_cannot_change_are_refused_and_change_nothing() {
+    let broker = Broker::start("node.id=3");
+    let mut stream = connect(&broker);
+    let set = |key, value| [(key, 0, Some(value))];
+    // A read-only key: INVALID_REQUEST with Kafka's message, the same through both APIs.
+    let read_only = incremental_alter_resource(&mut stream, 4, "", &set("log.retention.check.interval.ms", "1"), false);
+    assert_eq!(read_only, (42, "Cannot update these configs dynamically: Set(log.retention.check.interval.ms)".into()));
+    assert_eq!(alter_broker(&mut stream, 1, "3", &[("num.partitions", "3"), ("log.dirs", "/tmp")], false).0, 42);
+    let (error, message) = alter_broker(&mut stream, 2, "3", &[("log.retention.hours", "1")], false);
+    assert_eq!((error, message.contains("log.retention.hours")), (42, true), "{message}");
+    // A bad value: INVALID_REQUEST too (Kafka's code for a broker value), naming the key.
+    let (error, message) = incremental_alter_resource(&mut stream, 4, "3", &set("log.retention.ms", "soon"), false);
+    assert_eq!((error, message.contains("log.retention.ms")), (42, true), "{message}");
+    assert_eq!(incremental_alter_resource(&mut stream, 4, "3", &set("log.segment.bytes", "13"), false).0, 42);
+    // A key the broker does not know: INVALID_CONFIG, naming it.
+    let (error, message) = incremental_alter_resource(&mut stream, 4, "", &set("no.such.config", "1"), false);
+    assert_eq!((error, message.contains("no.such.config")), (40, true), "{message}");
+    // Not a list: no APPEND. Not this broker: INVALID_REQUEST, as Kafka says it.
+    let append = [("log.retention.ms", 2, Some("5"))];
+    assert_eq!(incremental_alter_resource(&mut stream, 4, "3", &append, false).0, 40);
+    let other = incremental_alter_resource(&mut stream, 4, "1", &set("log.retention.ms", "5"), false);
+    assert_eq!(other, (42, "Unexpected broker id, expected 3, but received 1".into()));
+    assert_eq!(incremental_alter_resource(&mut stream, 4, "x", &set("log.retention.ms", "5"), false).0, 42);
+    // One bad entry refuses the whole resource: the good one is not applied either.
+    let both = [("log.retention.ms", 0, Some("5000")), ("log.roll.ms", 0, Some("0"))];
+    assert_eq!(incremental_alter_resource(&mut stream, 4, "3", &both, false).0, 42);
+    assert_eq!(described(&mut stream, 4, "3", "log.retention.ms").1, DEFAULT);
+    // DescribeConfigs says which keys can change.
+    assert!(described(&mut stream, 4, "3", "log.retention.check.interval.ms").2, "read-only");
+    assert!(!described(&mut stream, 4, "3", "log.roll.ms").2);
+    assert!(configs_of(&mut stream, 4, "").is_empty());
 }

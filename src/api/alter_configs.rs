@@ -5,22 +5,35 @@
 //! ```text
 //! request                                   response
 //!   resources          ARRAY                  throttle_time_ms  INT32
-//!     resource_type    INT8 (2 topic)         responses         ARRAY
-//!     resource_name    STRING                   error_code      INT16
-//!     configs          ARRAY                    error_message   NULLABLE_STRING
-//!       name           STRING                   resource_type   INT8
-//!       value          NULLABLE_STRING          resource_name   STRING
+//!     resource_type    INT8 (2 topic,         responses         ARRAY
+//!                            4 broker)          error_code      INT16
+//!     resource_name    STRING                   error_message   NULLABLE_STRING
+//!     configs          ARRAY                    resource_type   INT8
+//!       name           STRING                   resource_name   STRING
+//!       value          NULLABLE_STRING
 //!   validate_only      BOOLEAN (check, change nothing)
 //! ```
-//! Flexible from v2. A topic takes the keys DescribeConfigs lists for it; the ones this broker
-//! acts on (retention and segment sizes and times) are checked; an unknown key is INVALID_CONFIG.
-//! Broker settings come from `server.properties`: changing them here is INVALID_REQUEST.
+//! Flexible from v2. Both APIs answer each resource on its own, and a resource whose change is
+//! refused changes not at all:
+//!
+//! | resource                  | keys it takes                    | refused                        |
+//! |---------------------------|----------------------------------|--------------------------------|
+//! | topic (2), its name       | those DescribeConfigs lists for a topic; the ones this broker acts on (retention, segment sizes and times, `max.message.bytes`) are checked | unknown key, bad value: INVALID_CONFIG; no such topic: UNKNOWN_TOPIC_OR_PARTITION |
+//! | broker (4), "": the cluster-wide defaults (DYNAMIC_DEFAULT_BROKER_CONFIG) | [`DYNAMIC_BROKER_CONFIGS`]: `log.retention.bytes`, `log.retention.ms`, `log.segment.bytes`, `log.roll.ms`, `message.max.bytes` | any other key the broker has (read-only) or a bad value: INVALID_REQUEST, as Kafka answers; a key it does not know: INVALID_CONFIG |
+//! | broker (4), this broker's node id (DYNAMIC_BROKER_CONFIG, wins over "") | the same | the same; another node id: INVALID_REQUEST |
+//!
+//! A broker key set here wins over `server.properties` at once: every partition of a topic without
+//! its own setting follows the new retention, and the next produce is held to the new
+//! `message.max.bytes`. Both kinds of resource are kept in the metadata log as ConfigRecords, so a
+//! change survives a restart (with `log.dirs`). Kafka can change more broker keys at run time
+//! (listener and thread settings…); this broker only those it can act on while it runs.
 
-use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC, TOPIC_CONFIGS};
+use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC, TOPIC_CONFIGS, is_broker_config};
 use super::{Reply, Request};
 use crate::broker::Broker;
 use crate::errors::ErrorCode;
 use crate::log::ConfigError;
+use crate::log::retention::DYNAMIC_BROKER_CONFIGS;
 use crate::wire::{DecodeError, Reader, Writer};
 use std::collections::BTreeMap;
 
@@ -72,7 +85,7 @@ pub fn decode_resources<'a>(
 
 pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
     let (resources, validate_only) = decode(r, req.flexible)?;
-    // The configs sent are the topic's settings from now on: the others go back to their defaults.
+    // The configs sent are the resource's settings from now on: the others go back to their defaults.
     let results = alter(broker, &resources, validate_only, |configs, entries| {
         configs.clear();
         for &(key, _, value) in entries {
@@ -97,26 +110,60 @@ pub fn alter<'a>(
     resources
         .iter()
         .map(|(resource_type, name, entries)| {
-            match *resource_type {
-                RESOURCE_TOPIC => {}
-                RESOURCE_BROKER => {
-                    let message = "broker settings come from server.properties; restart to change them";
-                    return Err((ErrorCode::InvalidRequest, message.to_string()));
-                }
-                other => return Err((ErrorCode::InvalidRequest, format!("resource type {other} is not supported"))),
-            }
             let mut seen = std::collections::HashSet::new();
-            for (key, ..) in entries {
-                if !TOPIC_CONFIGS.iter().any(|(known, ..)| known == key) {
-                    return Err((ErrorCode::InvalidConfig, format!("unknown topic config {key}")));
-                }
-                if !seen.insert(*key) {
-                    return Err((ErrorCode::InvalidRequest, format!("{key} is named twice")));
-                }
+            if let Some((key, ..)) = entries.iter().find(|(key, ..)| !seen.insert(*key)) {
+                return Err((ErrorCode::InvalidRequest, format!("{key} is named twice")));
             }
-            broker.log.alter_topic_configs(name, validate_only, |configs| change(configs, entries))
+            let keys = entries.iter().map(|(key, ..)| *key);
+            match *resource_type {
+                RESOURCE_TOPIC => {
+                    if let Some(key) = keys.clone().find(|key| !TOPIC_CONFIGS.iter().any(|(known, ..)| known == key)) {
+                        return Err((ErrorCode::InvalidConfig, format!("unknown topic config {key}")));
+                    }
+                    broker.log.alter_topic_configs(name, validate_only, |configs| change(configs, entries))
+                }
+                RESOURCE_BROKER => {
+                    check_broker_resource(broker, name)?;
+                    check_broker_keys(broker, keys)?;
+                    broker.log.alter_broker_configs(name, validate_only, |configs| change(configs, entries))
+                }
+                other => Err((ErrorCode::InvalidRequest, format!("resource type {other} is not supported"))),
+            }
         })
         .collect()
+}
+
+/// A broker resource is named "" (the cluster-wide defaults) or after this broker's node id; any
+/// other name is refused as Kafka refuses it, with its messages.
+fn check_broker_resource(broker: &Broker, name: &str) -> Result<(), ConfigError> {
+    if name.is_empty() || name == broker.node_id().to_string() {
+        return Ok(());
+    }
+    let message = match name.parse::<i32>() {
+        Err(_) => format!("Node id must be an integer, but it is: {name}"),
+        Ok(_) => format!("Unexpected broker id, expected {}, but received {name}", broker.node_id()),
+    };
+    Err((ErrorCode::InvalidRequest, message))
+}
+
+/// Only the dynamic keys may be changed. Any other key the broker has (DescribeConfigs lists it,
+/// `server.properties` sets it, or it is a coarser unit of a retention time) is read-only: Kafka
+/// answers INVALID_REQUEST, naming every such key. A key the broker does not know would change
+/// nothing here: INVALID_CONFIG (Kafka would store it for plugins to read).
+fn check_broker_keys<'a>(broker: &Broker, keys: impl Iterator<Item = &'a str>) -> Result<(), ConfigError> {
+    let mut read_only = Vec::new();
+    for key in keys.filter(|key| !DYNAMIC_BROKER_CONFIGS.iter().any(|(dynamic, _)| dynamic == key)) {
+        let coarser = ["log.retention.minutes", "log.retention.hours", "log.roll.hours"].contains(&key);
+        if !(coarser || is_broker_config(key) || broker.config.properties.contains_key(key)) {
+            return Err((ErrorCode::InvalidConfig, format!("unknown broker config {key}")));
+        }
+        read_only.push(key);
+    }
+    if !read_only.is_empty() {
+        let message = format!("Cannot update these configs dynamically: Set({})", read_only.join(", "));
+        return Err((ErrorCode::InvalidRequest, message));
+    }
+    Ok(())
 }
 
 /// The response of both APIs: one outcome per resource.

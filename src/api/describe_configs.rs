@@ -22,18 +22,33 @@
 //> retention
 //! Retention (`retention.bytes`, `retention.ms`, `segment.bytes`, `segment.ms`) is enforced, with
 //! the broker's `log.*` keys as the defaults; compaction settings are reported, not enforced.
+//!
+//! A broker key may also be set while the broker runs (AlterConfigs, src/api/alter_configs.rs):
+//! for this broker (DYNAMIC_BROKER_CONFIG) or for the whole cluster (DYNAMIC_DEFAULT_BROKER_CONFIG).
+//! The strongest source wins: this broker's, the cluster's, `server.properties`, Kafka's default;
+//! a topic's own setting wins over all of them. With `include_synonyms` every value the setting
+//! has is listed in that order, as Kafka does. The cluster-wide resource (name "") shows only the
+//! defaults set dynamically.
 //< retention
 
 use super::{Reply, Request};
 use crate::broker::Broker;
 use crate::errors::ErrorCode;
 use crate::wire::{DecodeError, Reader, Writer};
+//> retention
+use crate::log::retention::DYNAMIC_BROKER_CONFIGS;
+use std::collections::BTreeMap;
+//< retention
 
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
 
 /// Where a config value comes from (Kafka's `ConfigSource`).
 pub const SOURCE_DYNAMIC_TOPIC: i8 = 1;
+//> retention
+pub const SOURCE_DYNAMIC_BROKER: i8 = 2;
+pub const SOURCE_DYNAMIC_DEFAULT_BROKER: i8 = 3;
+//< retention
 pub const SOURCE_STATIC_BROKER: i8 = 4;
 pub const SOURCE_DEFAULT: i8 = 5;
 
@@ -112,7 +127,58 @@ struct Entry {
     value: String,
     source: i8,
     config_type: i8,
+    //> retention
+    read_only: bool,
+    /// Every value the setting has, strongest first: the first is `value` and `source`.
+    synonyms: Vec<Synonym>,
+    //< retention
 }
+//> retention
+
+/// A value of a setting and where it comes from (what `include_synonyms` lists).
+struct Synonym {
+    name: &'static str,
+    value: String,
+    source: i8,
+}
+
+impl Entry {
+    /// The entry of a setting: the value in force is its strongest synonym's.
+    fn new(name: &'static str, config_type: i8, read_only: bool, synonyms: Vec<Synonym>) -> Entry {
+        let (value, source) = synonyms.first().map_or((String::new(), SOURCE_DEFAULT), |s| (s.value.clone(), s.source));
+        Entry { name, value, source, config_type, read_only, synonyms }
+    }
+}
+
+/// The dynamic broker configs, strongest first: this broker's own, then the cluster-wide defaults.
+type Dynamic = [(BTreeMap<String, String>, i8); 2];
+
+fn dynamic_configs(broker: &Broker) -> Dynamic {
+    [
+        (broker.log.broker_configs(&broker.node_id().to_string()), SOURCE_DYNAMIC_BROKER),
+        (broker.log.broker_configs(""), SOURCE_DYNAMIC_DEFAULT_BROKER),
+    ]
+}
+
+/// Whether DescribeConfigs lists `name` for a broker (AlterConfigs tells a read-only key from an
+/// unknown one by it).
+pub fn is_broker_config(name: &str) -> bool {
+    BROKER_CONFIGS.iter().any(|c| c.0 == name)
+}
+
+/// A broker key's values, strongest first: set for this broker, set for the cluster, from
+/// `server.properties`, and Kafka's default.
+fn broker_synonyms(broker: &Broker, dynamic: &Dynamic, name: &'static str, default: &str) -> Vec<Synonym> {
+    let set = dynamic.iter().filter_map(|(configs, source)| Some((configs.get(name)?.clone(), *source)));
+    let mut synonyms: Vec<Synonym> = set.map(|(value, source)| Synonym { name, value, source }).collect();
+    let (value, source) = broker_value(broker, name, default);
+    synonyms.push(Synonym { name, value, source });
+    if source != SOURCE_DEFAULT {
+        synonyms.push(Synonym { name, value: default.to_string(), source: SOURCE_DEFAULT });
+    }
+    synonyms
+}
+//< retention
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct Resource<'a> {
@@ -181,28 +247,60 @@ fn broker_value(broker: &Broker, name: &str, default: &str) -> (String, i8) {
 }
 
 fn topic_entries(broker: &Broker, topic: &crate::log::Topic) -> Vec<Entry> {
+    let dynamic = dynamic_configs(broker); //> retention
     TOPIC_CONFIGS
         .iter()
         .map(|&(name, default, config_type, broker_name)| {
+            /*> clients < retention
             let (value, source) = match (topic.configs.get(name), broker_name) {
                 (Some(v), _) => (v.clone(), SOURCE_DYNAMIC_TOPIC),
                 (None, Some(b)) => broker_value(broker, b, default),
                 (None, None) => (default.to_string(), SOURCE_DEFAULT),
             };
             Entry { name, value, source, config_type }
+            */
+            //> retention
+            // The topic's own value, then the values of the broker key that gives its default.
+            let own = topic.configs.get(name).map(|v| Synonym { name, value: v.clone(), source: SOURCE_DYNAMIC_TOPIC });
+            let fallback = match broker_name {
+                Some(key) => broker_synonyms(broker, &dynamic, key, default),
+                None => vec![Synonym { name, value: default.to_string(), source: SOURCE_DEFAULT }],
+            };
+            Entry::new(name, config_type, false, own.into_iter().chain(fallback).collect())
+            //< retention
         })
         .collect()
 }
 
 fn broker_entries(broker: &Broker) -> Vec<Entry> {
+    let dynamic = dynamic_configs(broker); //> retention
     BROKER_CONFIGS
         .iter()
         .map(|&(name, default, config_type)| {
+            /*> clients < retention
             let (value, source) = broker_value(broker, name, default);
             Entry { name, value, source, config_type }
+            */
+            //> retention
+            let read_only = !DYNAMIC_BROKER_CONFIGS.iter().any(|(key, _)| *key == name);
+            Entry::new(name, config_type, read_only, broker_synonyms(broker, &dynamic, name, default))
+            //< retention
         })
         .collect()
 }
+//> retention
+
+/// The cluster-wide broker resource: only the defaults set dynamically, as Kafka shows it.
+fn cluster_default_entries(broker: &Broker) -> Vec<Entry> {
+    let configs = broker.log.broker_configs("");
+    let set = BROKER_CONFIGS.iter().filter_map(|&(name, _, config_type)| Some((name, config_type, configs.get(name)?)));
+    set.map(|(name, config_type, value)| {
+        let synonym = Synonym { name, value: value.clone(), source: SOURCE_DYNAMIC_DEFAULT_BROKER };
+        Entry::new(name, config_type, false, vec![synonym])
+    })
+    .collect()
+}
+//< retention
 
 pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer) -> Result<Reply, DecodeError> {
     let (mut resources, include_synonyms) = decode(r, req.version, req.flexible)?;
@@ -219,9 +317,15 @@ pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer
                     Err((ErrorCode::UnknownTopicOrPartition, format!("topic {} does not exist", res.resource_name)))
                 }
             },
+            /*> clients < retention
             RESOURCE_BROKER if res.resource_name.is_empty() || res.resource_name == broker.node_id().to_string() => {
                 Ok(broker_entries(broker))
             }
+            */
+            //> retention
+            RESOURCE_BROKER if res.resource_name.is_empty() => Ok(cluster_default_entries(broker)),
+            RESOURCE_BROKER if res.resource_name == broker.node_id().to_string() => Ok(broker_entries(broker)),
+            //< retention
             RESOURCE_BROKER => Err((ErrorCode::InvalidRequest, format!("this is broker {}", broker.node_id()))),
             other => Err((ErrorCode::InvalidRequest, format!("resource type {other} is not supported"))),
         };
@@ -240,9 +344,13 @@ pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer
         w.array_v("configs", flexible, &entries, |w, e| {
             w.string_v("name", e.name, flexible);
             w.nullable_string_v("value", Some(&e.value), flexible);
+            /*> clients < retention
             w.bool("read_only", false);
+            */
+            w.bool("read_only", e.read_only); //> retention
             w.i8("config_source", e.source);
             w.bool("is_sensitive", false);
+            /*> clients < retention
             // The one synonym a value has here is the setting itself, when the client asks for them.
             w.array_v("synonyms", flexible, if include_synonyms { std::slice::from_ref(e) } else { &[] }, |w, e| {
                 w.string_v("name", e.name, flexible);
@@ -250,6 +358,16 @@ pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer
                 w.i8("source", e.source);
                 w.tagged_fields_v(flexible);
             });
+            */
+            //> retention
+            // Every value the setting has, strongest first, when the client asks for them.
+            w.array_v("synonyms", flexible, if include_synonyms { &e.synonyms[..] } else { &[] }, |w, s| {
+                w.string_v("name", s.name, flexible);
+                w.nullable_string_v("value", Some(&s.value), flexible);
+                w.i8("source", s.source);
+                w.tagged_fields_v(flexible);
+            });
+            //< retention
             if version >= 3 {
                 w.i8("config_type", e.config_type);
                 w.nullable_string_v("documentation", None, flexible);

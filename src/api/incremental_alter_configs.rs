@@ -5,7 +5,7 @@
 //! ```text
 //! request                                   response: as AlterConfigs (src/api/alter_configs.rs)
 //!   resources          ARRAY
-//!     resource_type    INT8 (2 topic)
+//!     resource_type    INT8 (2 topic, 4 broker)
 //!     resource_name    STRING
 //!     configs          ARRAY
 //!       name           STRING
@@ -14,7 +14,10 @@
 //!       value          NULLABLE_STRING
 //!   validate_only      BOOLEAN
 //! ```
-//! Flexible from v1. Keys not named keep their values.
+//! Flexible from v1. Keys not named keep their values. Which resources and keys may be changed,
+//! and the answers when they may not: the table in src/api/alter_configs.rs. DELETE takes a broker
+//! key back to `server.properties` (or Kafka's default); no broker key this broker changes is a
+//! list.
 
 use super::alter_configs::{self, APPEND, DELETE, SET, SUBTRACT};
 use super::describe_configs::{LIST, TOPIC_CONFIGS};
@@ -44,7 +47,7 @@ pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer
                 (APPEND | SUBTRACT, _) if !is_list => return Err(invalid("not a list: it can only be set")),
                 (APPEND | SUBTRACT, None) => return Err(invalid("APPEND and SUBTRACT need a value")),
                 (APPEND | SUBTRACT, Some(items)) => {
-                    // A list's current value: the topic's own, else its default.
+                    // A list's current value: the resource's own, else the topic config's default.
                     let default = TOPIC_CONFIGS.iter().find(|c| c.0 == key).map_or("", |c| c.1);
                     let current = configs.get(key).map_or(default, String::as_str);
                     let mut list: Vec<&str> = current.split(',').map(str::trim).filter(|i| !i.is_empty()).collect();

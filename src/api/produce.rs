@@ -105,7 +105,13 @@ fn produce_partition(
         None => None,
     };
     let records = records.unwrap_or_else(|| SharedBytes::from_vec(Vec::new()));
+    /*> clients < retention
     let appended = partition.append(&records, broker.config.message_max_bytes);
+    */
+    //> retention
+    // message.max.bytes as it is now: a dynamic broker config may have changed it (an atomic load).
+    let appended = partition.append(&records, broker.log.message_max_bytes());
+    //< retention
     //< clients
     /*> zf2 < clients
     let appended = partition.append(p.records.unwrap_or_default());

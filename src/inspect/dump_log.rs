@@ -110,6 +110,7 @@ fn metadata_record(file: &[u8], fields: &[&FieldSpan], style: Style) -> String {
     let name = match record_type {
         2 => "TopicRecord",
         3 => "PartitionRecord",
+        4 => "ConfigRecord", //> retention
         9 => "RemoveTopicRecord",
         12 => "FeatureLevelRecord",
         _ => "a metadata record this broker does not read",

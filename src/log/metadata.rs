@@ -18,10 +18,12 @@
 //! ```
 //> retention
 //!
-//! From stage retention on, a topic's own configs (from CreateTopics) are kept as well:
+//! From stage retention on, a topic's own configs (from CreateTopics and AlterConfigs) are kept
+//! as well, and so are the broker's dynamic configs (AlterConfigs on a broker resource: "" for the
+//! cluster-wide defaults, a node id for one broker's own):
 //!
 //! ```text
-//! type  4 ConfigRecord        resource_type INT8 (2 = topic), resource_name COMPACT_STRING,
+//! type  4 ConfigRecord        resource_type INT8 (2 = topic, 4 = broker), resource_name COMPACT_STRING,
 //!                             name COMPACT_STRING, value COMPACT_NULLABLE_STRING (null: removed), TAG_BUFFER
 //! ```
 //< retention
@@ -78,6 +80,15 @@ pub struct TopicMeta {
     /// The topic's own configs, from its ConfigRecords.
     pub configs: BTreeMap<String, String>, //> retention
 }
+//> retention
+
+/// Dynamic broker configs, by broker resource name ("" for the cluster-wide defaults, a node id
+/// for one broker's own): key → value.
+pub type BrokerConfigs = BTreeMap<String, BTreeMap<String, String>>;
+
+/// One dynamic broker config read from a ConfigRecord: resource name, key, value (`None`: removed).
+pub type BrokerConfig = (String, String, Option<String>);
+//< retention
 //> clients
 
 /// The metadata log file, appended to when topics change at run time. Opened for each append:
@@ -96,9 +107,12 @@ pub struct MetadataLog {
 //< clients
 pub fn load(
     log_dir: &Path,
-    //> clients
-) -> io::Result<(MetadataLog, Vec<TopicMeta>)> {
-    //< clients
+    //> retention
+) -> io::Result<(MetadataLog, Vec<TopicMeta>, BrokerConfigs)> {
+    //< retention
+    /*> clients < retention
+    ) -> io::Result<(MetadataLog, Vec<TopicMeta>)> {
+    */
     /*> ea7 < clients
     ) -> io::Result<Vec<TopicMeta>> {
     */
@@ -111,15 +125,25 @@ pub fn load(
         log::warn!("{}: {e}; the rest is ignored", path.display());
     }
     let mut topics: Vec<TopicMeta> = Vec::new();
+    let mut broker_configs = BrokerConfigs::new(); //> retention
     for (_, b) in &batches {
         let records = batch::records(b).unwrap_or_else(|e| {
             log::warn!("{}: metadata batch skipped: {e}", path.display());
             Vec::new()
         });
         for value in records.iter().filter_map(|r| r.value) {
+            /*> ea7 < retention
             if let Err(e) = apply(&mut topics, &mut Reader::new(value)) {
                 log::warn!("{}: metadata record skipped: {e}", path.display());
             }
+            */
+            //> retention
+            match apply(&mut topics, &mut Reader::new(value)) {
+                Ok(None) => {}
+                Ok(Some((broker, name, value))) => set_config(broker_configs.entry(broker).or_default(), name, value),
+                Err(e) => log::warn!("{}: metadata record skipped: {e}", path.display()),
+            }
+            //< retention
         }
     }
     /*> ea7 < clients
@@ -141,7 +165,12 @@ pub fn load(
         log::warn!("{}: torn tail of {} bytes cut", path.display(), bytes.len() - valid);
         OpenOptions::new().write(true).open(&path)?.set_len(valid as u64)?;
     }
+    /*> clients < retention
     Ok((MetadataLog { path, len: valid as u64, next_offset }, topics))
+    */
+    //> retention
+    Ok((MetadataLog { path, len: valid as u64, next_offset }, topics, broker_configs))
+    //< retention
     //< clients
 }
 //> clients
@@ -183,7 +212,15 @@ impl MetadataLog {
 //> clients
 /// `mini-kafka dump-log` passes a traced reader to show the record's fields.
 //< clients
+//> retention
+/// A dynamic broker config belongs to no topic: it is returned, for the caller to keep.
+//< retention
+/*> ea7 < retention
 pub fn apply(topics: &mut Vec<TopicMeta>, r: &mut Reader<'_>) -> Result<(), DecodeError> {
+*/
+//> retention
+pub fn apply(topics: &mut Vec<TopicMeta>, r: &mut Reader<'_>) -> Result<Option<BrokerConfig>, DecodeError> {
+    //< retention
     /*> ea7 < clients
     let [_frame_version, record_type, _version] = [r.i8("frame_version")?, r.i8("type")?, r.i8("version")?];
     */
@@ -244,12 +281,12 @@ pub fn apply(topics: &mut Vec<TopicMeta>, r: &mut Reader<'_>) -> Result<(), Deco
             let name = r.string_v("name", true)?.to_string();
             let value = r.nullable_string_v("value", true)?.map(str::to_string);
             r.tagged_fields("tagged_fields")?;
+            if resource_type == CONFIG_BROKER {
+                return Ok(Some((resource.to_string(), name, value)));
+            }
             let topic = topics.iter_mut().find(|t| t.name == resource).filter(|_| resource_type == CONFIG_TOPIC);
             if let Some(topic) = topic {
-                match value {
-                    Some(value) => topic.configs.insert(name, value),
-                    None => topic.configs.remove(&name),
-                };
+                set_config(&mut topic.configs, name, value);
             }
         }
         //< retention
@@ -263,8 +300,21 @@ pub fn apply(topics: &mut Vec<TopicMeta>, r: &mut Reader<'_>) -> Result<(), Deco
         //< clients
         _ => {} // the many other record types: nothing this broker needs
     }
+    /*> ea7 < retention
     Ok(())
+    */
+    Ok(None) //> retention
 }
+//> retention
+
+/// A ConfigRecord's change to a resource's configs: a value set, or (null) removed.
+fn set_config(configs: &mut BTreeMap<String, String>, name: String, value: Option<String>) {
+    match value {
+        Some(value) => configs.insert(name, value),
+        None => configs.remove(&name),
+    };
+}
+//< retention
 //> clients
 
 fn header(w: &mut Writer, record_type: i8, version: i8) {
@@ -305,15 +355,17 @@ pub fn partition_record(topic_id: Uuid, p: &PartitionMeta) -> Vec<u8> {
 }
 
 //> retention
-/// ConfigRecord's resource type for a topic.
-const CONFIG_TOPIC: i8 = 2;
+/// ConfigRecord's resource types: a topic, a broker.
+pub const CONFIG_TOPIC: i8 = 2;
+pub const CONFIG_BROKER: i8 = 4;
 
-/// A ConfigRecord value: a topic's config `name` set to `value` (`None`: back to the default).
-pub fn config_record(topic: &str, name: &str, value: Option<&str>) -> Vec<u8> {
+/// A ConfigRecord value: config `name` of a resource (a topic's name, or a broker resource's)
+/// set to `value` (`None`: back to the default).
+pub fn config_record(resource_type: i8, resource: &str, name: &str, value: Option<&str>) -> Vec<u8> {
     let mut w = Writer::new();
     header(&mut w, CONFIG_RECORD, 0);
-    w.i8("resource_type", CONFIG_TOPIC);
-    w.string_v("resource_name", topic, true);
+    w.i8("resource_type", resource_type);
+    w.string_v("resource_name", resource, true);
     w.string_v("name", name, true);
     w.nullable_string_v("value", value, true);
     w.tagged_fields_v(true);
@@ -344,9 +396,15 @@ mod tests {
         assert_eq!(topics.len(), 1);
         assert_eq!(topics[0].partitions[&0], p);
         //> retention
-        apply(&mut topics, &mut Reader::new(&config_record("apple", "retention.ms", Some("60000")))).unwrap();
+        let set = config_record(CONFIG_TOPIC, "apple", "retention.ms", Some("60000"));
+        assert_eq!(apply(&mut topics, &mut Reader::new(&set)).unwrap(), None);
         assert_eq!(topics[0].configs["retention.ms"], "60000");
-        apply(&mut topics, &mut Reader::new(&config_record("apple", "retention.ms", None))).unwrap();
+        apply(&mut topics, &mut Reader::new(&config_record(CONFIG_TOPIC, "apple", "retention.ms", None))).unwrap();
+        assert!(topics[0].configs.is_empty());
+        // A broker's config is handed back, not applied to a topic.
+        let broker = config_record(CONFIG_BROKER, "", "log.retention.ms", Some("1000"));
+        let expected = Some((String::new(), "log.retention.ms".to_string(), Some("1000".to_string())));
+        assert_eq!(apply(&mut topics, &mut Reader::new(&broker)).unwrap(), expected);
         assert!(topics[0].configs.is_empty());
         //< retention
         apply(&mut topics, &mut Reader::new(&remove_topic_record(id))).unwrap();

@@ -45,10 +45,16 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 //< clients
 //> retention
+use crate::config::Config;
+use metadata::{BrokerConfigs, CONFIG_BROKER, CONFIG_TOPIC};
 use retention::{Memory, Policy};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Why a config change was refused: the error code and a message for the client.
 pub type ConfigError = (ErrorCode, String);
+
+/// Kafka's `message.max.bytes`, until the broker's config gives its own.
+const KAFKA_MESSAGE_MAX_BYTES: usize = 1_048_588;
 //< retention
 
 /// A topic and its partitions.
@@ -141,8 +147,18 @@ pub struct Log {
     max_partitions: usize,
     //< clients
     //> retention
-    /// The broker's retention defaults; each topic's settings go over them.
+    /// The broker's retention defaults from `server.properties`; the dynamic broker configs, then
+    /// each topic's settings, go over them.
     retention: Policy,
+    /// Dynamic broker configs (AlterConfigs on a broker resource), by resource name: "" for the
+    /// cluster-wide defaults, a node id for one broker's own, which win. Kept as ConfigRecords.
+    broker_configs: RwLock<BrokerConfigs>,
+    /// This broker's node id, as a resource name: whose per-broker configs apply here.
+    node: String,
+    /// `message.max.bytes` from `server.properties`, and as it is now, with the dynamic configs
+    /// over it: every produce reads it, so it is an atomic rather than behind a lock.
+    static_message_max_bytes: usize,
+    message_max_bytes: AtomicUsize,
     /// Bytes the partitions hold in memory, and the in-memory log's budget.
     memory: Arc<Memory>,
     /// Log start offsets moved by DeleteRecords, as read at start (`log-start-offset-checkpoint`).
@@ -196,6 +212,10 @@ impl Log {
             //< clients
             //> retention
             retention: Policy::KAFKA,
+            broker_configs: RwLock::default(),
+            node: String::new(),
+            static_message_max_bytes: KAFKA_MESSAGE_MAX_BYTES,
+            message_max_bytes: AtomicUsize::new(KAFKA_MESSAGE_MAX_BYTES),
             memory: Arc::new(Memory::new(usize::MAX)),
             checkpoint: HashMap::new(),
             checkpoint_file: Mutex::new(()),
@@ -215,7 +235,10 @@ impl Log {
         let mut log = Log {
         */
         //> clients
+        /*> clients < retention
         let (metadata, metas) = metadata::load(dir)?;
+        */
+        let (metadata, metas, broker_configs) = metadata::load(dir)?; //> retention
         let log = Log {
             //< clients
             dir: Some(dir.to_path_buf()), //> dh6
@@ -229,6 +252,10 @@ impl Log {
             //< clients
             //> retention
             retention: Policy::KAFKA,
+            broker_configs: RwLock::new(broker_configs),
+            node: String::new(),
+            static_message_max_bytes: KAFKA_MESSAGE_MAX_BYTES,
+            message_max_bytes: AtomicUsize::new(KAFKA_MESSAGE_MAX_BYTES),
             memory: Arc::new(Memory::new(usize::MAX)),
             checkpoint: read_checkpoint(dir)?,
             checkpoint_file: Mutex::new(()),
@@ -377,24 +404,28 @@ impl Log {
     }
     //> retention
 
-    /// Sets the broker's retention defaults and, for the in-memory log, its budget; the loaded
-    /// partitions are held to their sizes at once (to times when the cleaner first looks).
-    pub fn with_retention(mut self, defaults: Policy, memory_max: usize) -> Log {
-        self.retention = defaults;
+    /// Takes the broker's retention defaults, `message.max.bytes` and node id from its config and,
+    /// for the in-memory log, its budget, then puts the dynamic broker configs read from the
+    /// metadata log in force over them: the loaded partitions are held to their sizes at once (to
+    /// times when the cleaner first looks).
+    pub fn with_retention(mut self, config: &Config) -> Log {
+        self.retention = Policy::from_config(config);
+        self.static_message_max_bytes = config.message_max_bytes;
+        self.node = config.node_id.to_string();
         if self.dir.is_none() {
-            self.memory.set_max(memory_max);
+            self.memory.set_max(config.log_memory_max_bytes);
         }
-        for topic in self.topics() {
-            let policy = self.policy_for(&topic.configs);
-            topic.partitions.iter().for_each(|p| p.set_policy(policy));
-        }
+        self.apply_broker_configs();
         self
     }
 
-    /// A topic's policy: the broker's defaults with the topic's settings over them. In memory,
-    /// segments are a sixteenth of the budget at most, so the budget drops data in small steps.
+    /// A topic's policy: the broker's defaults (static, then dynamic) with the topic's settings
+    /// over them. In memory, segments are a sixteenth of the budget at most, so the budget drops
+    /// data in small steps.
     fn policy_for(&self, configs: &BTreeMap<String, String>) -> Policy {
-        let mut policy = self.retention.with_topic(configs);
+        let broker_configs = read(&self.broker_configs);
+        let defaults = self.dynamic_layers(&broker_configs).fold(self.retention, Policy::with_broker);
+        let mut policy = defaults.with_topic(configs);
         if self.dir.is_none() {
             policy.segment_bytes = policy.segment_bytes.min((self.memory.max() / 16).max(1) as u64);
         }
@@ -443,6 +474,38 @@ impl Log {
         Ok(start)
     }
 
+    /// The dynamic broker configs in force here, weakest first: the cluster-wide defaults, then
+    /// this broker's own.
+    fn dynamic_layers<'a>(&self, configs: &'a BrokerConfigs) -> impl Iterator<Item = &'a BTreeMap<String, String>> {
+        [configs.get(""), configs.get(&self.node)].into_iter().flatten()
+    }
+
+    /// Puts the dynamic broker configs in force: `message.max.bytes` for the next produce, and the
+    /// broker's retention defaults for every partition (a topic's own settings still win).
+    fn apply_broker_configs(&self) {
+        let max_set = {
+            let configs = read(&self.broker_configs);
+            let layers = self.dynamic_layers(&configs);
+            layers.filter_map(|c| c.get("message.max.bytes")?.parse().ok()).last()
+        };
+        self.message_max_bytes.store(max_set.unwrap_or(self.static_message_max_bytes), Ordering::Relaxed);
+        for topic in self.topics() {
+            let policy = self.policy_for(&topic.configs);
+            topic.partitions.iter().for_each(|p| p.set_policy(policy));
+        }
+    }
+
+    /// `message.max.bytes` now: the largest batch a produce may carry.
+    pub fn message_max_bytes(&self) -> usize {
+        self.message_max_bytes.load(Ordering::Relaxed)
+    }
+
+    /// The dynamic configs of broker resource `name`: "" for the cluster-wide defaults, a node id
+    /// for that broker's own.
+    pub fn broker_configs(&self, name: &str) -> BTreeMap<String, String> {
+        read(&self.broker_configs).get(name).cloned().unwrap_or_default()
+    }
+
     /// AlterConfigs for a topic: `change` edits a copy of its configs (and may refuse); the result
     /// is checked, saved as ConfigRecords for the keys that changed, and its partitions follow it
     /// at once. With `validate_only`, or on any error, nothing changes.
@@ -463,18 +526,7 @@ impl Log {
         if validate_only {
             return Ok(());
         }
-        let keys: std::collections::BTreeSet<&String> = topic.configs.keys().chain(configs.keys()).collect();
-        let records: Vec<Vec<u8>> = keys
-            .into_iter()
-            .filter(|k| topic.configs.get(*k) != configs.get(*k))
-            .map(|k| metadata::config_record(name, k, configs.get(k).map(String::as_str)))
-            .collect();
-        if !records.is_empty()
-            && let Err(e) = lock(&self.metadata).append(&records)
-        {
-            log::error!("cannot save the configs of {name}: {e}");
-            return Err((ErrorCode::KafkaStorageError, format!("cannot save the configs of {name}")));
-        }
+        self.save_configs(CONFIG_TOPIC, name, &topic.configs, &configs)?;
         let mut topics = write(&self.topics);
         let current = topics.by_name.get(name).filter(|t| t.id == topic.id).cloned().ok_or_else(unknown)?;
         let policy = self.policy_for(&configs);
@@ -484,6 +536,59 @@ impl Log {
         let updated = Arc::new(Topic { name: current.name.clone(), id: current.id, partitions, configs });
         topics.by_id.insert(updated.id, Arc::clone(&updated));
         topics.by_name.insert(updated.name.clone(), updated);
+        Ok(())
+    }
+
+    /// AlterConfigs for a broker resource (`name` "" or this broker's node id), as for a topic:
+    /// `change` edits a copy of its dynamic configs, the result is checked, the keys that changed
+    /// are saved as ConfigRecords, and the new values are in force at once. With `validate_only`,
+    /// or on any error, nothing changes.
+    pub fn alter_broker_configs(
+        &self,
+        name: &str,
+        validate_only: bool,
+        change: impl FnOnce(&mut BTreeMap<String, String>) -> Result<(), ConfigError>,
+    ) -> Result<(), ConfigError> {
+        let _one_at_a_time = lock(&self.config_changes);
+        let old = self.broker_configs(name);
+        let mut configs = old.clone();
+        change(&mut configs)?;
+        for (key, value) in &configs {
+            // INVALID_REQUEST, as Kafka answers for a broker value it refuses (its KAFKA-13609:
+            // INVALID_CONFIG would say it better, but clients already know this one).
+            retention::check_broker_config(key, value).map_err(|m| (ErrorCode::InvalidRequest, m))?;
+        }
+        if validate_only {
+            return Ok(());
+        }
+        self.save_configs(CONFIG_BROKER, name, &old, &configs)?;
+        log::info!("broker resource {name:?}: dynamic configs now {configs:?}");
+        write(&self.broker_configs).insert(name.to_string(), configs);
+        self.apply_broker_configs();
+        Ok(())
+    }
+
+    /// Saves a resource's configs that differ between `old` and `new` as ConfigRecords, in one
+    /// batch of the metadata log.
+    fn save_configs(
+        &self,
+        resource_type: i8,
+        name: &str,
+        old: &BTreeMap<String, String>,
+        new: &BTreeMap<String, String>,
+    ) -> Result<(), ConfigError> {
+        let keys: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+        let records: Vec<Vec<u8>> = keys
+            .into_iter()
+            .filter(|k| old.get(*k) != new.get(*k))
+            .map(|k| metadata::config_record(resource_type, name, k, new.get(k).map(String::as_str)))
+            .collect();
+        if !records.is_empty()
+            && let Err(e) = lock(&self.metadata).append(&records)
+        {
+            log::error!("cannot save the configs of {name:?}: {e}");
+            return Err((ErrorCode::KafkaStorageError, format!("cannot save the configs of {name:?}")));
+        }
         Ok(())
     }
 
@@ -537,7 +642,7 @@ impl Log {
         };
         let mut records = vec![metadata::topic_record(name, meta.id)];
         records.extend(meta.partitions.values().map(|p| metadata::partition_record(meta.id, p)));
-        records.extend(configs.iter().map(|(k, v)| metadata::config_record(name, k, Some(v)))); //> retention
+        records.extend(configs.iter().map(|(k, v)| metadata::config_record(CONFIG_TOPIC, name, k, Some(v)))); //> retention
         self.move_aside_leftovers(name, partitions).map_err(|e| {
             log::error!("cannot create topic {name}: {e}");
             ErrorCode::KafkaStorageError
@@ -550,12 +655,13 @@ impl Log {
             self.remove_partition_dirs(name, 0..partitions);
             ErrorCode::KafkaStorageError
         })?;
-        //> retention
-        let policy = self.policy_for(&configs);
-        partitions.iter().for_each(|p| p.set_policy(policy));
-        //< retention
         let topic = Arc::new(Topic { name: name.to_string(), id: meta.id, partitions, configs });
         let mut topics = write(&self.topics);
+        //> retention
+        // Under the table's lock: a change of the broker's defaults sees this topic, or came first.
+        let policy = self.policy_for(&topic.configs);
+        topic.partitions.iter().for_each(|p| p.set_policy(policy));
+        //< retention
         topics.by_id.insert(topic.id, Arc::clone(&topic));
         topics.by_name.insert(topic.name.clone(), Arc::clone(&topic));
         busy.done = true;

@@ -16,7 +16,9 @@
 //! every Fetch response tell it the new start.
 //!
 //! The broker's `log.*` keys give each topic its defaults; a topic's own `retention.bytes`,
-//! `retention.ms`, `segment.bytes` and `segment.ms` (from CreateTopics) win over them.
+//! `retention.ms`, `segment.bytes` and `segment.ms` (from CreateTopics) win over them. The broker's
+//! keys can be changed while it runs, as in Kafka (AlterConfigs on a broker resource, see
+//! [`DYNAMIC_BROKER_CONFIGS`]): every partition without its own setting follows at once.
 
 use crate::config::Config;
 use crate::sync::lock;
@@ -55,32 +57,65 @@ impl Policy {
     }
 
     /// This policy with a topic's own settings over it. Values that do not parse were refused
-    /// when the topic was created (see [`check_topic_config`]); here they are skipped.
-    pub fn with_topic(mut self, configs: &BTreeMap<String, String>) -> Policy {
+    /// when they were set (see [`check_topic_config`]); here they are skipped.
+    pub fn with_topic(self, configs: &BTreeMap<String, String>) -> Policy {
+        self.with(configs, ["retention.bytes", "retention.ms", "segment.bytes", "segment.ms"])
+    }
+
+    /// This policy with dynamic broker configs over it: the same settings under the broker's names.
+    pub fn with_broker(self, configs: &BTreeMap<String, String>) -> Policy {
+        self.with(configs, ["log.retention.bytes", "log.retention.ms", "log.segment.bytes", "log.roll.ms"])
+    }
+
+    fn with(mut self, configs: &BTreeMap<String, String>, keys: [&str; 4]) -> Policy {
         let get = |key: &str| configs.get(key).and_then(|v| v.parse::<i64>().ok());
-        if let Some(v) = get("retention.bytes") {
+        let [bytes, ms, segment_bytes, segment_ms] = keys;
+        if let Some(v) = get(bytes) {
             self.bytes = v;
         }
-        if let Some(v) = get("retention.ms") {
+        if let Some(v) = get(ms) {
             self.ms = v;
         }
-        if let Some(v) = get("segment.bytes").filter(|v| *v > 0) {
+        if let Some(v) = get(segment_bytes).filter(|v| *v > 0) {
             self.segment_bytes = v as u64;
         }
-        if let Some(v) = get("segment.ms").filter(|v| *v > 0) {
+        if let Some(v) = get(segment_ms).filter(|v| *v > 0) {
             self.segment_ms = v as u64;
         }
         self
     }
 }
 
+/// The broker configs AlterConfigs may change while the broker runs, each with the topic config
+/// it is the default of: Kafka's dynamic broker configs (its `DynamicBrokerConfig`) that this
+/// broker acts on. Every other broker key is read-only, set in `server.properties`.
+pub const DYNAMIC_BROKER_CONFIGS: &[(&str, &str)] = &[
+    ("log.retention.bytes", "retention.bytes"),
+    ("log.retention.ms", "retention.ms"),
+    ("log.roll.ms", "segment.ms"),
+    ("log.segment.bytes", "segment.bytes"),
+    ("message.max.bytes", "max.message.bytes"),
+];
+
 /// Checks a topic config this broker acts on: `Err(message)` for a value Kafka would refuse.
 pub fn check_topic_config(key: &str, value: &str) -> Result<(), String> {
-    let least = match key {
+    check(key, key, value)
+}
+
+/// Checks a dynamic broker config as the topic config it is the default of.
+pub fn check_broker_config(key: &str, value: &str) -> Result<(), String> {
+    let topic_key = DYNAMIC_BROKER_CONFIGS.iter().find(|(broker_key, _)| *broker_key == key).map_or("", |c| c.1);
+    check(key, topic_key, value)
+}
+
+/// Checks `key`'s value by the rule of topic config `rule`.
+fn check(key: &str, rule: &str, value: &str) -> Result<(), String> {
+    let least = match rule {
         "retention.bytes" | "retention.ms" => -1,
         // Kafka's smallest segment: 14 bytes would not hold a batch header, so it asks for more.
         "segment.bytes" => 14,
         "segment.ms" => 1,
+        "max.message.bytes" => 0,
         _ => return Ok(()),
     };
     let number = value.parse::<i64>().map_err(|_| format!("{key} must be a number, got {value:?}"))?;

@@ -1,6 +1,8 @@
 """Retention and DeleteRecords (issue 12, stage 28) as real clients see them: the log start offset
 moves, a consumer below it is told OFFSET_OUT_OF_RANGE and resets as its auto.offset.reset says,
-and both admin clients delete records.
+both admin clients delete records, and both change a topic's configs and this broker's dynamic
+configs (resource type BROKER named after its id; neither client names the cluster-wide resource "":
+confluent-kafka refuses an empty name, kafka-python wants an integer, so tests/retention.rs covers it).
 
 kafka-python 2.x has no delete_records, so this file runs with kafka-python 3.x and
 confluent-kafka (scripts/test.sh runs it in the 3.x venv only).
@@ -200,3 +202,86 @@ def test_kafka_python_alter_configs_changes_retention(make_broker, incremental):
     configs = kp.describe_configs(adm, "topic", topic)
     adm.close()
     assert (configs["retention.bytes"], configs["segment.bytes"]) == ("8192", "4096")
+
+
+@pytest.mark.kafka_python
+def test_kafka_python_alter_configs_sets_this_brokers_retention(make_broker):
+    broker = make_broker(props={"node.id": "1", "log.segment.bytes": "4096"}, log_dir=True)
+    topic = unique("follows")
+    adm = kp.admin(broker.bootstrap)
+    kp.create_topic(adm, topic, 1)
+    this_broker = kp.ConfigResource(kp.ConfigResourceType.BROKER, "1", configs={"log.retention.bytes": "8192"})
+    assert adm.alter_configs([this_broker], incremental=False) == {"broker": {"1": "OK"}}
+
+    def described():
+        plain = kp.ConfigResource(kp.ConfigResourceType.BROKER, "1", configs=["log.retention.bytes"])
+        return adm.describe_configs([plain], include_synonyms=True, config_filter="all")["broker"]["1"]
+
+    entry = described()["log.retention.bytes"]
+    assert (entry["value"], entry["config_source"], entry["read_only"]) == ("8192", "DYNAMIC_BROKER_CONFIG", False)
+    assert [(s["value"], s["source"]) for s in entry["synonyms"]] == [
+        ("8192", "DYNAMIC_BROKER_CONFIG"), ("-1", "DEFAULT_CONFIG")]
+    # The topic has no retention of its own: it follows the broker's, at once.
+    assert kp.describe_configs(adm, "topic", topic)["retention.bytes"] == "8192"
+    # A read-only key: DescribeConfigs says so, and kafka-python refuses it before sending.
+    read_only = kp.ConfigResource(kp.ConfigResourceType.BROKER, "1",
+                                  configs={"log.retention.check.interval.ms": "1000"})
+    with pytest.raises(ValueError):
+        adm.alter_configs([read_only])
+    adm.close()
+    kp_produce(broker, topic, 30)
+    earliest, latest = kp_earliest_and_latest(broker, topic)
+    assert latest == 30 and 15 <= earliest <= 24, (earliest, latest)
+    # The change survives a restart (a ConfigRecord in the metadata log).
+    broker.stop()
+    broker.start()
+    adm = kp.admin(broker.bootstrap)
+    assert described()["log.retention.bytes"]["config_source"] == "DYNAMIC_BROKER_CONFIG"
+    adm.close()
+
+
+@pytest.mark.confluent
+def test_confluent_incremental_alter_configs_sets_this_brokers_message_max_bytes(make_broker):
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource, ResourceType
+
+    broker = make_broker(props={"node.id": "1"})
+    topic = unique("sized")
+    adm = AdminClient({"bootstrap.servers": broker.bootstrap})
+    adm.create_topics([NewTopic(topic, 1, 1)])[topic].result(15)
+
+    def alter(name, key, op, value=None, validate_only=False):
+        entry = ConfigEntry(key, value, incremental_operation=op)
+        resource = ConfigResource(ResourceType.BROKER, name, incremental_configs=[entry])
+        for future in adm.incremental_alter_configs([resource], validate_only=validate_only).values():
+            future.result(15)
+
+    def described():
+        this_broker = ConfigResource(ResourceType.BROKER, "1")
+        return adm.describe_configs([this_broker])[this_broker].result(15)["message.max.bytes"]
+
+    def produce(size):
+        producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 0})
+        outcome = []
+        producer.produce(topic, b"x" * size, on_delivery=lambda err, msg: outcome.append(err))
+        producer.flush(15)
+        return outcome[0]
+
+    alter("1", "message.max.bytes", AlterConfigOpType.SET, "2000", validate_only=True)
+    assert described().source == ConfigSource.DEFAULT_CONFIG.value
+    alter("1", "message.max.bytes", AlterConfigOpType.SET, "2000")
+    entry = described()
+    assert (entry.value, entry.source) == ("2000", ConfigSource.DYNAMIC_BROKER_CONFIG.value)
+    assert produce(100) is None
+    assert produce(3000).name() == "MSG_SIZE_TOO_LARGE"
+    # Read-only and unknown keys are refused, naming the key.
+    with pytest.raises(KafkaException) as exc:
+        alter("1", "log.retention.check.interval.ms", AlterConfigOpType.SET, "1000")
+    assert exc.value.args[0].name() == "INVALID_REQUEST"
+    assert "log.retention.check.interval.ms" in exc.value.args[0].str()
+    with pytest.raises(KafkaException) as exc:
+        alter("1", "no.such.config", AlterConfigOpType.SET, "1")
+    assert exc.value.args[0].name() == "INVALID_CONFIG"
+    # DELETE: back to Kafka's default.
+    alter("1", "message.max.bytes", AlterConfigOpType.DELETE)
+    assert described().source == ConfigSource.DEFAULT_CONFIG.value
+    assert produce(3000) is None
