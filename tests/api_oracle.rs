@@ -808,8 +808,9 @@ fn init_producer_id_with_a_transactional_id_keeps_the_id_and_bumps_the_epoch() {
     assert!(first >= 0);
     let expected: Vec<(i64, i16)> = (0..producers.len() as i16).map(|epoch| (first, epoch)).collect();
     assert_eq!(producers, expected, "one producer id, a new epoch each time");
-    // v3+: a producer naming the id's current producer and epoch gets the next epoch; naming an
-    // older epoch, it is fenced (INVALID_PRODUCER_EPOCH before v4, which knows PRODUCER_FENCED).
+    // v3+: a producer naming the id's current producer and epoch gets the next epoch; asking
+    // again with the same (its answer lost), the same answer; naming an older epoch, it is
+    // fenced (INVALID_PRODUCER_EPOCH before v4, which knows PRODUCER_FENCED).
     let (id, epoch) = producers[producers.len() - 1];
     let again = |stream: &mut TcpStream, version: i16, epoch: i16| -> InitProducerIdResponse {
         let request = InitProducerIdRequest::default()
@@ -821,8 +822,10 @@ fn init_producer_id_with_a_transactional_id_keeps_the_id_and_bumps_the_epoch() {
     };
     let current = again(&mut stream, 4, epoch);
     assert_eq!((current.error_code, current.producer_id.0, current.producer_epoch), (0, id, epoch + 1));
+    let retried = again(&mut stream, 4, epoch);
+    assert_eq!((retried.error_code, retried.producer_id.0, retried.producer_epoch), (0, id, epoch + 1));
     for (version, expected) in [(3, INVALID_PRODUCER_EPOCH), (4, PRODUCER_FENCED)] {
-        let stale = again(&mut stream, version, epoch);
+        let stale = again(&mut stream, version, epoch - 1);
         assert_eq!((stale.error_code, stale.producer_id.0, stale.producer_epoch), (expected, -1, -1), "v{version}");
     }
     // Refused: an empty transactional id; a timeout of 0 or past transaction.max.timeout.ms.
@@ -1130,4 +1133,42 @@ fn offsets_held_by_open_transactions_are_bounded() {
     let txn = init_txn(&mut stream, "holder");
     assert_eq!(add_offsets(&mut stream, 3, &txn, "g10"), 0);
     assert_eq!(txn_commit(&mut stream, 3, &txn, "g10", "held", &all[..1]), [0]);
+}
+
+#[test]
+fn a_transactions_offsets_survive_a_restart_before_it_commits() {
+    let dir = common::TempDir::new("txn-offsets");
+    let properties = format!("log.dirs={}\n", dir.path().display());
+    let broker = common::Broker::start(&properties);
+    let mut stream = connect(&broker);
+    create_topic(&mut stream, "input", 1);
+    let txn = init_txn(&mut stream, "etl");
+    assert_eq!(add_offsets(&mut stream, 3, &txn, "readers"), 0);
+    assert_eq!(txn_commit(&mut stream, 3, &txn, "readers", "input", &[(0, 42)]), [0]);
+    // The broker stops between TxnOffsetCommit and EndTxn: the offsets were saved with the
+    // transaction, so the commit after the restart still carries them.
+    drop(stream);
+    drop(broker);
+    let broker = common::Broker::start(&properties);
+    let mut stream = connect(&broker);
+    assert_eq!(offset_fetch_stable(&mut stream, 8, "readers", "input", &[0]), [(UNSTABLE_OFFSET_COMMIT, -1)]);
+    assert_eq!(end_txn(&mut stream, 3, &txn, true), 0);
+    assert_eq!(offset_fetch_stable(&mut stream, 8, "readers", "input", &[0]), [(0, 42)]);
+}
+
+#[test]
+fn the_last_stable_offset_never_falls_below_the_log_start() {
+    let broker = start_default();
+    let mut stream = connect(&broker);
+    create_topic(&mut stream, "cut", 1);
+    let txn = init_txn(&mut stream, "cutter");
+    assert_eq!(add_partitions(&mut stream, 3, &txn, &[("cut", &[0])]), [0]);
+    assert_eq!(produce_txn(&mut stream, &txn, ("cut", 0), 0, &["open"]), (0, 0));
+    assert_eq!(latest_offset(&mut stream, 8, "cut", 0, 1), 0, "the open transaction holds it at 0");
+    // DeleteRecords past the open transaction's first batch: the LSO starts where the log does.
+    assert_eq!(oracle::delete_records(&mut stream, 2, "cut", 0, 1), (0, 1));
+    assert_eq!(latest_offset(&mut stream, 8, "cut", 0, 1), 1);
+    // The ABORT marker still closes the transaction.
+    assert_eq!(end_txn(&mut stream, 3, &txn, false), 0);
+    assert_eq!(latest_offset(&mut stream, 8, "cut", 0, 1), 2);
 }

@@ -8,10 +8,9 @@ mod oracle;
 
 use common::{Broker, TempDir, connect};
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
-use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use oracle::{batch, call, fetch, produce, s, topic_name};
+use oracle::{batch, call, delete_records, fetch, produce, s, topic_name};
 use std::collections::HashMap;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -51,17 +50,6 @@ fn fetch_start(stream: &mut TcpStream, topic: &str, offset: i64) -> (i16, i64) {
     let response: FetchResponse = call(stream, 1, 12, &request);
     let p = &response.responses[0].partitions[0];
     (p.error_code, p.log_start_offset)
-}
-
-fn delete_records(stream: &mut TcpStream, version: i16, topic: &str, partition: i32, offset: i64) -> (i16, i64) {
-    let request = DeleteRecordsRequest::default().with_timeout_ms(5000).with_topics(vec![
-        DeleteRecordsTopic::default().with_name(topic_name(topic)).with_partitions(vec![
-            DeleteRecordsPartition::default().with_partition_index(partition).with_offset(offset),
-        ]),
-    ]);
-    let response: DeleteRecordsResponse = call(stream, 21, version, &request);
-    let p = &response.topics[0].partitions[0];
-    (p.error_code, p.low_watermark)
 }
 
 fn segment_files(dir: &std::path::Path) -> Vec<String> {

@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::runner_files::crc32c;
 use common::*;
 use std::time::{Duration, Instant};
 
@@ -177,21 +178,43 @@ fn a_produced_control_batch_is_refused() {
     let mut forged = fixture(STAGE, "produce-paid-request.hex");
     let batch = 4 + 40;
     forged[batch + 22] |= 0x20; // the control bit
-    let crc = crc32c_of(&forged[batch + 21..]);
+    let crc = crc32c(&forged[batch + 21..]);
     forged[batch + 17..batch + 21].copy_from_slice(&crc.to_be_bytes());
     assert_eq!(i16_at(&round_trip(&mut stream, &forged), PRODUCE_ERROR), 87, "INVALID_RECORD");
 }
 
-/// CRC-32C (Castagnoli), bit by bit: this test file uses the standard library only.
-fn crc32c_of(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0x82f6_3b78 } else { crc >> 1 };
-        }
+#[test]
+fn when_the_epochs_run_out_the_id_gets_a_new_producer_and_no_transaction_is_left_open() {
+    let broker = start_default();
+    let mut stream = connect(&broker);
+    send(&mut stream, "create-topics-request.hex");
+    let init = fixture(STAGE, "init-producer-id-request.hex");
+    let producer_id = |r: &[u8]| i64_at(r, INIT_ERROR + 2);
+    let mut answer = round_trip(&mut stream, &init);
+    let first_producer = producer_id(&answer);
+    while i16_at(&answer, INIT_EPOCH) < i16::MAX - 1 {
+        answer = round_trip(&mut stream, &init);
     }
-    !crc
+    // At epoch 32766 a transaction writes "paid"...
+    let epoch = i16::MAX - 1;
+    let mut add = fixture(STAGE, "add-partitions-to-txn-request.hex");
+    add[4 + 28..4 + 30].copy_from_slice(&epoch.to_be_bytes());
+    assert_eq!(i16_at(&round_trip(&mut stream, &add), 4 + 22), 0);
+    let mut produce = fixture(STAGE, "produce-paid-request.hex");
+    let batch = 4 + 40;
+    produce[batch + 51..batch + 53].copy_from_slice(&epoch.to_be_bytes());
+    let batch_end = produce.len() - 3;
+    let crc = crc32c(&produce[batch + 21..batch_end]);
+    produce[batch + 17..batch + 21].copy_from_slice(&crc.to_be_bytes());
+    assert_eq!(i16_at(&round_trip(&mut stream, &produce), PRODUCE_ERROR), 0);
+    // ...and a new producer fences it: aborted under the last epoch of the same producer id,
+    // then a new producer id for the new producer.
+    let fenced = round_trip(&mut stream, &init);
+    assert_eq!(i16_at(&fenced, INIT_ERROR), 0);
+    assert_ne!(producer_id(&fenced), first_producer, "a new producer id");
+    assert_eq!(i16_at(&fenced, INIT_EPOCH), 0);
+    let fetched = send(&mut stream, "fetch-read-committed-request.hex");
+    assert_eq!((i64_at(&fetched, FETCH_HIGH_WATERMARK), i64_at(&fetched, FETCH_LAST_STABLE)), (2, 2), "aborted");
 }
 
 #[test]

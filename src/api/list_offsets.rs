@@ -87,10 +87,20 @@ fn lookup(partition: &Partition, timestamp: i64) -> (i64, i64) {
         LATEST => (-1, partition.high_watermark()),
 */
 //> transactions
-/// For a read_committed consumer (`isolation_level` 1) the latest offset is the last stable one.
+/// For a read_committed consumer (`isolation_level` 1) the latest offset is the last stable one,
+/// and a lookup by time finds nothing at or past it (as in Kafka).
 fn lookup(partition: &Partition, timestamp: i64, isolation_level: i8) -> (i64, i64) {
+    let found = lookup_uncommitted(partition, timestamp);
     match timestamp {
         LATEST if isolation_level == 1 => (-1, partition.last_stable_offset()),
+        LATEST | EARLIEST | EARLIEST_LOCAL => found,
+        _ if isolation_level == 1 && found.1 >= partition.last_stable_offset() => (-1, -1),
+        _ => found,
+    }
+}
+
+fn lookup_uncommitted(partition: &Partition, timestamp: i64) -> (i64, i64) {
+    match timestamp {
         LATEST => (-1, partition.high_watermark()),
         //< transactions
         EARLIEST | EARLIEST_LOCAL => (-1, partition.log_start_offset()),

@@ -147,9 +147,12 @@ pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer
             */
             //> transactions
             } else {
-                // A transactional batch is appended under its transaction's lock, if the
-                // transaction may write it (see txn::Coordinator::produce).
-                let header = p.records.and_then(|r| BatchHeader::decode(&mut Reader::new(r)).ok());
+                // A transactional (or control) batch is appended under its transaction's lock, if
+                // the transaction may write it (see txn::Coordinator::produce). Others are told
+                // by one bit test of the attributes, at byte 22 of the batch.
+                let flagged = p.records.and_then(|r| r.get(22)).is_some_and(|attributes| attributes & 0x30 != 0);
+                let header =
+                    if flagged { p.records.and_then(|r| BatchHeader::decode(&mut Reader::new(r)).ok()) } else { None };
                 match header {
                     Some(h) => broker.transactions.produce(request.transactional_id, &h, (topic.name, p.index), || {
                         produce_partition(broker, req, topic.name, p)

@@ -141,13 +141,16 @@ struct State {
 //< dh6
 //> transactions
 
-/// A transaction that was aborted: its producer, and the offsets from its first batch here to
-/// its ABORT marker.
+/// A transaction that was aborted: its producer, the offsets from its first batch here to its
+/// ABORT marker, and the last stable offset once the marker was written. Every transaction
+/// aborted later began at or after that offset, which lets a fetch stop looking (Kafka's
+/// `.txnindex` keeps the same four numbers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AbortedTransaction {
     pub producer_id: i64,
     pub first_offset: i64,
     pub last_offset: i64,
+    pub last_stable_offset: i64,
 }
 //< transactions
 //> retention
@@ -539,8 +542,11 @@ impl Partition {
             // Kept in the order of their markers, so those ending before `offset` are skipped
             // by a binary search.
             let from = state.aborted.partition_point(|a| a.last_offset < offset);
+            // Past one that ended after what is served with nothing open before it then, every
+            // later one began after what is served too.
+            let later = |a: &&AbortedTransaction| a.last_offset <= served_end || a.last_stable_offset <= served_end;
             let overlaps = |a: &&AbortedTransaction| a.first_offset <= served_end;
-            state.aborted.range(from..).filter(overlaps).copied().collect()
+            state.aborted.range(from..).take_while(later).filter(overlaps).copied().collect()
         } else {
             Vec::new()
         };
@@ -791,7 +797,8 @@ fn track_transaction(
     let first_offset = open.remove(&h.producer_id);
     if let (Some(first_offset), Some(false)) = (first_offset, batch::control_type(&stored.bytes)) {
         let (producer_id, last_offset) = (h.producer_id, stored.base_offset);
-        aborted.push_back(AbortedTransaction { producer_id, first_offset, last_offset });
+        let last_stable_offset = open.values().copied().min().unwrap_or(last_offset + 1);
+        aborted.push_back(AbortedTransaction { producer_id, first_offset, last_offset, last_stable_offset });
     }
 }
 //< transactions
@@ -842,8 +849,11 @@ fn check_sequence(entry: Option<&ProducerEntry>, h: &BatchHeader) -> Result<Opti
 
 impl State {
     //> transactions
+    /// Never below the log start offset: retention may have dropped an open transaction's
+    /// first batches (as Kafka, the LSO then starts where the log does).
     fn last_stable_offset(&self) -> i64 {
-        self.open_transactions.values().copied().min().unwrap_or(self.next_offset)
+        let first_open = self.open_transactions.values().copied().min().unwrap_or(self.next_offset);
+        first_open.max(self.log_start_offset)
     }
     //< transactions
 

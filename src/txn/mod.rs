@@ -107,7 +107,8 @@ impl TxnState {
 pub struct Transaction {
     pub producer_id: i64,
     pub producer_epoch: i16,
-    /// The epoch before the last bump by a timeout: that producer may still ask for a new one.
+    /// The epoch before the last InitProducerId of a producer that named its own (KIP-360): if
+    /// the answer was lost, its retry gets the same one. -1 when there is none.
     pub last_epoch: i16,
     pub timeout_ms: i32,
     pub state: TxnState,
@@ -214,34 +215,85 @@ impl Coordinator {
             Arc::clone(all.entry(id.to_string()).or_insert_with(new))
         };
         let mut txn = lock(&cell);
-        let before = txn.clone();
+        let result = self.init_locked(broker, id, &mut txn, timeout_ms, expected);
+        if result.is_err() && txn.producer_id < 0 {
+            // A new id that got nothing is not kept (nor counted against the limit).
+            drop(txn);
+            let mut all = lock(&self.transactions);
+            if all.get(id).is_some_and(|cell| lock(cell).producer_id < 0) {
+                all.remove(id);
+            }
+        }
+        result
+    }
+
+    fn init_locked(
+        &self,
+        broker: &Broker,
+        id: &str,
+        txn: &mut Transaction,
+        timeout_ms: i32,
+        expected: Option<(i64, i16)>,
+    ) -> Result<(i64, i16), ErrorCode> {
+        // A producer that already had an id names it (KIP-360, v3+): it must be the id's current
+        // producer, or that producer asking again because the answer to its last InitProducerId
+        // was lost (its epoch is then `last_epoch`, and it gets the same answer). A new or
+        // forgotten id takes any.
         if let Some((producer_id, epoch)) = expected
-            && (producer_id != txn.producer_id || (epoch != txn.producer_epoch && epoch != txn.last_epoch))
+            && txn.producer_id >= 0
         {
-            return Err(ErrorCode::ProducerFenced);
+            if producer_id != txn.producer_id || (epoch != txn.producer_epoch && epoch != txn.last_epoch) {
+                return Err(ErrorCode::ProducerFenced);
+            }
+            if epoch == txn.last_epoch && epoch != txn.producer_epoch && txn.state != TxnState::Ongoing {
+                return Ok((txn.producer_id, txn.producer_epoch));
+            }
         }
-        if matches!(txn.state, TxnState::Ongoing | TxnState::PrepareAbort | TxnState::PrepareCommit) {
-            // The previous producer's transaction: aborted (committed, if it was already
-            // committing), under a bumped epoch so that producer cannot write into it.
-            let commit = txn.state == TxnState::PrepareCommit;
-            bump_epoch(broker, &mut txn);
-            self.end(broker, id, &mut txn, commit)?;
+        match txn.state {
+            // The previous producer's transaction is aborted under a bumped epoch, so that
+            // producer cannot write into it any more.
+            TxnState::Ongoing => self.fence_and_abort(broker, id, txn)?,
+            // One a storage error left half-ended is finished first.
+            TxnState::PrepareCommit | TxnState::PrepareAbort => {
+                let commit = txn.state == TxnState::PrepareCommit;
+                self.end(broker, id, txn, commit)?;
+            }
+            _ => {}
         }
-        if txn.producer_id < 0 {
+        let before = txn.clone();
+        if txn.producer_id < 0 || txn.producer_epoch >= i16::MAX - 1 {
+            // A new id, or the epochs ran out (Kafka keeps the last one for a fence): a new
+            // producer id.
             txn.producer_id = broker.new_producer_id();
             txn.producer_epoch = 0;
+            txn.last_epoch = -1;
         } else {
-            bump_epoch(broker, &mut txn);
+            txn.last_epoch = if expected.is_some() { txn.producer_epoch } else { -1 };
+            txn.producer_epoch += 1;
         }
-        txn.last_epoch = -1;
         txn.timeout_ms = timeout_ms;
         txn.state = TxnState::Empty;
         txn.updated_ms = now_ms();
-        if let Err(code) = save(broker, id, &txn) {
+        if let Err(code) = save(broker, id, txn) {
             *txn = before;
             return Err(code);
         }
         Ok((txn.producer_id, txn.producer_epoch))
+    }
+
+    /// Aborts an open transaction under the next epoch of the same producer id: its markers
+    /// carry that epoch, so the producer that left it is fenced. If nothing could be written
+    /// (the Prepare state not saved), nothing changes; once it is saved, the end is finished
+    /// later whatever happens.
+    fn fence_and_abort(&self, broker: &Broker, id: &str, txn: &mut Transaction) -> Result<(), ErrorCode> {
+        let before = txn.clone();
+        txn.producer_epoch = txn.producer_epoch.saturating_add(1);
+        txn.last_epoch = -1;
+        let ended = self.end(broker, id, txn, false);
+        if ended.is_err() && txn.state == TxnState::Ongoing {
+            *txn = before;
+        }
+        ended
     }
 
     /// AddPartitionsToTxn: the transaction begins (if it has not) and will write these
@@ -334,8 +386,15 @@ impl Coordinator {
         if error != ErrorCode::None {
             return error;
         }
+        let before = txn.offsets.clone();
         for (topic, partition, committed) in offsets {
             txn.offsets.insert((group.to_string(), topic, partition), committed);
+        }
+        // Saved before the answer, as Kafka does: a producer told its offsets are in the
+        // transaction must find them there after a restart, or its commit would lose them.
+        if let Err(code) = save(broker, id, &txn) {
+            txn.offsets = before;
+            return code;
         }
         ErrorCode::None
     }
@@ -375,7 +434,7 @@ impl Coordinator {
                 && let Err(code) = partition.append_marker(txn.producer_id, txn.producer_epoch, commit)
             {
                 log::error!("transaction {id}: cannot write its marker to {topic}-{index}: {code:?}");
-                return Err(ErrorCode::KafkaStorageError);
+                return Err(ErrorCode::CoordinatorNotAvailable);
             }
         }
         if commit {
@@ -386,7 +445,7 @@ impl Coordinator {
             for (group, offsets) in by_group {
                 if let Err(e) = broker.groups.commit_transaction_offsets(group, &offsets) {
                     log::error!("transaction {id}: cannot commit the offsets of group {group}: {e}");
-                    return Err(ErrorCode::KafkaStorageError);
+                    return Err(ErrorCode::CoordinatorNotAvailable);
                 }
             }
         }
@@ -520,10 +579,7 @@ impl Coordinator {
             match txn.state {
                 TxnState::Ongoing if now - txn.started_ms > i64::from(txn.timeout_ms) => {
                     log::info!("transaction {id}: open longer than its timeout of {} ms: aborting", txn.timeout_ms);
-                    let last = txn.producer_epoch;
-                    bump_epoch(broker, &mut txn);
-                    txn.last_epoch = last;
-                    let _ = self.end(broker, &id, &mut txn, false);
+                    let _ = self.fence_and_abort(broker, &id, &mut txn);
                 }
                 TxnState::PrepareCommit | TxnState::PrepareAbort => {
                     let commit = txn.state == TxnState::PrepareCommit;
@@ -532,15 +588,29 @@ impl Coordinator {
                 TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort
                     if now - txn.updated_ms > self.id_expiration_ms =>
                 {
-                    let forgotten = broker.groups.store().map_or(Ok(()), |store| store.forget_transaction(&id));
-                    if forgotten.is_ok() {
-                        drop(txn);
-                        lock(&self.transactions).remove(&id);
-                        log::info!("transactional id {id}: unused for {} ms, forgotten", self.id_expiration_ms);
-                    }
+                    drop(txn);
+                    self.forget_if_unused(broker, &id, now);
                 }
                 _ => {}
             }
+        }
+    }
+
+    /// Forgets an id unused for `transactional.id.expiration.ms`. The map is locked first and
+    /// then the transaction (the order every other path takes), so no request holds the
+    /// transaction between the check and the removal.
+    fn forget_if_unused(&self, broker: &Broker, id: &str, now: i64) {
+        let mut all = lock(&self.transactions);
+        let Some(cell) = all.get(id).cloned() else { return };
+        let txn = lock(&cell);
+        let ended = matches!(txn.state, TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort);
+        if !ended || now - txn.updated_ms <= self.id_expiration_ms {
+            return;
+        }
+        if broker.groups.store().map_or(Ok(()), |store| store.forget_transaction(id)).is_ok() {
+            drop(txn);
+            all.remove(id);
+            log::info!("transactional id {id}: unused for {} ms, forgotten", self.id_expiration_ms);
         }
     }
 
@@ -579,22 +649,13 @@ fn begin(txn: &mut Transaction) {
     txn.updated_ms = now_ms();
 }
 
-/// A new epoch; when the epochs run out (Kafka stops one short of INT16 max), a new producer id.
-fn bump_epoch(broker: &Broker, txn: &mut Transaction) {
-    if txn.producer_epoch >= i16::MAX - 1 {
-        txn.producer_id = broker.new_producer_id();
-        txn.producer_epoch = 0;
-    } else {
-        txn.producer_epoch += 1;
-    }
-}
-
 /// Writes the transaction's state to the coordinators' log (with `log.dirs`).
 fn save(broker: &Broker, id: &str, txn: &Transaction) -> Result<(), ErrorCode> {
     let Some(store) = broker.groups.store() else { return Ok(()) };
     store.save_transaction(id, &encode(txn)).map_err(|e| {
         log::error!("transaction {id}: cannot save its state: {e}");
-        ErrorCode::KafkaStorageError
+        // What Kafka answers when its coordinator cannot write: clients retry.
+        ErrorCode::CoordinatorNotAvailable
     })
 }
 

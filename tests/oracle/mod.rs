@@ -9,6 +9,7 @@
 use crate::common::read_response;
 use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
@@ -203,6 +204,18 @@ pub fn metadata_topic(stream: &mut TcpStream, topic: &str) -> Option<metadata_re
 /// How many partitions the broker reports for `topic`; `None` when it does not exist.
 pub fn partition_count(stream: &mut TcpStream, topic: &str) -> Option<usize> {
     metadata_topic(stream, topic).map(|t| t.partitions.len())
+}
+
+/// DeleteRecords `version` of one partition below `offset`: (error, low watermark).
+pub fn delete_records(stream: &mut TcpStream, version: i16, topic: &str, partition: i32, offset: i64) -> (i16, i64) {
+    let request = DeleteRecordsRequest::default().with_timeout_ms(5000).with_topics(vec![
+        DeleteRecordsTopic::default().with_name(topic_name(topic)).with_partitions(vec![
+            DeleteRecordsPartition::default().with_partition_index(partition).with_offset(offset),
+        ]),
+    ]);
+    let response: DeleteRecordsResponse = call(stream, 21, version, &request);
+    let p = &response.topics[0].partitions[0];
+    (p.error_code, p.low_watermark)
 }
 
 /// The high watermark of `topic`/`partition`: ListOffsets v8 for the latest offset (timestamp -1,
