@@ -1100,7 +1100,7 @@ fn what_transactions_hold_is_bounded() {
     }
     assert_eq!(init_txn_at(&mut stream, 4, "d").error_code, 53, "TRANSACTIONAL_ID_AUTHORIZATION_FAILED");
     assert_eq!(init_txn_at(&mut stream, 4, "a").error_code, 0, "a known id is served");
-    assert_eq!(broker.log_lines_with("max.transactional.ids"), 1);
+    assert_eq!(broker.wait_for_log_lines("max.transactional.ids", 1), 1);
     // Groups of one transaction: at most 100.
     create_topic(&mut stream, "bounded", 1);
     let txn = init_txn(&mut stream, "b");
@@ -1127,7 +1127,7 @@ fn offsets_held_by_open_transactions_are_bounded() {
     assert_eq!(add_offsets(&mut stream, 3, &txn, "g10"), 0);
     let refused = txn_commit(&mut stream, 3, &txn, "g10", "held", &all[..1]);
     assert_eq!(refused, [INVALID_REQUEST], "the 201st offset");
-    assert_eq!(broker.log_lines_with("offsets refused"), 1);
+    assert_eq!(broker.wait_for_log_lines("offsets refused", 1), 1);
     // Committed, they are the groups' own and no longer held: there is room again.
     assert_eq!(end_txn(&mut stream, 3, &txn, true), 0);
     let txn = init_txn(&mut stream, "holder");

@@ -157,7 +157,7 @@ fn an_open_transaction_is_aborted_after_its_timeout_even_across_a_restart() {
     };
     assert_eq!(i64_at(&fetched, FETCH_LAST_STABLE), 2, "aborted: the ABORT marker is at 1");
     assert_eq!(fetched[FETCH_ABORTED], 2);
-    assert_eq!(broker.log_lines_with("open longer than its timeout"), 1);
+    assert_eq!(broker.wait_for_log_lines("open longer than its timeout", 1), 1);
     // The abort bumped the epoch: the producer that left the transaction is fenced.
     assert_eq!(i16_at(&send(&mut stream, "end-txn-commit-request.hex"), END_TXN_ERROR), 90);
     // And the coordinator's state survives a restart: the next producer gets epoch 2.
