@@ -52,6 +52,13 @@ fn without_marker_times(frame: &[u8]) -> Vec<u8> {
     frame
 }
 
+/// Topic `orders`, producer "shop", and its first transaction open with "paid" at offset 0.
+fn open_a_transaction_with_paid(stream: &mut std::net::TcpStream) {
+    for request in ["create-topics", "init-producer-id", "add-partitions-to-txn", "produce-paid"] {
+        send(stream, &format!("{request}-request.hex"));
+    }
+}
+
 /// The transaction of the capture, request by request, against a fresh broker.
 fn run_the_captured_transactions(stream: &mut std::net::TcpStream) {
     send(stream, "create-topics-request.hex");
@@ -88,10 +95,7 @@ fn read_committed_gets_the_committed_record_and_the_aborted_transaction_named() 
 fn an_open_transaction_holds_read_committed_back_and_read_uncommitted_does_not_wait() {
     let broker = start_default();
     let mut stream = connect(&broker);
-    send(&mut stream, "create-topics-request.hex");
-    send(&mut stream, "init-producer-id-request.hex");
-    send(&mut stream, "add-partitions-to-txn-request.hex");
-    send(&mut stream, "produce-paid-request.hex");
+    open_a_transaction_with_paid(&mut stream);
     // Open: the last stable offset stays at the transaction's first offset, 0.
     let committed = send(&mut stream, "fetch-read-committed-request.hex");
     assert_eq!((i64_at(&committed, FETCH_HIGH_WATERMARK), i64_at(&committed, FETCH_LAST_STABLE)), (1, 0));
@@ -112,10 +116,7 @@ fn an_open_transaction_holds_read_committed_back_and_read_uncommitted_does_not_w
 fn a_second_producer_with_the_same_transactional_id_fences_the_first() {
     let broker = start_default();
     let mut stream = connect(&broker);
-    send(&mut stream, "create-topics-request.hex");
-    send(&mut stream, "init-producer-id-request.hex");
-    send(&mut stream, "add-partitions-to-txn-request.hex");
-    send(&mut stream, "produce-paid-request.hex");
+    open_a_transaction_with_paid(&mut stream);
     // A second "shop" starts. The first's open transaction is aborted under epoch 1 (so that
     // producer cannot write into it), and the new producer gets epoch 2, as from Kafka.
     let second = send(&mut stream, "init-producer-id-request.hex");

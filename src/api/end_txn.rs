@@ -34,9 +34,7 @@ pub fn handle(broker: &Broker, req: &Request, r: &mut Reader<'_>, w: &mut Writer
     Ok(Reply::Send)
 }
 
-/// Reads a response back (for `mini-kafka decode`): the fields `handle` writes, in its order.
-pub fn decode_response(r: &mut Reader<'_>, _version: i16, flexible: bool) -> Result<(), DecodeError> {
-    r.i32("throttle_time_ms")?;
-    r.i16("error_code")?;
-    r.tagged_fields_v("tagged_fields", flexible)
+/// Reads a response back (for `mini-kafka decode`): AddOffsetsToTxn's layout, field for field.
+pub fn decode_response(r: &mut Reader<'_>, version: i16, flexible: bool) -> Result<(), DecodeError> {
+    super::add_offsets_to_txn::decode_response(r, version, flexible)
 }
