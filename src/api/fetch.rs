@@ -15,7 +15,10 @@
 //!   session_id        INT32  (v7+)                partitions          ARRAY
 //!   session_epoch     INT32  (v7+)                  partition_index, error_code
 //!   topics            ARRAY                         high_watermark, last_stable_offset, log_start_offset
-//!     topic STRING (v0-12) | topic_id UUID (v13+)   aborted_transactions ARRAY (read_committed)
+/*> dh6 < transactions
+//!     topic STRING (v0-12) | topic_id UUID (v13+)   aborted_transactions ARRAY (always empty here)
+*/
+//!     topic STRING (v0-12) | topic_id UUID (v13+)   aborted_transactions ARRAY (read_committed) //> transactions
 //!     partitions      ARRAY                         preferred_read_replica INT32 (v11+)
 //!       partition, current_leader_epoch (v9+),      records       RECORDS (the stored batches)
 //!       fetch_offset, last_fetched_epoch (v12+),
