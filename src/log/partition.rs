@@ -797,7 +797,7 @@ fn track_transaction(
     let first_offset = open.remove(&h.producer_id);
     if let (Some(first_offset), Some(false)) = (first_offset, batch::control_type(&stored.bytes)) {
         let (producer_id, last_offset) = (h.producer_id, stored.base_offset);
-        let last_stable_offset = open.values().copied().min().unwrap_or(last_offset + 1);
+        let last_stable_offset = open.values().copied().min().unwrap_or(last_offset.saturating_add(1));
         aborted.push_back(AbortedTransaction { producer_id, first_offset, last_offset, last_stable_offset });
     }
 }

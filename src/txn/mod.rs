@@ -179,8 +179,7 @@ impl Coordinator {
     /// InitProducerId with a transactional id: a producer id (the id's own, kept across
     /// producers) and a new epoch, which fences every older producer of the id. A transaction the
     /// old producer left open is aborted first. `expected` is what a v3+ producer that already
-    /// had an id sends (KIP-360): it must be the id's current producer, or the one a timeout
-    /// fenced.
+    /// had an id sends (KIP-360): it must be the id's current producer (see `init_locked`).
     pub fn init_producer_id(
         &self,
         broker: &Broker,
